@@ -1,0 +1,21 @@
+// Progressive enhancements only: every page works without this file.
+document.addEventListener("DOMContentLoaded", () => {
+  // "Tick everyone on this page" in the invite list.
+  document.querySelectorAll("input.select-all").forEach((master) => {
+    master.addEventListener("change", () => {
+      const form = master.closest("form");
+      form.querySelectorAll('input[name="ids"]').forEach((box) => { box.checked = master.checked; });
+    });
+  });
+  // Ask before revoking: it ends every access the person had.
+  document.querySelectorAll("form.bulk, form.actions").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      const submitter = event.submitter;
+      const action = (submitter && submitter.value === "revoke") ? "revoke"
+        : (form.querySelector('select[name="action"]') || {}).value;
+      if (action === "revoke" && !window.confirm("Revoke access? They lose everything at once.")) {
+        event.preventDefault();
+      }
+    });
+  });
+});

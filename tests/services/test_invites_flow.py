@@ -1,0 +1,84 @@
+"""The invite list from a person's first proposal to their answer, through the web."""
+
+import re
+
+import sqlalchemy as sa
+
+from tests.conftest import login_as, make_candidate, make_event, make_user
+from workshop.extensions import db
+from workshop.models import Candidate, CandidateStatus, EventStatus, Invitation
+
+S = CandidateStatus
+
+
+def invitation_link(message) -> str:
+    body = message.get_body(("plain",)).get_content()
+    return re.search(r"http://conclave\.test(/invitation/\S+)", body).group(1)
+
+
+def test_add_invite_accept_sign_and_see_event(client, sent):
+    organizer = make_user("org@example.org")
+    event = make_event("retreat", organizers=[organizer], status=EventStatus.DRAFT)
+    login_as(client, organizer)
+
+    response = client.post("/e/retreat/manage/invites/new",
+                           data={"email": "Grace@Example.org", "name": "Grace Hopper", "approved": "y"})
+    assert response.status_code == 302
+    grace = db.session.scalar(sa.select(Candidate).where(Candidate.email == "grace@example.org"))
+    assert grace.status == S.APPROVED
+
+    response = client.post("/e/retreat/manage/invites/bulk", data={"action": "invite", "ids": [grace.id]})
+    assert response.status_code == 302
+    db.session.refresh(grace)
+    assert grace.status == S.INVITED
+    assert event.status == EventStatus.INVITING  # the first wave opens a draft event
+    [message] = sent.to("grace@example.org")
+    link = invitation_link(message)
+    token = link.rsplit("/", 1)[1]
+    assert db.session.scalar(sa.select(Invitation.token_hash)) != token  # only the hash is kept
+
+    login_as(client, None)
+    assert client.get(link).status_code == 200
+    response = client.post(link, data={"answer": "accept"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/e/retreat/agreement")
+    db.session.refresh(grace)
+    assert grace.status == S.ACCEPTED and grace.user is not None
+
+    # Signed in as Grace now, but nothing past the landing page until she signs.
+    assert client.get("/e/retreat/people").status_code == 403
+    assert "sign the agreement" in client.get("/e/retreat/").get_data(as_text=True).lower()
+    response = client.post("/e/retreat/agreement", data={"typed_name": "Grace Hopper", "agree": "y"})
+    assert response.status_code == 302
+    assert client.get("/e/retreat/people").status_code == 200
+
+    # The link was single-use.
+    login_as(client, None)
+    assert client.get(link).status_code == 410
+
+
+def test_full_event_waitlists_and_a_decline_promotes(client, sent):
+    organizer = make_user("org@example.org")
+    event = make_event("retreat", organizers=[organizer], capacity=1)
+    login_as(client, organizer)
+    people = [make_candidate(event, f"p{i}@example.org", S.APPROVED) for i in range(3)]
+    client.post("/e/retreat/manage/invites/bulk", data={"action": "invite", "ids": [p.id for p in people]})
+    links = {p.email: invitation_link(sent.to(p.email)[0]) for p in people}
+
+    login_as(client, None)
+    client.post(links["p0@example.org"], data={"answer": "accept"})
+    login_as(client, None)
+    client.post(links["p1@example.org"], data={"answer": "accept"})
+    login_as(client, None)
+    client.post(links["p2@example.org"], data={"answer": "accept"})
+    statuses = {c.email: c.status for c in db.session.scalars(sa.select(Candidate))}
+    assert statuses == {"p0@example.org": S.ACCEPTED, "p1@example.org": S.WAITLISTED, "p2@example.org": S.WAITLISTED}
+
+    # p2 is signed in now; p0 gives up the seat, and p1 (first on the waitlist) gets it, by email.
+    p0 = db.session.scalar(sa.select(Candidate).where(Candidate.email == "p0@example.org"))
+    login_as(client, p0.user)
+    assert client.post("/e/retreat/withdraw").status_code == 302
+    statuses = {c.email: c.status for c in db.session.scalars(sa.select(Candidate))}
+    assert statuses["p0@example.org"] == S.DECLINED
+    assert statuses["p1@example.org"] == S.ACCEPTED
+    assert statuses["p2@example.org"] == S.WAITLISTED
+    assert any("seat opened" in m["Subject"] for m in sent.to("p1@example.org"))

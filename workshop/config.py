@@ -1,0 +1,87 @@
+"""Settings from the environment, with defaults that work on a first run.
+
+Every setting is listed in the README. The defaults give an embedded setup:
+SQLite in ``instance/``, email to the console, files on local disk, rate limits
+in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _secret_key(instance_path: Path, development: bool, require: bool) -> str:
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if not development and require:
+        raise RuntimeError(
+            "SECRET_KEY must be set outside development (CONCLAVE_ENV=development for a local run)."
+        )
+    # A development key kept on disk, so that sessions survive a restart.
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def from_environment(instance_path: Path, require_secret: bool = True) -> dict:
+    instance_path.mkdir(parents=True, exist_ok=True)
+    development = os.environ.get("CONCLAVE_ENV", "production").lower() == "development"
+    base_url = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'conclave.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    sendgrid_key = os.environ.get("SENDGRID_API_KEY", "")
+    return {
+        "DEVELOPMENT": development,
+        "SECRET_KEY": _secret_key(instance_path, development, require_secret),
+        "BASE_URL": base_url,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Mail: sendgrid when a key is configured, the console otherwise.
+        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND") or ("sendgrid" if sendgrid_key else "console"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Conclave <conclave@localhost>"),
+        "MAIL_FILE_DIR": os.environ.get("MAIL_FILE_DIR", str(instance_path / "outbox")),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
+        "SENDGRID_API_KEY": sendgrid_key,
+        # Sign-in and invitations.
+        "LOGIN_TOKEN_MINUTES": _int("LOGIN_TOKEN_MINUTES", 15),
+        "INVITE_TOKEN_DAYS": _int("INVITE_TOKEN_DAYS", 14),
+        # Rate limits: memory by default; redis://127.0.0.1:6379 shares them between workers.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SIGNIN_RATE_LIMIT": os.environ.get("SIGNIN_RATE_LIMIT", "10 per minute;60 per hour"),
+        "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "30 per minute"),
+        # How many reverse proxies sit in front of the app; 0 trusts no X-Forwarded-* header.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # Cookies.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not development),
+        "SESSION_COOKIE_NAME": "conclave_session",
+        "PERMANENT_SESSION_LIFETIME": _int("SESSION_DAYS", 14) * 86400,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 50 * 1024 * 1024 + 64 * 1024),
+        "CSV_IMPORT_MAX_ROWS": _int("CSV_IMPORT_MAX_ROWS", 5000),
+        # Messages a request sends itself once committed; the rest wait for `flask send-mail`.
+        "MAIL_SEND_INLINE_MAX": _int("MAIL_SEND_INLINE_MAX", 50),
+    }

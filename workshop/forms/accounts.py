@@ -1,0 +1,27 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
+    password = PasswordField("Password (only if you set one)", validators=[Optional(), Length(max=200)])
+
+
+class ConfirmForm(FlaskForm):
+    """A bare form: a button with a CSRF token."""
+
+
+class AccountForm(FlaskForm):
+    name = StringField("Your name", validators=[DataRequired("Enter your name."), Length(max=200)])
+    password = PasswordField("New password (optional)", validators=[Optional(), Length(min=10, max=200,
+                             message="Use 10 to 200 characters.")])
+    confirm = PasswordField("Repeat the new password", validators=[EqualTo("password", "The passwords differ.")])
+    remove_password = BooleanField("Remove my password and sign in by email link only")
+
+
+class UserForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter an email address."),
+                                            Email("That email address is not valid."), Length(max=254)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    admin = BooleanField("Administrator")

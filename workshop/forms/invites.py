@@ -1,0 +1,46 @@
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+
+class CandidateForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter an email address."),
+                                            Email("That email address is not valid."), Length(max=254)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    affiliation = StringField("Affiliation", validators=[Optional(), Length(max=200)])
+    tags = StringField("Tags", description="Separated by commas.", validators=[Optional(), Length(max=500)])
+    approved = BooleanField("Approved: ready to invite", default=True)
+
+
+class CandidateEditForm(FlaskForm):
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    affiliation = StringField("Affiliation", validators=[Optional(), Length(max=200)])
+    tags = StringField("Tags", description="Separated by commas.", validators=[Optional(), Length(max=500)])
+    notes = TextAreaField("Private notes", description="Only organizers see these.",
+                          validators=[Optional(), Length(max=10000)])
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField("CSV file")
+    text = TextAreaField("…or paste the rows", validators=[Optional(), Length(max=2_000_000)])
+
+
+class ImportConfirmForm(FlaskForm):
+    text = TextAreaField("Rows", validators=[DataRequired("There is nothing to import."), Length(max=2_000_000)])
+    approved = BooleanField("Mark everyone approved: ready to invite")
+    action = HiddenField()
+
+
+class BulkForm(FlaskForm):
+    action = SelectField("Action", choices=[("approve", "Approve"), ("invite", "Send invitation"),
+                                            ("remind", "Send reminder"), ("revoke", "Revoke")])
+
+
+class NominationForm(FlaskForm):
+    email = EmailField("Their email", validators=[DataRequired("Enter their email address."),
+                                                  Email("That email address is not valid."), Length(max=254)])
+    name = StringField("Their name", validators=[DataRequired("Enter their name."), Length(max=200)])
+    affiliation = StringField("Affiliation", validators=[Optional(), Length(max=200)])
+    note = TextAreaField("Why you vouch for them", description="Organizers read this when they decide.",
+                         validators=[DataRequired("Say why you vouch for them."), Length(min=10, max=2000)])

@@ -1,0 +1,525 @@
+"""The invite list: candidates, nominations, waves, answers, capacity and the waitlist."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import mail, policy
+from ..extensions import db
+from ..models import (
+    Candidate,
+    CandidateStatus,
+    CandidateTag,
+    Event,
+    EventStatus,
+    Invitation,
+    InviteWave,
+    User,
+    Vouch,
+    utcnow,
+)
+from . import accounts, audit
+from .errors import DomainError
+from .tokens import hash_token, new_token
+
+S = CandidateStatus
+INVALID_INVITATION = (
+    "This invitation link is not valid. It may have expired, been replaced by a newer email, "
+    "or already been answered. Ask the organizers for a new one."
+)
+TAG_RE = re.compile(r"^[\w][\w .+-]{0,39}$")
+
+
+# --- adding people ------------------------------------------------------------------------
+
+
+def parse_tags(text: str) -> list[str]:
+    """'ml, Safety ,ml' → ['ml', 'safety']; raises DomainError for an unusable tag."""
+    tags: list[str] = []
+    for raw in (text or "").replace(";", ",").split(","):
+        tag = " ".join(raw.split()).lower()
+        if not tag:
+            continue
+        if not TAG_RE.match(tag):
+            raise DomainError(f"“{tag[:40]}” is not a usable tag: letters, digits, spaces, . + - only, 40 at most.",
+                              field="tags")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > 20:
+        raise DomainError("Twenty tags at most.", field="tags")
+    return tags
+
+
+def _existing(event: Event, email: str) -> Candidate | None:
+    return db.session.scalar(sa.select(Candidate).where(Candidate.event_id == event.id, Candidate.email == email))
+
+
+def add_candidate(actor: User, event: Event, email: str, name: str = "", affiliation: str = "",
+                  approved: bool = False, tags: str = "", notes: str = "") -> Candidate:
+    """Organizers add one person. Raises DomainError for a bad or duplicate address."""
+    email = accounts.normalize_email(email)
+    if _existing(event, email) is not None:
+        raise DomainError(f"{email} is already on the invite list.", field="email")
+    candidate = Candidate(event_id=event.id, email=email, name=name.strip()[:200],
+                          affiliation=affiliation.strip()[:200], notes=notes,
+                          status=S.APPROVED if approved else S.PROPOSED)
+    candidate.tags = [CandidateTag(tag=t) for t in parse_tags(tags)]
+    db.session.add(candidate)
+    db.session.flush()
+    audit.record(actor, event, "add candidate", f"candidate {email}", str(candidate.status))
+    return candidate
+
+
+def update_candidate(actor: User, candidate: Candidate, name: str, affiliation: str, notes: str, tags: str) -> None:
+    """Organizers edit a person's name, affiliation, private notes and tags."""
+    new_tags = parse_tags(tags)
+    candidate.name = name.strip()[:200]
+    candidate.affiliation = affiliation.strip()[:200]
+    candidate.notes = notes
+    candidate.tags = [CandidateTag(tag=t) for t in new_tags]
+
+
+# --- CSV import ---------------------------------------------------------------------------
+
+
+@dataclass
+class ImportRow:
+    line: int
+    email: str
+    name: str
+    affiliation: str
+    tags: list[str]
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportPreview:
+    rows: list[ImportRow]
+    file_errors: list[str]
+
+    @property
+    def bad_rows(self) -> list[ImportRow]:
+        return [r for r in self.rows if r.errors]
+
+    @property
+    def good_rows(self) -> list[ImportRow]:
+        return [r for r in self.rows if not r.errors]
+
+    @property
+    def ok(self) -> bool:
+        return not self.file_errors and not self.bad_rows and bool(self.rows)
+
+
+def preview_import(event: Event, text: str) -> ImportPreview:
+    """Check a CSV (header row with an ``email`` column; ``name``, ``affiliation``, ``tags`` optional).
+
+    Reports every bad row by its line number; writes nothing.
+    """
+    text = text.lstrip("\ufeff")
+    if "\x00" in text:
+        return ImportPreview([], ["The file is not a text CSV file."])
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        return ImportPreview([], ["The file is empty. The first row must name the columns, "
+                                  "e.g. email,name,affiliation,tags."])
+    columns = [h.strip().lower() for h in header]
+    if "email" not in columns:
+        found = ", ".join(columns) or "nothing"
+        return ImportPreview([], [f"Line 1: the header has no “email” column (found: {found})."])
+    index = {name: columns.index(name) for name in ("email", "name", "affiliation", "tags") if name in columns}
+    existing = set(db.session.scalars(sa.select(Candidate.email).where(Candidate.event_id == event.id)))
+    seen: dict[str, int] = {}
+    rows: list[ImportRow] = []
+    limit = current_app.config["CSV_IMPORT_MAX_ROWS"]
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(rows) >= limit:
+                return ImportPreview(rows, [f"The file has more than {limit:,} rows; split it into smaller files."])
+
+            def cell(name: str, record: list[str] = record) -> str:
+                position = index.get(name)
+                return record[position].strip() if position is not None and position < len(record) else ""
+
+            row = ImportRow(line=line, email=cell("email"), name=cell("name")[:200],
+                            affiliation=cell("affiliation")[:200], tags=[])
+            if len(record) < len(columns):
+                row.errors.append(f"has {len(record)} columns, the header has {len(columns)}")
+            if not row.email:
+                row.errors.append("the email is missing")
+            else:
+                try:
+                    row.email = accounts.normalize_email(row.email)
+                except DomainError:
+                    row.errors.append(f"“{row.email[:80]}” is not a valid email address")
+                else:
+                    if row.email in seen:
+                        row.errors.append(f"{row.email} also appears on line {seen[row.email]}")
+                    elif row.email in existing:
+                        row.errors.append(f"{row.email} is already on the invite list")
+                    seen.setdefault(row.email, line)
+            try:
+                row.tags = parse_tags(cell("tags"))
+            except DomainError as error:
+                row.errors.append(error.message)
+            rows.append(row)
+    except csv.Error as error:
+        return ImportPreview(rows, [f"Line {reader.line_num}: the file is not valid CSV ({error})."])
+    if not rows:
+        return ImportPreview([], ["The file has a header but no people."])
+    return ImportPreview(rows, [])
+
+
+def import_candidates(actor: User, event: Event, text: str, approved: bool = False) -> ImportPreview:
+    """Import a checked CSV. Nothing is written unless every row is good."""
+    preview = preview_import(event, text)
+    if not preview.ok:
+        raise DomainError("The file still has problems; nothing was imported.")
+    status = S.APPROVED if approved else S.PROPOSED
+    for row in preview.rows:
+        candidate = Candidate(event_id=event.id, email=row.email, name=row.name, affiliation=row.affiliation,
+                              status=status)
+        candidate.tags = [CandidateTag(tag=t) for t in row.tags]
+        db.session.add(candidate)
+    audit.record(actor, event, "import candidates", f"{len(preview.rows)} people", str(status))
+    return preview
+
+
+# --- nominations --------------------------------------------------------------------------
+
+
+def nominate(nominator: User, event: Event, email: str, name: str, affiliation: str, note: str) -> None:
+    """An attendee vouches for someone. The answer is the same whether or not they were on the list."""
+    if not policy.can_nominate(nominator, event):
+        raise DomainError("Nominations are open to attendees while the event is taking invitations.")
+    note = (note or "").strip()
+    if len(note) < 10:
+        raise DomainError("Say in a sentence why you vouch for them.", field="note")
+    email = accounts.normalize_email(email)
+    if email == nominator.email:
+        raise DomainError("You cannot nominate yourself.", field="email")
+    candidate = _existing(event, email)
+    if candidate is None:
+        candidate = Candidate(event_id=event.id, email=email, name=name.strip()[:200],
+                              affiliation=affiliation.strip()[:200], status=S.PROPOSED)
+        db.session.add(candidate)
+        db.session.flush()
+    vouch = db.session.scalar(sa.select(Vouch).where(Vouch.candidate_id == candidate.id,
+                                                     Vouch.user_id == nominator.id))
+    if vouch is None:
+        db.session.add(Vouch(candidate_id=candidate.id, user_id=nominator.id, note=note[:2000]))
+    else:
+        vouch.note = note[:2000]
+    audit.record(nominator, event, "nominate", f"candidate {email}")
+
+
+# --- organizer actions on many people -----------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    done: list[Candidate] = field(default_factory=list)
+    skipped: list[Candidate] = field(default_factory=list)
+
+
+def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
+    result = BulkResult()
+    for candidate in candidates:
+        if candidate.status == S.PROPOSED:
+            candidate.status = S.APPROVED
+            audit.record(actor, event, "approve", f"candidate {candidate.email}")
+            result.done.append(candidate)
+        else:
+            result.skipped.append(candidate)
+    return result
+
+
+def _issue_invitation(candidate: Candidate, wave: InviteWave, template: str) -> None:
+    now = utcnow()
+    expires = now + timedelta(days=current_app.config["INVITE_TOKEN_DAYS"])
+    db.session.execute(
+        sa.update(Invitation).where(Invitation.candidate_id == candidate.id, Invitation.used_at.is_(None))
+        .values(superseded=True)
+    )
+    token, token_hash = new_token()
+    db.session.add(Invitation(candidate_id=candidate.id, wave_id=wave.id, token_hash=token_hash, expires_at=expires))
+    candidate.invite_expires_at = expires
+    link = f"{current_app.config['BASE_URL']}/invitation/{token}"
+    subject = (f"Reminder: your invitation to {candidate.event.title}" if template == "reminder"
+               else f"You are invited to {candidate.event.title}")
+    mail.queue(candidate.email, subject, template, event=candidate.event, candidate=candidate, link=link,
+               expires=expires)
+
+
+def send_wave(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
+    """Invite approved (or expired) people. A draft event moves to 'inviting' with its first wave."""
+    if event.status in (EventStatus.CLOSED, EventStatus.ARCHIVED):
+        raise DomainError("This event is closed; it sends no more invitations.")
+    eligible, result = [], BulkResult()
+    for candidate in candidates:
+        (eligible if candidate.status in (S.APPROVED, S.EXPIRED) else result.skipped).append(candidate)
+    if not eligible:
+        return result
+    if event.status == EventStatus.DRAFT:
+        event.status = EventStatus.INVITING
+        audit.record(actor, event, "change status", f"event {event.slug}", "draft → inviting (first wave)")
+    wave = InviteWave(event_id=event.id, kind="invitation", size=len(eligible), sent_by_id=actor.id)
+    db.session.add(wave)
+    db.session.flush()
+    now = utcnow()
+    for candidate in eligible:
+        candidate.status = S.INVITED
+        candidate.invited_at = now
+        _issue_invitation(candidate, wave, "invitation")
+        audit.record(actor, event, "invite", f"candidate {candidate.email}", f"wave {wave.id}")
+        result.done.append(candidate)
+    return result
+
+
+def remind(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
+    """Send a fresh link to invited people who have not answered; the old link stops working."""
+    if event.status in (EventStatus.CLOSED, EventStatus.ARCHIVED):
+        raise DomainError("This event is closed; it sends no more reminders.")
+    eligible, result = [], BulkResult()
+    for candidate in candidates:
+        (eligible if candidate.status == S.INVITED else result.skipped).append(candidate)
+    if not eligible:
+        return result
+    wave = InviteWave(event_id=event.id, kind="reminder", size=len(eligible), sent_by_id=actor.id)
+    db.session.add(wave)
+    db.session.flush()
+    now = utcnow()
+    for candidate in eligible:
+        candidate.reminded_at = now
+        _issue_invitation(candidate, wave, "reminder")
+        audit.record(actor, event, "remind", f"candidate {candidate.email}", f"wave {wave.id}")
+        result.done.append(candidate)
+    return result
+
+
+def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
+    """Remove people at once: their links stop working, their sessions end, a freed seat is refilled."""
+    result, freed = BulkResult(), False
+    for candidate in candidates:
+        if candidate.status == S.REVOKED:
+            result.skipped.append(candidate)
+            continue
+        freed = freed or candidate.status == S.ACCEPTED
+        candidate.status = S.REVOKED
+        candidate.waitlisted_at = None
+        db.session.execute(
+            sa.update(Invitation).where(Invitation.candidate_id == candidate.id, Invitation.used_at.is_(None))
+            .values(superseded=True)
+        )
+        if candidate.user is not None:
+            accounts.end_all_sessions(candidate.user)
+        audit.record(actor, event, "revoke", f"candidate {candidate.email}")
+        result.done.append(candidate)
+    policy.forget_memo()
+    if freed:
+        fill_from_waitlist(event)
+    return result
+
+
+def expire_overdue(event: Event) -> int:
+    """Invitations whose link ran out unanswered become 'expired' (idempotent; run on read)."""
+    return db.session.execute(
+        sa.update(Candidate)
+        .where(Candidate.event_id == event.id, Candidate.status == S.INVITED, Candidate.invite_expires_at < utcnow())
+        .values(status=S.EXPIRED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+# --- answering an invitation --------------------------------------------------------------
+
+
+def open_invitation(token: str) -> Invitation:
+    """The live invitation behind a token, or DomainError. Consumes nothing."""
+    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    if (invitation is None or invitation.used_at is not None or invitation.superseded
+            or invitation.candidate.status != S.INVITED):
+        raise DomainError(INVALID_INVITATION)
+    if invitation.expires_at < utcnow():
+        expire_overdue(invitation.candidate.event)
+        raise DomainError("This invitation has expired. Ask the organizers to send you a new one.")
+    return invitation
+
+
+def _lock_event(event: Event) -> None:
+    """Serialize seat changes for one event (row lock on PostgreSQL; SQLite serializes writers)."""
+    db.session.execute(sa.select(Event.id).where(Event.id == event.id).with_for_update())
+
+
+def _accepted_count(event: Event) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Candidate)
+        .where(Candidate.event_id == event.id, Candidate.status == S.ACCEPTED)
+    )
+
+
+def _consume(invitation: Invitation) -> None:
+    used = db.session.execute(
+        sa.update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.used_at.is_(None), Invitation.superseded.is_(False))
+        .values(used_at=utcnow())
+    ).rowcount
+    if used != 1:
+        raise DomainError(INVALID_INVITATION)
+
+
+def accept_invitation(token: str) -> Candidate:
+    """Accept: a seat if one is free, the waitlist otherwise. Returns the candidate, linked to a user."""
+    invitation = open_invitation(token)
+    candidate, event = invitation.candidate, invitation.candidate.event
+    if not policy.can_answer_invitations(event):
+        raise DomainError("This event is not taking answers to invitations any more.")
+    _lock_event(event)
+    db.session.refresh(candidate)
+    if candidate.status != S.INVITED:
+        raise DomainError(INVALID_INVITATION)
+    _consume(invitation)
+    user = accounts.get_or_create_user(candidate.email, candidate.name)
+    if user.is_disabled:
+        raise DomainError("This account is disabled. Contact the organizers.")
+    candidate.user_id = user.id
+    candidate.responded_at = utcnow()
+    if _accepted_count(event) < event.capacity:
+        candidate.status = S.ACCEPTED
+    else:
+        candidate.status = S.WAITLISTED
+        candidate.waitlisted_at = utcnow()
+    policy.forget_memo()
+    return candidate
+
+
+def decline_invitation(token: str) -> Candidate:
+    invitation = open_invitation(token)
+    candidate = invitation.candidate
+    _consume(invitation)
+    user = accounts.get_or_create_user(candidate.email, candidate.name)
+    candidate.user_id = user.id
+    candidate.status = S.DECLINED
+    candidate.responded_at = utcnow()
+    policy.forget_memo()
+    return candidate
+
+
+def withdraw(user: User, event: Event) -> Candidate:
+    """A participant gives up their seat (which goes to the waitlist) or their waitlist place."""
+    candidate = policy.participation(user, event)
+    if candidate is None or not policy.can_withdraw(user, event):
+        raise DomainError("You have no seat or waitlist place to give up.")
+    _lock_event(event)
+    db.session.refresh(candidate)
+    was_accepted = candidate.status == S.ACCEPTED
+    candidate.status = S.DECLINED
+    candidate.waitlisted_at = None
+    candidate.responded_at = utcnow()
+    policy.forget_memo()
+    if was_accepted:
+        fill_from_waitlist(event)
+    return candidate
+
+
+def fill_from_waitlist(event: Event) -> list[Candidate]:
+    """Promote waitlisted people, first come first served, while seats are free; email each."""
+    _lock_event(event)
+    db.session.flush()
+    free = event.capacity - _accepted_count(event)
+    if free <= 0:
+        return []
+    promoted = list(db.session.scalars(
+        sa.select(Candidate)
+        .where(Candidate.event_id == event.id, Candidate.status == S.WAITLISTED)
+        .order_by(Candidate.waitlisted_at, Candidate.id)
+        .limit(free)
+    ))
+    for candidate in promoted:
+        candidate.status = S.ACCEPTED
+        candidate.waitlisted_at = None
+        audit.record(None, event, "promote from waitlist", f"candidate {candidate.email}")
+        mail.queue(candidate.email, f"A seat opened for you at {event.title}", "promoted", event=event,
+                   candidate=candidate)
+    policy.forget_memo()
+    return promoted
+
+
+def waitlist_position(candidate: Candidate) -> int | None:
+    if candidate.status != S.WAITLISTED:
+        return None
+    ahead = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Candidate).where(
+            Candidate.event_id == candidate.event_id,
+            Candidate.status == S.WAITLISTED,
+            sa.or_(Candidate.waitlisted_at < candidate.waitlisted_at,
+                   sa.and_(Candidate.waitlisted_at == candidate.waitlisted_at, Candidate.id < candidate.id)),
+        )
+    )
+    return ahead + 1
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+def status_counts(event: Event) -> dict[CandidateStatus, int]:
+    rows = db.session.execute(
+        sa.select(Candidate.status, sa.func.count()).where(Candidate.event_id == event.id).group_by(Candidate.status)
+    )
+    counts = {status: 0 for status in S}
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
+def funnel(event: Event) -> list[tuple[str, int]]:
+    """The bars of the funnel chart: everyone invited, then how they answered."""
+    c = status_counts(event)
+    invited_total = c[S.INVITED] + c[S.ACCEPTED] + c[S.DECLINED] + c[S.EXPIRED] + c[S.WAITLISTED]
+    return [
+        ("Invited", invited_total),
+        ("Accepted", c[S.ACCEPTED]),
+        ("Declined", c[S.DECLINED]),
+        ("Pending", c[S.INVITED]),
+        ("Waitlisted", c[S.WAITLISTED]),
+    ]
+
+
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str:
+    """Spreadsheets run cells that begin with = + - @ as formulas; prefix them with a quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_FORMULA_START) else text
+
+
+def export_csv(candidates: Iterable[Candidate]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["email", "name", "affiliation", "status", "tags", "vouched_by", "invited_at", "responded_at",
+                     "notes"])
+    for c in candidates:
+        writer.writerow([csv_safe(v) for v in (
+            c.email, c.name, c.affiliation, c.status.value, ", ".join(c.tag_names),
+            "; ".join(v.user.email for v in c.vouches),
+            c.invited_at.isoformat(timespec="seconds") if c.invited_at else "",
+            c.responded_at.isoformat(timespec="seconds") if c.responded_at else "",
+            c.notes,
+        )])
+    return out.getvalue()

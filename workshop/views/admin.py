@@ -1,0 +1,104 @@
+"""The instance's administration: events and users."""
+
+import re
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from .. import policy
+from ..extensions import db
+from ..forms.accounts import ConfirmForm, UserForm
+from ..forms.events import NewEventForm
+from ..models import EventKind, User
+from ..services import accounts, events
+from ..services.errors import DomainError
+from ._helpers import form_error
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def only_admins():
+    if not policy.can_administer(current_user):
+        abort(404)
+
+
+@bp.get("/")
+def index():
+    all_events = db.session.scalars(policy.events_visible_to(current_user)).all()
+    return render_template("admin/index.html", events=all_events)
+
+
+def event_data(form, status=None) -> events.EventData:
+    return events.EventData(
+        title=form.title.data, slug=form.slug.data, description=form.description.data or "",
+        kind=EventKind(form.kind.data), venue=form.venue.data or "", timezone=form.timezone.data,
+        starts_on=form.starts_on.data, ends_on=form.ends_on.data, capacity=form.capacity.data,
+        public_page=form.public_page.data, status=status,
+    )
+
+
+@bp.route("/events/new", methods=["GET", "POST"])
+def new_event():
+    if not policy.can_create_event(current_user):
+        abort(403)
+    form = NewEventForm()
+    if form.validate_on_submit():
+        emails = [e for e in re.split(r"[\s,;]+", form.organizers.data) if e]
+        try:
+            event = events.create_event(current_user, event_data(form), emails)
+        except DomainError as error:
+            db.session.rollback()
+            if error.field == "email":
+                error.field = "organizers"
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"“{event.title}” is created, in draft. Organizers have been emailed.", "success")
+            return redirect(url_for("manage.dashboard", slug=event.slug))
+    return render_template("admin/new_event.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users():
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(form.email.data, form.name.data or "", admin=form.admin.data)
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{user.email} can now sign in by email link.", "success")
+            return redirect(url_for("admin.users"))
+    return _users_page(form, 400 if form.errors else 200)
+
+
+def _users_page(form, status: int):
+    query = request.args.get("q", "").strip()[:254]
+    statement = sa.select(User).order_by(User.email).limit(500)
+    if query:
+        statement = statement.where(User.email.contains(query.lower(), autoescape=True))
+    return render_template("admin/users.html", form=form, users=db.session.scalars(statement).all(),
+                           query=query, action_form=ConfirmForm()), status
+
+
+@bp.post("/users/<int:user_id>/<any('disable', 'enable', 'grant-admin', 'revoke-admin'):action>")
+def user_action(user_id: int, action: str):
+    user = db.session.get(User, user_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        if action in ("disable", "enable"):
+            accounts.set_disabled(current_user, user, action == "disable")
+        else:
+            accounts.set_admin(current_user, user, action == "grant-admin")
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _users_page(UserForm(formdata=None), 409)
+    db.session.commit()
+    flash(f"{user.email}: done ({action.replace('-', ' ')}).", "success")
+    return redirect(url_for("admin.users"))

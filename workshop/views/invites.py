@@ -1,0 +1,229 @@
+"""The invite list, for organizers: filter, sort, search, act in bulk, import and export."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+
+from .. import policy
+from ..extensions import db
+from ..forms.invites import BulkForm, CandidateEditForm, CandidateForm, ImportConfirmForm, ImportUploadForm
+from ..models import Candidate, CandidateStatus, CandidateTag, Invitation, Vouch
+from ..services import invites
+from ..services.errors import DomainError
+from ._helpers import form_error, load_event, safe_next
+
+bp = Blueprint("invites", __name__, url_prefix="/e/<slug>/manage/invites")
+PAGE_SIZE = 100
+SORTS = {
+    "name": (sa.func.lower(Candidate.name), Candidate.email),
+    "email": (Candidate.email,),
+    "status": (Candidate.status, Candidate.email),
+    "added": (Candidate.created_at.desc(), Candidate.id.desc()),
+    "invited": (Candidate.invited_at.desc(), Candidate.email),
+}
+ACTIONS = {"approve": invites.approve, "invite": invites.send_wave, "remind": invites.remind,
+           "revoke": invites.revoke}
+ACTION_WORDS = {"approve": "approved", "invite": "invited", "remind": "reminded", "revoke": "revoked"}
+
+
+def _filtered(event, args) -> tuple[sa.Select, dict]:
+    """The list's query for the filters in ``args``; the same filters drive 'act on all matching'."""
+    statement = policy.candidates_visible_to(current_user, event)
+    filters = {"status": args.get("status", ""), "tag": args.get("tag", "").strip().lower()[:40],
+               "q": args.get("q", "").strip()[:200], "sort": args.get("sort", "added")}
+    if filters["status"]:
+        try:
+            statement = statement.where(Candidate.status == CandidateStatus(filters["status"]))
+        except ValueError:
+            abort(400, "Unknown status filter.")
+    if filters["tag"]:
+        statement = statement.where(
+            sa.exists().where(CandidateTag.candidate_id == Candidate.id, CandidateTag.tag == filters["tag"])
+        )
+    if filters["q"]:
+        pattern = filters["q"].lower()
+        statement = statement.where(sa.or_(
+            sa.func.lower(Candidate.email).contains(pattern, autoescape=True),
+            sa.func.lower(Candidate.name).contains(pattern, autoescape=True),
+            sa.func.lower(Candidate.affiliation).contains(pattern, autoescape=True),
+        ))
+    if filters["sort"] not in SORTS:
+        filters["sort"] = "added"
+    return statement, filters
+
+
+@bp.get("/")
+def index(slug: str):
+    event = load_event(slug, policy.can_view_event, policy.can_view_invites)
+    if invites.expire_overdue(event):
+        db.session.commit()
+    statement, filters = _filtered(event, request.args)
+    page = max(request.args.get("page", 1, type=int), 1)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery()))
+    vouch_counts = (sa.select(sa.func.count()).where(Vouch.candidate_id == Candidate.id)
+                    .correlate(Candidate).scalar_subquery())
+    rows = db.session.execute(
+        statement.add_columns(vouch_counts)
+        .options(selectinload(Candidate.tags))
+        .order_by(*SORTS[filters["sort"]])
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+    ).all()
+    all_tags = db.session.scalars(
+        sa.select(CandidateTag.tag).join(Candidate).where(Candidate.event_id == event.id)
+        .distinct().order_by(CandidateTag.tag)
+    ).all()
+    return render_template(
+        "invites/index.html", event=event, rows=rows, total=total, page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), filters=filters, all_tags=all_tags,
+        counts=invites.status_counts(event), bulk_form=BulkForm(), statuses=list(CandidateStatus),
+        can_edit=policy.can_manage_invites(current_user, event),
+    )
+
+
+@bp.post("/bulk")
+def bulk(slug: str):
+    """Act on the ticked people, or on everyone matching the list's filters."""
+    event = load_event(slug, policy.can_view_event, policy.can_manage_invites)
+    form = BulkForm()
+    back = safe_next(request.form.get("next"), url_for("invites.index", slug=event.slug))
+    if not form.validate_on_submit():
+        abort(400, "Choose an action from the list.")
+    if request.form.get("scope") == "matching":
+        statement, _ = _filtered(event, request.form)
+    else:
+        try:
+            ids = sorted({int(i) for i in request.form.getlist("ids")})
+        except ValueError:
+            abort(400, "The selection is not valid.")
+        if not ids:
+            abort(400, "Tick at least one person first, or choose “everyone matching”.")
+        statement = policy.candidates_visible_to(current_user, event).where(Candidate.id.in_(ids))
+    chosen = db.session.scalars(statement.options(selectinload(Candidate.user)).order_by(Candidate.id)).all()
+    try:
+        result = ACTIONS[form.action.data](current_user, event, chosen)
+    except DomainError as error:
+        db.session.rollback()
+        abort(409, error.message)
+    db.session.commit()
+    message = f"{len(result.done)} {ACTION_WORDS[form.action.data]}."
+    if result.skipped:
+        message += f" {len(result.skipped)} skipped: not in a state for this action."
+    flash(message, "success" if result.done else "info")
+    return redirect(back)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def add(slug: str):
+    event = load_event(slug, policy.can_view_event, policy.can_manage_invites)
+    form = CandidateForm()
+    if form.validate_on_submit():
+        try:
+            candidate = invites.add_candidate(current_user, event, form.email.data, form.name.data or "",
+                                              form.affiliation.data or "", form.approved.data, form.tags.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{candidate.display_name} is on the list ({candidate.status.value}).", "success")
+            if request.form.get("another"):
+                return redirect(url_for("invites.add", slug=event.slug))
+            return redirect(url_for("invites.index", slug=event.slug))
+    return render_template("invites/new.html", event=event, form=form), 400 if form.errors else 200
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_csv(slug: str):
+    """Upload or paste → preview with every bad row → fix in place → import. Nothing is written until then."""
+    event = load_event(slug, policy.can_view_event, policy.can_manage_invites)
+    upload, confirm = ImportUploadForm(), ImportConfirmForm()
+    if request.method == "GET":
+        return render_template("invites/import.html", event=event, form=upload)
+    if request.form.get("stage") == "confirm":
+        if not confirm.validate_on_submit():
+            return render_template("invites/import.html", event=event, form=upload), 400
+        text = confirm.text.data
+        if confirm.action.data == "import":
+            try:
+                preview = invites.import_candidates(current_user, event, text, confirm.approved.data)
+            except DomainError as error:
+                db.session.rollback()
+                flash(error.message, "error")
+                preview = invites.preview_import(event, text)
+                return render_template("invites/preview.html", event=event, preview=preview, form=confirm), 422
+            db.session.commit()
+            flash(f"{len(preview.rows)} people imported.", "success")
+            return redirect(url_for("invites.index", slug=event.slug, sort="added"))
+    else:
+        if not upload.validate_on_submit():
+            return render_template("invites/import.html", event=event, form=upload), 400
+        text = upload.text.data or ""
+        if upload.file.data:
+            raw = upload.file.data.read(2_000_001)
+            if len(raw) > 2_000_000:
+                upload.file.errors.append("The file is larger than 2 MB; split it.")
+                return render_template("invites/import.html", event=event, form=upload), 413
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                try:
+                    text = raw.decode("cp1252")
+                except UnicodeDecodeError:
+                    upload.file.errors.append("The file is not text. Save it as CSV (UTF-8) and try again.")
+                    return render_template("invites/import.html", event=event, form=upload), 400
+        if not text.strip():
+            upload.text.errors.append("Choose a CSV file or paste rows.")
+            return render_template("invites/import.html", event=event, form=upload), 400
+        confirm.text.data = text
+    preview = invites.preview_import(event, text)
+    return render_template("invites/preview.html", event=event, preview=preview, form=confirm), (
+        200 if preview.ok else 422)
+
+
+@bp.get("/export.csv")
+def export(slug: str):
+    event = load_event(slug, policy.can_view_event, policy.can_view_invites)
+    candidates = db.session.scalars(
+        policy.candidates_visible_to(current_user, event)
+        .options(selectinload(Candidate.tags), selectinload(Candidate.vouches).selectinload(Vouch.user))
+        .order_by(Candidate.email)
+    ).all()
+    response = Response(invites.export_csv(candidates), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{event.slug}-invite-list.csv"'
+    return response
+
+
+@bp.route("/<int:candidate_id>", methods=["GET", "POST"])
+def detail(slug: str, candidate_id: int):
+    event = load_event(slug, policy.can_view_event, policy.can_view_invites)
+    candidate = db.session.scalar(
+        policy.candidates_visible_to(current_user, event).where(Candidate.id == candidate_id)
+    ) or abort(404)
+    form = CandidateEditForm(obj=candidate)
+    if request.method == "GET":
+        form.tags.data = ", ".join(candidate.tag_names)
+    if form.is_submitted() and not policy.can_manage_invites(current_user, event):
+        abort(403)
+    if form.validate_on_submit():
+        try:
+            invites.update_candidate(current_user, candidate, form.name.data or "", form.affiliation.data or "",
+                                     form.notes.data or "", form.tags.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash("Saved.", "success")
+            return redirect(url_for("invites.detail", slug=event.slug, candidate_id=candidate.id))
+    vouches = db.session.scalars(
+        sa.select(Vouch).where(Vouch.candidate_id == candidate.id).options(selectinload(Vouch.user))
+    ).all()
+    history = db.session.scalars(
+        sa.select(Invitation).where(Invitation.candidate_id == candidate.id).order_by(Invitation.id.desc())
+    ).all()
+    return render_template("invites/detail.html", event=event, candidate=candidate, form=form, vouches=vouches,
+                           history=history, bulk_form=BulkForm(),
+                           can_edit=policy.can_manage_invites(current_user, event)), 400 if form.errors else 200

@@ -1,0 +1,134 @@
+"""Organizers' pages for one event: dashboard, settings, organizers, agreement, audit log."""
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+
+from .. import policy
+from ..extensions import db
+from ..forms.accounts import ConfirmForm
+from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
+from ..models import Agreement, AgreementAcceptance, AuditEntry, EventStatus, User
+from ..services import agreements, events, invites
+from ..services.errors import DomainError
+from ._helpers import form_error, load_event
+from .admin import event_data
+
+bp = Blueprint("manage", __name__, url_prefix="/e/<slug>/manage")
+AUDIT_PAGE = 100
+
+
+@bp.get("/")
+def dashboard(slug: str):
+    event = load_event(slug, policy.can_view_event, policy.can_manage_event)
+    invites.expire_overdue(event)
+    db.session.commit()
+    recent = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.event_id == event.id)
+        .options(selectinload(AuditEntry.actor)).order_by(AuditEntry.id.desc()).limit(8)
+    ).all()
+    return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event),
+                           counts=invites.status_counts(event), recent=recent)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings(slug: str):
+    event = load_event(slug, policy.can_view_event, policy.can_manage_event)
+    form = EditEventForm(obj=event)
+    if request.method == "GET":
+        form.kind.data, form.status.data = event.kind.value, event.status.value
+    if form.validate_on_submit():
+        try:
+            events.update_event(current_user, event, event_data(form, EventStatus(form.status.data)))
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash("The event is saved.", "success")
+            return redirect(url_for("manage.settings", slug=event.slug))
+    return render_template("manage/settings.html", event=event, form=form), 400 if form.errors else 200
+
+
+@bp.route("/organizers", methods=["GET", "POST"])
+def organizers(slug: str):
+    event = load_event(slug, policy.can_view_event, policy.can_manage_event)
+    form = OrganizerForm()
+    if form.is_submitted() and not policy.can_manage_organizers(current_user, event):
+        abort(403)
+    if form.validate_on_submit():
+        try:
+            user = events.add_organizer(current_user, event, form.email.data)
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{user.email} is now an organizer and has been emailed.", "success")
+            return redirect(url_for("manage.organizers", slug=event.slug))
+    return render_template("manage/organizers.html", event=event, form=form, remove_form=ConfirmForm()), (
+        400 if form.errors else 200)
+
+
+@bp.post("/organizers/<int:user_id>/remove")
+def remove_organizer(slug: str, user_id: int):
+    event = load_event(slug, policy.can_view_event, policy.can_manage_organizers)
+    user = db.session.get(User, user_id)
+    if user is None or user not in event.organizers:
+        abort(404)
+    try:
+        events.remove_organizer(current_user, event, user)
+    except DomainError as error:
+        db.session.rollback()
+        abort(409, error.message)
+    db.session.commit()
+    flash(f"{user.email} is no longer an organizer.", "info")
+    return redirect(url_for("manage.organizers", slug=event.slug))
+
+
+@bp.route("/agreement", methods=["GET", "POST"])
+def agreement(slug: str):
+    event = load_event(slug, policy.can_view_event, policy.can_manage_event)
+    current = policy.current_agreement(event)
+    form = AgreementForm()
+    if form.validate_on_submit():
+        try:
+            version = agreements.publish_version(current_user, event, form.text.data)
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Version {version.version} is published; attendees will be asked to sign it.", "success")
+            return redirect(url_for("manage.agreement", slug=event.slug))
+    elif not form.is_submitted() and current is not None:
+        form.text.data = current.text
+    versions = db.session.scalars(
+        sa.select(Agreement).where(Agreement.event_id == event.id).order_by(Agreement.version.desc())
+    ).all()
+    signatures = db.session.execute(
+        sa.select(AgreementAcceptance, Agreement.version)
+        .join(Agreement, AgreementAcceptance.agreement_id == Agreement.id)
+        .where(Agreement.event_id == event.id)
+        .options(selectinload(AgreementAcceptance.user))
+        .order_by(AgreementAcceptance.accepted_at.desc())
+        .limit(500)
+    ).all()
+    return render_template("manage/agreement.html", event=event, form=form, current=current, versions=versions,
+                           signatures=signatures), 400 if form.errors else 200
+
+
+@bp.get("/audit")
+def audit_log(slug: str):
+    event = load_event(slug, policy.can_view_event, policy.can_view_audit)
+    before = request.args.get("before", type=int)
+    statement = (sa.select(AuditEntry).where(AuditEntry.event_id == event.id)
+                 .options(selectinload(AuditEntry.actor)).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1))
+    if before:
+        statement = statement.where(AuditEntry.id < before)
+    entries = db.session.scalars(statement).all()
+    more = len(entries) > AUDIT_PAGE
+    entries = entries[:AUDIT_PAGE]
+    return render_template("manage/audit.html", event=event, entries=entries,
+                           older=entries[-1].id if more else None)
