@@ -159,7 +159,8 @@ def sign_agreement(user: User, event: Event) -> None:
     agreement = db.session.scalar(
         sa.select(Agreement).where(Agreement.event_id == event.id).order_by(Agreement.version.desc()).limit(1)
     )
-    db.session.add(AgreementAcceptance(agreement_id=agreement.id, user_id=user.id, typed_name=user.name, ip="127.0.0.1"))
+    db.session.add(AgreementAcceptance(agreement_id=agreement.id, user_id=user.id, typed_name=user.name,
+                                       ip="127.0.0.1"))
     db.session.commit()
 
 
