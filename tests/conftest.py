@@ -41,11 +41,24 @@ class IsolatedClient(FlaskClient):
         return response
 
 
+def _postgres_schema(url: str) -> tuple[str, dict]:
+    """A schema of this run's own, so that parallel runs on one PostgreSQL database do not collide."""
+    schema = f"test_run_{os.getpid()}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    return schema, {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("conclave")
     url = TEST_DATABASE_URL or f"sqlite:///{tmp / 'test.db'}"
+    schema, engine_options = _postgres_schema(url) if url.startswith("postgresql") else (None, {})
     app = create_app({
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "TESTING": True,
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": url,
@@ -65,6 +78,9 @@ def app(tmp_path_factory):
     yield app
     with app.app_context():
         db.drop_all()
+        if schema:
+            with db.engine.begin() as connection:
+                connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         db.engine.dispose()
 
 

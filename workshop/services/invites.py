@@ -85,6 +85,7 @@ def update_candidate(actor: User, candidate: Candidate, name: str, affiliation: 
     candidate.affiliation = affiliation.strip()[:200]
     candidate.notes = notes
     candidate.tags = [CandidateTag(tag=t) for t in new_tags]
+    audit.record(actor, candidate.event, "edit candidate", f"candidate {candidate.email}")
 
 
 # --- CSV import ---------------------------------------------------------------------------
@@ -339,12 +340,15 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
 
 def expire_overdue(event: Event) -> int:
     """Invitations whose link ran out unanswered become 'expired' (idempotent; run on read)."""
-    return db.session.execute(
+    expired = db.session.execute(
         sa.update(Candidate)
         .where(Candidate.event_id == event.id, Candidate.status == S.INVITED, Candidate.invite_expires_at < utcnow())
         .values(status=S.EXPIRED)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     ).rowcount
+    if expired:
+        policy.forget_memo()
+    return expired
 
 
 # --- answering an invitation --------------------------------------------------------------

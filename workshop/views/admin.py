@@ -5,12 +5,13 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from .. import policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm, UserForm
 from ..forms.events import NewEventForm
-from ..models import EventKind, User
+from ..models import Event, EventKind, User
 from ..services import accounts, events
 from ..services.errors import DomainError
 from ._helpers import form_error
@@ -26,7 +27,9 @@ def only_admins():
 
 @bp.get("/")
 def index():
-    all_events = db.session.scalars(policy.events_visible_to(current_user)).all()
+    all_events = db.session.scalars(
+        policy.events_visible_to(current_user).options(selectinload(Event.organizers))
+    ).all()
     return render_template("admin/index.html", events=all_events)
 
 

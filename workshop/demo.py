@@ -1,0 +1,199 @@
+"""A demo event with people in every state, built through the same services the web pages use.
+
+Going through the services (rather than writing rows) means the demo shows what the real workflow
+produces: audit entries, emails in the outbox, agreement versions, a full event with a waitlist.
+Invitees answer by the token in the invitation email that was queued for them, just as they would
+by clicking it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from . import mail
+from .extensions import db
+from .models import Candidate, CandidateStatus, Event, EventKind, EventStatus, Invitation, OutboxMessage, User, utcnow
+from .services import accounts, agreements, events, invites
+
+SLUG = "demo"
+DEMO_IP = "192.0.2.10"  # TEST-NET-1: a documentation address, never a real visitor's
+_TOKEN_RE = re.compile(r"/invitation/([A-Za-z0-9_-]+)")
+
+DESCRIPTION = """\
+Three days in a quiet house by the lake for researchers working on **frontier model safety**:
+evaluations, interpretability, control and the governance questions that follow from them.
+
+- Most talks are early, unpublished work; each speaker decides how far their talk travels.
+- Mornings are talks and demos, afternoons are open discussion and walks.
+- Meals and rooms are covered; travel grants are available on request.
+
+Please read and sign the confidentiality agreement before you look at the programme.
+"""
+
+AGREEMENT_V2 = (
+    events.DEFAULT_AGREEMENT
+    + " I will not photograph slides or screens, and I will ask a speaker before quoting them, "
+    "even without attribution."
+)
+
+# email, name, affiliation, tags, organizers' notes
+PEOPLE = {
+    "amara": ("amara.okafor@example.org", "Amara Okafor", "Lakeside Alignment Lab", "interpretability, speaker",
+              "Keynote on sparse feature circuits. Arrives a day early."),
+    "bruno": ("bruno.lindqvist@example.org", "Bruno Lindqvist", "Nordic AI Institute", "evals",
+              "Ran the red-teaming track last year."),
+    "chiara": ("chiara.rossi@example.org", "Chiara Rossi", "Politecnico di Milano", "control, student", ""),
+    "dmitri": ("dmitri.volkov@example.org", "Dmitri Volkov", "Independent", "evals", ""),
+    "emeka": ("emeka.eze@example.org", "Emeka Eze", "Open Policy Forum", "governance", "Travel grant approved."),
+    "fatima": ("fatima.haddad@example.org", "Fatima Haddad", "Cedar Research", "interpretability",
+               "Happy to come at short notice if a seat opens."),
+    "gustav": ("gustav.berg@example.org", "Gustav Berg", "Uppsala University", "governance", ""),
+    "hana": ("hana.sato@example.org", "Hana Sato", "Kyoto Institute of Technology", "evals, remote",
+             "Invitation went unanswered; try again in the next wave."),
+    "ines": ("ines.moreau@example.org", "Inès Moreau", "Paris Safety Collective", "control", ""),
+    "jonas": ("jonas.weber@example.org", "Jonas Weber", "TU München", "interpretability, student",
+              "Second wave if seats remain."),
+}
+NOMINEE = ("kofi.mensah@example.org", "Kofi Mensah", "Accra AI Lab")
+
+
+def _invitation_token(candidate: Candidate) -> str:
+    """The token from the newest invitation email queued for this person: the link they would click."""
+    body = db.session.scalar(
+        sa.select(OutboxMessage.body_text).where(OutboxMessage.to_email == candidate.email)
+        .order_by(OutboxMessage.id.desc()).limit(1)
+    )
+    match = _TOKEN_RE.search(body or "")
+    if match is None:
+        raise RuntimeError(f"No invitation email was queued for {candidate.email}.")
+    return match.group(1)
+
+
+def _accept(token: str) -> User:
+    """Accept as the invitee would, and return the account the acceptance created."""
+    candidate = invites.accept_invitation(token)
+    return db.session.get(User, candidate.user_id)
+
+
+def _sign_in_help(base_url: str) -> str:
+    backend = current_app.config["MAIL_BACKEND"]
+    where = {
+        "console": "in the console where the app runs",
+        "file": f"as an .eml file in {current_app.config['MAIL_FILE_DIR']}",
+        "sendgrid": "in that person's mailbox (SendGrid is configured)",
+    }.get(backend, f"through the {backend} mail backend")
+    return (f"To sign in as anyone below, go to {base_url}/auth/sign-in and type their email; "
+            f"the sign-in link appears {where}.")
+
+
+def create_demo() -> list[str]:
+    """Create the demo event and its people, commit, send the queued mail and say how to sign in.
+
+    Raises ValueError if an event with the slug ``demo`` already exists, so a second run changes nothing.
+    """
+    if db.session.scalar(sa.select(Event.id).where(Event.slug == SLUG)) is not None:
+        raise ValueError("The demo event already exists (slug “demo”); nothing was changed.")
+
+    admin = accounts.create_user("admin@example.org", "Ada Admin", admin=True)
+    organizer = accounts.create_user("organizer@example.org", "Olivia Organizer")
+    starts = date.today() + timedelta(weeks=4)
+    event = events.create_event(admin, events.EventData(
+        title="Frontier Safety Research Retreat",
+        slug=SLUG,
+        description=DESCRIPTION,
+        kind=EventKind.WORKSHOP,
+        venue="Haus am See, Wannsee, Berlin",
+        timezone="Europe/Berlin",
+        starts_on=starts,
+        ends_on=starts + timedelta(days=2),
+        capacity=4,  # small on purpose: the fifth person to accept lands on the waitlist
+    ), [organizer.email])
+
+    people: dict[str, Candidate] = {}
+    for key, (email, name, affiliation, tags, notes) in PEOPLE.items():
+        people[key] = invites.add_candidate(organizer, event, email, name, affiliation, approved=True, tags=tags,
+                                            notes=notes)
+
+    # First wave (the event leaves draft). Most answer; Hana never does, and her link runs out.
+    invites.send_wave(organizer, event, [people[k] for k in ("amara", "dmitri", "gustav", "hana")])
+    tokens = {k: _invitation_token(people[k]) for k in ("amara", "dmitri", "gustav")}
+    users: dict[str, User] = {}
+    for key in ("amara", "dmitri"):
+        users[key] = _accept(tokens[key])
+        agreements.sign(users[key], event, people[key].name, DEMO_IP)
+    invites.decline_invitation(tokens["gustav"])
+    # Nobody waits two weeks for a demo: move Hana's deadline into the past and let the service expire her.
+    yesterday = utcnow() - timedelta(days=1)
+    people["hana"].invite_expires_at = yesterday
+    db.session.execute(sa.update(Invitation).where(Invitation.candidate_id == people["hana"].id)
+                       .values(expires_at=yesterday))
+    db.session.flush()
+    invites.expire_overdue(event)
+
+    # A stricter agreement: everyone signs again; Chiara accepts but has not signed yet.
+    agreements.publish_version(organizer, event, AGREEMENT_V2)
+    agreements.sign(users["amara"], event, people["amara"].name, DEMO_IP)
+    invites.send_wave(organizer, event, [people[k] for k in ("bruno", "chiara")])
+    for key in ("bruno", "chiara"):
+        users[key] = _accept(_invitation_token(people[key]))
+    agreements.sign(users["bruno"], event, people["bruno"].name, DEMO_IP)
+
+    dmitri = people["dmitri"]
+    invites.update_candidate(organizer, dmitri, dmitri.name, dmitri.affiliation,
+                             "Posted another workshop's slides publicly. Revoked on the organizers' decision.",
+                             ", ".join(dmitri.tag_names))
+    invites.revoke(organizer, event, [people["dmitri"]])
+
+    # Open the event for proposals, then a last wave: Emeka takes the last seat, Fatima the waitlist,
+    # and Inès has not answered yet; her link in the outbox works.
+    events.update_event(organizer, event, events.EventData(
+        title=event.title, slug=event.slug, description=event.description, kind=event.kind, venue=event.venue,
+        timezone=event.timezone, starts_on=event.starts_on, ends_on=event.ends_on, capacity=event.capacity,
+        public_page=event.public_page, status=EventStatus.OPEN,
+    ))
+    invites.send_wave(organizer, event, [people[k] for k in ("emeka", "fatima", "ines")])
+    for key in ("emeka", "fatima"):
+        users[key] = _accept(_invitation_token(people[key]))
+    agreements.sign(users["emeka"], event, people["emeka"].name, DEMO_IP)
+
+    # Attendees vouch for someone new; the organizers note what to do about it.
+    email, name, affiliation = NOMINEE
+    invites.nominate(users["amara"], event, email, name, affiliation,
+                     "Kofi built the evaluation harness we all use; his unpublished results on sandbagging "
+                     "would be a great fit for the discussion day.")
+    invites.nominate(users["bruno"], event, email, name, affiliation,
+                     "Worked with him on the autumn red-teaming sprint. Careful and discreet.")
+    kofi = db.session.scalar(sa.select(Candidate).where(Candidate.event_id == event.id, Candidate.email == email))
+    invites.update_candidate(organizer, kofi, kofi.name, kofi.affiliation,
+                             "Two vouches. Decide at the next organizers' call.", "evals, nominated")
+
+    db.session.commit()
+    counts = invites.status_counts(event)
+    if any(counts[status] == 0 for status in CandidateStatus):  # the demo's whole point
+        raise RuntimeError(f"The demo is missing a status: {counts}")
+    mail.send_due()
+
+    base_url = current_app.config["BASE_URL"]
+    roles = [
+        (admin.email, "admin: creates events, manages users"),
+        (organizer.email, "organizer of the demo event"),
+        (users["amara"].email, "attendee, signed the agreement, vouched for Kofi"),
+        (users["bruno"].email, "attendee, signed the agreement"),
+        (users["emeka"].email, "attendee, signed the agreement"),
+        (users["chiara"].email, "accepted, has not signed the agreement yet"),
+        (users["fatima"].email, "on the waitlist"),
+        (people["gustav"].email, "declined"),
+        (users["dmitri"].email, "revoked: sees nothing of the event"),
+    ]
+    width = max(len(email) for email, _ in roles)
+    return [
+        f"Created the demo event “{event.title}”: {base_url}/e/{SLUG}/",
+        _sign_in_help(base_url),
+        *(f"  {email.ljust(width)}  {role}" for email, role in roles),
+        f"{people['ines'].email} is invited and has not answered: open the invitation link in the email sent "
+        "to them to accept or decline.",
+    ]
