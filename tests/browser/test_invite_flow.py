@@ -157,7 +157,7 @@ def test_organizer_invites_and_invitee_accepts_and_signs(app, event, live_server
         assert acceptance.typed_name == "Iris Q. Invitee"
         assert acceptance.ip == "127.0.0.1"
         db.session.remove()
-    # Two sign-in pages, no more: every page of the journey was photographed.
+    # Every main page at 1280 px (10), and the invite list, invitation, agreement and landing at 390 px (4).
     assert len(shoot.taken) == 14, [p.name for p in shoot.taken]
 
 

@@ -33,8 +33,10 @@ class ImportConfirmForm(FlaskForm):
 
 
 class BulkForm(FlaskForm):
-    action = SelectField("Action", choices=[("approve", "Approve"), ("invite", "Send invitation"),
-                                            ("remind", "Send reminder"), ("revoke", "Revoke")])
+    action = SelectField("Action", choices=[("", "Choose an action…"), ("approve", "Approve"),
+                                            ("invite", "Send invitation"), ("remind", "Send reminder"),
+                                            ("revoke", "Revoke")],
+                         validators=[DataRequired("Choose an action.")])
 
 
 class NominationForm(FlaskForm):

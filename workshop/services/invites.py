@@ -513,15 +513,19 @@ def csv_safe(value) -> str:
     return "'" + text if text.startswith(CSV_FORMULA_START) else text
 
 
-def export_csv(candidates: Iterable[Candidate]) -> str:
+def export_csv(candidates: Iterable[Candidate], tags: dict[int, list[str]] | None = None,
+               vouchers: dict[int, list[str]] | None = None) -> str:
+    """The invite list as CSV, formula-safe. ``tags`` and ``vouchers`` (candidate id → values) may be
+    loaded in bulk by the caller; without them each candidate's relationships are read."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["email", "name", "affiliation", "status", "tags", "vouched_by", "invited_at", "responded_at",
                      "notes"])
     for c in candidates:
         writer.writerow([csv_safe(v) for v in (
-            c.email, c.name, c.affiliation, c.status.value, ", ".join(c.tag_names),
-            "; ".join(v.user.email for v in c.vouches),
+            c.email, c.name, c.affiliation, c.status.value,
+            ", ".join(tags[c.id] if tags is not None else c.tag_names),
+            "; ".join(vouchers[c.id] if vouchers is not None else (v.user.email for v in c.vouches)),
             c.invited_at.isoformat(timespec="seconds") if c.invited_at else "",
             c.responded_at.isoformat(timespec="seconds") if c.responded_at else "",
             c.notes,

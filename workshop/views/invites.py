@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -10,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from .. import policy
 from ..extensions import db
 from ..forms.invites import BulkForm, CandidateEditForm, CandidateForm, ImportConfirmForm, ImportUploadForm
-from ..models import Candidate, CandidateStatus, CandidateTag, Invitation, Vouch
+from ..models import Candidate, CandidateStatus, CandidateTag, Invitation, User, Vouch
 from ..services import invites
 from ..services.errors import DomainError
 from ._helpers import form_error, load_event, safe_next
@@ -186,12 +188,21 @@ def import_csv(slug: str):
 @bp.get("/export.csv")
 def export(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_invites)
-    candidates = db.session.scalars(
-        policy.candidates_visible_to(current_user, event)
-        .options(selectinload(Candidate.tags), selectinload(Candidate.vouches).selectinload(Vouch.user))
-        .order_by(Candidate.email)
-    ).all()
-    response = Response(invites.export_csv(candidates), mimetype="text/csv")
+    visible = policy.candidates_visible_to(current_user, event)
+    candidates = db.session.scalars(visible.order_by(Candidate.email)).all()
+    ids = visible.with_only_columns(Candidate.id)
+    tags, vouchers = defaultdict(list), defaultdict(list)
+    for candidate_id, tag in db.session.execute(
+        sa.select(CandidateTag.candidate_id, CandidateTag.tag).where(CandidateTag.candidate_id.in_(ids))
+        .order_by(CandidateTag.tag)
+    ):
+        tags[candidate_id].append(tag)
+    for candidate_id, email in db.session.execute(
+        sa.select(Vouch.candidate_id, User.email).join(User, Vouch.user_id == User.id)
+        .where(Vouch.candidate_id.in_(ids)).order_by(Vouch.created_at)
+    ):
+        vouchers[candidate_id].append(email)
+    response = Response(invites.export_csv(candidates, tags, vouchers), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{event.slug}-invite-list.csv"'
     return response
 

@@ -1,0 +1,506 @@
+"""Bad input gets a clear 4xx, never a 500, and changes nothing.
+
+Each test takes a snapshot of every table before the request and compares it after, so a
+refusal that still wrote something (a half-saved form, a touched candidate, a stray token)
+fails. Each also looks for the words the person needs to put things right: an error that
+only says "400" is not clear.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import login_as, make_candidate
+from tests.views.test_csrf import snapshot
+from tests.views.test_route_matrix import event_form, link_token
+from workshop.extensions import db
+from workshop.models import Candidate, CandidateStatus, Invitation, LoginToken, utcnow
+from workshop.services import accounts, invites
+
+S = CandidateStatus
+CLIENT_ERROR = range(400, 500)
+BIG = 10**20  # past every database's integer column
+
+
+def text_of(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def assert_refused(response, status, *messages: str) -> None:
+    """``status`` is a code or a range; every message must be shown to the person."""
+    text = text_of(response)
+    codes = status if isinstance(status, range) else (status,)
+    assert response.status_code in codes, (response.status_code, text[:400])
+    for message in messages:
+        assert message in text, f"{message!r} is not on the page"
+
+
+@contextmanager
+def nothing_changes():
+    before = snapshot()
+    yield
+    assert snapshot() == before, "a refused request changed the database"
+
+
+@pytest.fixture
+def as_organizer(client, world):
+    login_as(client, world.organizer)
+    return client
+
+
+@pytest.fixture
+def as_admin(client, world):
+    login_as(client, world.admin)
+    return client
+
+
+def new_event_form(**changes) -> dict:
+    soon = date.today() + timedelta(days=60)
+    data = {"title": "Second Retreat", "slug": "second-retreat", "kind": "workshop", "timezone": "UTC",
+            "starts_on": soon.isoformat(), "ends_on": (soon + timedelta(days=1)).isoformat(), "capacity": "12",
+            "organizers": "org@example.org"}
+    data.update(changes)
+    return data
+
+
+# --- signing in ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("email", "message"), [
+    ("not-an-email", "not valid"),
+    ("ada@", "not valid"),
+    ("", "Enter your email address."),
+    ("a" * 250 + "@example.org", "longer than 254"),
+])
+def test_sign_in_with_a_bad_email_is_refused(client, world, email, message):
+    """A malformed address can be refused outright: it reveals nothing about who has an account."""
+    with nothing_changes():
+        response = client.post("/auth/sign-in", data={"email": email})
+    assert_refused(response, 400, message)
+
+
+# --- empty forms --------------------------------------------------------------------------------
+
+EMPTY_FORMS = [
+    ("anonymous", "/auth/sign-in", {}, "Enter your email address."),
+    ("attendee", "/account", {}, "Enter your name."),
+    ("admin", "/admin/events/new", {}, "Give the event a title."),
+    ("admin", "/admin/users", {}, "Enter an email address."),
+    ("admin", "/e/retreat/manage/organizers", {}, "Enter an email address."),
+    ("organizer", "/e/retreat/manage/settings", {}, "Give the event a title."),
+    ("organizer", "/e/retreat/manage/agreement", {}, "The agreement cannot be empty."),
+    ("organizer", "/e/retreat/manage/invites/new", {}, "Enter an email address."),
+    ("organizer", "/e/retreat/manage/invites/bulk", {}, "Choose an action from the list."),
+    ("organizer", "/e/retreat/manage/invites/import", {"stage": "upload"}, "Choose a CSV file or paste rows."),
+    ("organizer", "/e/retreat/manage/invites/import", {"stage": "confirm", "action": "import"},
+     "There is nothing to import."),
+    ("unsigned", "/e/retreat/agreement", {}, "Type your full name."),
+    ("attendee", "/e/retreat/nominate", {}, "Enter their email address."),
+]
+
+
+@pytest.mark.parametrize(("role", "url", "data", "message"), EMPTY_FORMS)
+def test_empty_form_is_refused(client, world, role, url, data, message):
+    login_as(client, world.users[role])
+    with nothing_changes():
+        response = client.post(url, data=data)
+    assert_refused(response, 400, message)
+
+
+# --- overlong fields ----------------------------------------------------------------------------
+
+LONG = "x" * 201
+OVERLONG = [
+    ("anonymous", "/auth/sign-in", {"email": "a" * 250 + "@example.org"}, "longer than 254"),
+    ("attendee", "/account", {"name": LONG}, "longer than 200"),
+    ("admin", "/admin/users", {"email": "new@example.org", "name": LONG}, "longer than 200"),
+    ("admin", "/admin/events/new", new_event_form(title=LONG), "longer than 200"),
+    ("organizer", "/e/retreat/manage/settings", {"slug": "s" * 61}, "longer than 60"),
+    ("organizer", "/e/retreat/manage/settings", {"venue": LONG}, "longer than 200"),
+    ("organizer", "/e/retreat/manage/agreement", {"text": "x" * 20001}, "longer than 20000"),
+    ("organizer", "/e/retreat/manage/invites/new", {"email": "new@example.org", "name": LONG}, "longer than 200"),
+    ("organizer", "/e/retreat/manage/invites/new", {"email": "new@example.org", "tags": "t," * 251},
+     "longer than 500"),
+    ("unsigned", "/e/retreat/agreement", {"typed_name": LONG, "agree": "y"}, "between 2 and 200"),
+    ("attendee", "/e/retreat/nominate", {"email": "f@example.org", "name": "Fran", "note": "x" * 2001},
+     "between 10 and 2000"),
+]
+
+
+@pytest.mark.parametrize(("role", "url", "data", "message"), OVERLONG)
+def test_overlong_field_is_refused(client, world, role, url, data, message):
+    if url.endswith("/settings"):
+        data = event_form(world.event, **data)
+    login_as(client, world.users[role])
+    with nothing_changes():
+        response = client.post(url, data=data)
+    assert_refused(response, 400, message)
+
+
+def test_overlong_private_notes_are_refused(as_organizer, world):
+    candidate = make_candidate(world.event, "pat@example.org", name="Pat")
+    with nothing_changes():
+        response = as_organizer.post(f"/e/retreat/manage/invites/{candidate.id}",
+                                     data={"name": "Pat", "notes": "n" * 10001})
+    assert_refused(response, 400, "longer than 10000")
+
+
+# --- the event form -----------------------------------------------------------------------------
+
+today = date.today()
+BAD_EVENT_FIELDS = [
+    ({"starts_on": (today + timedelta(days=40)).isoformat(), "ends_on": (today + timedelta(days=39)).isoformat()},
+     "The event cannot end before it starts."),
+    ({"timezone": "Mars/Olympus_Mons"}, "Not a valid choice"),
+    ({"capacity": "0"}, "Between 1 and 100,000 seats."),
+    ({"capacity": "-3"}, "Between 1 and 100,000 seats."),
+    ({"capacity": "lots"}, "Not a valid integer value."),
+    ({"slug": "elsewhere"}, "Another event already uses this address."),
+    ({"slug": "Bad Slug!"}, "Use lower-case letters, digits and hyphens."),
+    ({"slug": "-edge-"}, "Use lower-case letters, digits and hyphens."),
+    ({"slug": "admin"}, "That address is reserved"),
+    ({"starts_on": "next tuesday"}, "Not a valid date value."),
+    ({"kind": "party"}, "Not a valid choice"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), BAD_EVENT_FIELDS)
+def test_new_event_with_a_bad_field_is_refused(as_admin, changes, message):
+    with nothing_changes():
+        response = as_admin.post("/admin/events/new", data=new_event_form(**changes))
+    assert_refused(response, 400, message)
+
+
+@pytest.mark.parametrize(("changes", "message"), [*BAD_EVENT_FIELDS, ({"status": "exploded"}, "Not a valid choice")])
+def test_event_settings_with_a_bad_field_are_refused(as_organizer, world, changes, message):
+    with nothing_changes():
+        response = as_organizer.post("/e/retreat/manage/settings", data=event_form(world.event, **changes))
+    assert_refused(response, 400, message)
+
+
+def test_new_event_with_a_bad_organizer_email_is_refused(as_admin):
+    with nothing_changes():
+        response = as_admin.post("/admin/events/new",
+                                 data=new_event_form(organizers="org@example.org, not-an-email"))
+    assert_refused(response, 400, "not valid")
+
+
+# --- adding and editing people ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("email", "message"), [
+    ("not-an-email", "That email address is not valid."),
+    ("attendee@example.org", "attendee@example.org is already on the invite list."),
+    ("  ATTENDEE@Example.org ", "attendee@example.org is already on the invite list."),
+])
+def test_candidate_with_a_bad_or_duplicate_email_is_refused(as_organizer, email, message):
+    with nothing_changes():
+        response = as_organizer.post("/e/retreat/manage/invites/new", data={"email": email, "name": "Someone"})
+    assert_refused(response, 400, message)
+
+
+BAD_TAGS = [
+    ("<script>alert(1)</script>", "is not a usable tag"),
+    ("ml, a/b", "is not a usable tag"),
+    ("#hash", "is not a usable tag"),
+    ("t" * 41, "is not a usable tag"),
+    (",".join(f"t{i}" for i in range(21)), "Twenty tags at most."),
+]
+
+
+@pytest.mark.parametrize(("tags", "message"), BAD_TAGS)
+def test_new_candidate_with_forbidden_tags_is_refused(as_organizer, tags, message):
+    with nothing_changes():
+        response = as_organizer.post("/e/retreat/manage/invites/new",
+                                     data={"email": "new@example.org", "tags": tags})
+    assert_refused(response, 400, message)
+
+
+@pytest.mark.parametrize(("tags", "message"), BAD_TAGS)
+def test_edit_with_forbidden_tags_saves_nothing(as_organizer, world, tags, message):
+    """The whole edit is refused: the name and notes sent with the bad tags are not saved either."""
+    candidate = make_candidate(world.event, "pat@example.org", name="Pat")
+    with nothing_changes():
+        response = as_organizer.post(f"/e/retreat/manage/invites/{candidate.id}",
+                                     data={"name": "Renamed", "notes": "new note", "tags": tags})
+    assert_refused(response, 400, message)
+
+
+# --- the invite list: filters, sorting, paging --------------------------------------------------
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("status=bogus", "Unknown status filter."),
+    ("sort=password_hash", ""),
+    ("sort=%27%3B--", ""),
+    ("page=-5", ""),
+    ("page=0", ""),
+    ("page=abc", ""),
+])
+def test_invite_list_with_bad_query_is_refused(as_organizer, world, query, message):
+    """An unknown filter, sort or page is a 400, not silently a different list than asked for."""
+    make_candidate(world.event, "pat@example.org")
+    with nothing_changes():
+        response = as_organizer.get(f"/e/retreat/manage/invites/?{query}")
+    assert_refused(response, 400, message)
+
+
+def test_invite_list_handles_a_huge_page_number(as_organizer, world):
+    make_candidate(world.event, "pat@example.org")
+    response = as_organizer.get(f"/e/retreat/manage/invites/?page={BIG}")
+    assert_refused(response, CLIENT_ERROR)
+
+
+def test_audit_log_handles_a_huge_cursor(as_organizer):
+    response = as_organizer.get(f"/e/retreat/manage/audit?before={BIG}")
+    assert_refused(response, CLIENT_ERROR)
+
+
+@pytest.mark.parametrize(("role", "method", "path"), [
+    ("organizer", "GET", "/e/retreat/manage/invites/{big}"),
+    ("organizer", "POST", "/e/retreat/manage/invites/{big}"),
+    ("admin", "POST", "/e/retreat/manage/organizers/{big}/remove"),
+    ("admin", "POST", "/admin/users/{big}/disable"),
+])
+def test_id_beyond_any_row_is_not_found(client, world, role, method, path):
+    """An id too large for the database is just an id that matches nothing."""
+    login_as(client, world.users[role])
+    with nothing_changes():
+        response = client.open(path.format(big=BIG), method=method, data={"name": "x"})
+    assert_refused(response, 404)
+
+
+# --- bulk actions -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proposed(world):
+    return make_candidate(world.event, "pat@example.org", name="Pat")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"action": "approve"}, "Tick at least one person first"),
+    ({"action": "approve", "ids": ["abc"]}, "The selection is not valid."),
+    ({"action": "approve", "ids": ["1.5"]}, "The selection is not valid."),
+    ({"action": "approve", "ids": [str(BIG)]}, ""),
+    ({"action": "delete", "ids": ["1"]}, "Choose an action from the list."),
+    ({"action": "", "ids": ["1"]}, "Choose an action from the list."),
+    ({"action": "approve", "scope": "matching", "status": "bogus"}, "Unknown status filter."),
+])
+def test_bad_bulk_request_is_refused(as_organizer, proposed, data, message):
+    with nothing_changes():
+        response = as_organizer.post("/e/retreat/manage/invites/bulk", data=data)
+    assert_refused(response, CLIENT_ERROR, message)
+
+
+@pytest.mark.parametrize("action", ["approve", "revoke"])
+def test_bulk_ids_of_another_events_candidates_are_refused(as_organizer, world, action):
+    """Ids from another event's list are not on this list: nothing there may be touched."""
+    theirs = make_candidate(world.other_event, "theirs@example.org", name="Theo")
+    with nothing_changes():
+        response = as_organizer.post("/e/retreat/manage/invites/bulk", data={"action": action, "ids": [theirs.id]})
+    assert_refused(response, CLIENT_ERROR)
+
+
+def test_bulk_mixing_own_and_foreign_ids_touches_no_foreign_one(as_organizer, world, proposed):
+    theirs = make_candidate(world.other_event, "theirs@example.org", name="Theo")
+    as_organizer.post("/e/retreat/manage/invites/bulk", data={"action": "approve", "ids": [proposed.id, theirs.id]})
+    db.session.refresh(theirs)
+    assert theirs.status == S.PROPOSED
+
+
+# --- CSV import ---------------------------------------------------------------------------------
+
+
+def upload(client, content: bytes | None = None, text: str | None = None, filename: str = "people.csv"):
+    data = {"stage": "upload"}
+    if content is not None:
+        data["file"] = (io.BytesIO(content), filename)
+    if text is not None:
+        data["text"] = text
+    return client.post("/e/retreat/manage/invites/import", data=data, content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize(("csv_text", "messages"), [
+    ("name,affiliation\nAda Lovelace,Engines\n", ["Line 1", "no “email” column"]),
+    ("email,name\nada@example.org,Ada\nnot-an-email,Bad Row\n", ["Line 3:", "is not a valid email address"]),
+    ("email\nada@example.org\nbob@example.org\nada@example.org\n", ["Line 4:", "also appears on line 2"]),
+    ("email\nada@example.org\nattendee@example.org\n", ["Line 3:", "already on the invite list"]),
+    ("email,name,affiliation\nada@example.org,Ada\n", ["Line 2:", "has 2 columns, the header has 3"]),
+    ("email,tags\nada@example.org,<b>\n", ["Line 2:", "is not a usable tag"]),
+    ("email,name\n", ["has a header but no people"]),
+])
+def test_import_preview_names_each_bad_line_and_imports_nothing(as_organizer, csv_text, messages):
+    with nothing_changes():
+        by_paste = upload(as_organizer, text=csv_text)
+        by_file = upload(as_organizer, content=csv_text.encode())
+    for response in (by_paste, by_file):
+        assert_refused(response, 422, "Nothing has been imported.", *messages)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "not a text CSV file"),
+    (b"\x81\x8d\x8f\x90\x9d\xff\xfe", "The file is not text."),
+    (b"", "Choose a CSV file or paste rows."),
+])
+def test_import_of_a_binary_or_empty_file_is_refused(as_organizer, content, message):
+    with nothing_changes():
+        response = upload(as_organizer, content=content, filename="people.csv")
+    assert_refused(response, CLIENT_ERROR, message)
+
+
+def test_import_of_an_oversized_file_is_refused(as_organizer):
+    with nothing_changes():
+        response = upload(as_organizer, content=b"email\n" + b"a" * 2_000_001)
+    assert_refused(response, 413, "larger than 2 MB")
+
+
+def test_confirming_an_import_that_still_has_bad_rows_imports_nothing(as_organizer):
+    """The confirm step checks again: a tampered or edited text is not trusted because it was previewed."""
+    with nothing_changes():
+        response = as_organizer.post("/e/retreat/manage/invites/import", data={
+            "stage": "confirm", "action": "import", "text": "email\nada@example.org\nnot-an-email\n"})
+    assert_refused(response, 422, "nothing was imported", "Line 3:")
+
+
+# --- the agreement ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"typed_name": "", "agree": "y"}, "Type your full name."),
+    ({"typed_name": "     ", "agree": "y"}, "Type your full name."),
+    ({"typed_name": " U ", "agree": "y"}, "Type your full name to sign."),
+    ({"typed_name": "Una Unsigned"}, "Tick the box to accept."),
+])
+def test_agreement_is_not_signed_without_a_name_and_the_box(client, world, data, message):
+    login_as(client, world.unsigned)
+    with nothing_changes():
+        response = client.post("/e/retreat/agreement", data=data)
+    assert_refused(response, 400, message)
+    assert client.get("/e/retreat/people").status_code == 403
+
+
+# --- nominations --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"note": "great"}, "between 10 and 2000"),
+    ({"note": "          ok"}, "Say in a sentence why you vouch for them."),
+    ({"email": "not-an-email"}, "That email address is not valid."),
+    ({"name": ""}, "Enter their name."),
+    ({"email": "attendee@example.org"}, "You cannot nominate yourself."),
+])
+def test_nomination_with_bad_fields_is_refused(client, world, data, message):
+    login_as(client, world.attendee)
+    form = {"email": "fran@example.org", "name": "Fran Friend", "note": "I have known their careful work for years."}
+    with nothing_changes():
+        response = client.post("/e/retreat/nominate", data={**form, **data})
+    assert_refused(response, 400, message)
+
+
+# --- invitation links ---------------------------------------------------------------------------
+
+
+def invite(world, email: str = "ivy@example.org") -> tuple[Candidate, str]:
+    candidate = make_candidate(world.event, email, S.APPROVED)
+    invites.send_wave(world.organizer, world.event, [candidate])
+    db.session.commit()
+    return candidate, link_token(email, "/invitation/")
+
+
+def test_unknown_invitation_link_is_refused(client, world):
+    invite(world)  # a live invitation exists; a made-up token must still not find it
+    with nothing_changes():
+        shown = client.get("/invitation/made-up-token")
+        answered = client.post("/invitation/made-up-token", data={"answer": "accept"})
+    for response in (shown, answered):
+        assert_refused(response, 410, "This invitation link is not valid.")
+
+
+def test_used_invitation_link_is_refused(client, world):
+    candidate, token = invite(world)
+    assert client.post(f"/invitation/{token}", data={"answer": "accept"}).status_code == 302
+    login_as(client, None)
+    with nothing_changes():
+        shown = client.get(f"/invitation/{token}")
+        answered = client.post(f"/invitation/{token}", data={"answer": "decline"})
+    for response in (shown, answered):
+        assert_refused(response, 410, "This invitation link is not valid.")
+    db.session.refresh(candidate)
+    assert candidate.status == S.ACCEPTED
+
+
+def test_invitation_link_superseded_by_a_reminder_is_refused(client, world):
+    candidate, old_token = invite(world)
+    invites.remind(world.organizer, world.event, [candidate])
+    db.session.commit()
+    new_token = link_token(candidate.email, "/invitation/")
+    assert new_token != old_token
+    with nothing_changes():
+        shown = client.get(f"/invitation/{old_token}")
+        answered = client.post(f"/invitation/{old_token}", data={"answer": "accept"})
+    for response in (shown, answered):
+        assert_refused(response, 410, "replaced by a newer email")
+    assert client.get(f"/invitation/{new_token}").status_code == 200
+
+
+def test_expired_invitation_link_is_refused(client, world):
+    candidate, token = invite(world)
+    db.session.execute(sa.update(Invitation).values(expires_at=utcnow() - timedelta(minutes=1)))
+    db.session.commit()
+    response = client.post(f"/invitation/{token}", data={"answer": "accept"})
+    assert_refused(response, 410, "This invitation has expired.")
+    db.session.refresh(candidate)
+    assert (candidate.status, candidate.user_id) == (S.EXPIRED, None)
+
+
+@pytest.mark.parametrize("answer", ["", "maybe", "ACCEPT"])
+def test_invitation_answer_must_be_accept_or_decline(client, world, answer):
+    _, token = invite(world)
+    with nothing_changes():
+        response = client.post(f"/invitation/{token}", data={"answer": answer})
+    assert_refused(response, 400, "Choose to accept or decline.")
+
+
+# --- sign-in links ------------------------------------------------------------------------------
+
+
+def sign_in_link(world) -> str:
+    accounts.request_sign_in(world.stranger.email)
+    db.session.commit()
+    return link_token(world.stranger.email, "/auth/link/")
+
+
+def assert_link_refused(client, token: str) -> None:
+    with nothing_changes():
+        shown = client.get(f"/auth/link/{token}")
+        used = client.post(f"/auth/link/{token}")
+    for response in (shown, used):
+        assert_refused(response, 410, "This sign-in link is not valid any more.")
+    with client.session_transaction() as session:
+        assert "_user_id" not in session
+
+
+def test_unknown_sign_in_link_is_refused(client, world):
+    sign_in_link(world)
+    assert_link_refused(client, "made-up-token")
+
+
+def test_used_sign_in_link_is_refused(client, world):
+    token = sign_in_link(world)
+    assert client.post(f"/auth/link/{token}").status_code == 302
+    login_as(client, None)
+    assert_link_refused(client, token)
+
+
+def test_expired_sign_in_link_is_refused(client, world):
+    token = sign_in_link(world)
+    db.session.execute(sa.update(LoginToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert_link_refused(client, token)

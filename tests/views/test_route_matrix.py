@@ -1,0 +1,310 @@
+"""Every route, requested as every role, against one table of expected answers.
+
+The table is the product's access rules written down once. A route added without a row
+fails ``test_every_route_has_a_row``, so no page ships without someone deciding who sees it.
+Denials follow one rule: 404 when the person may not know the object exists, 403 when they
+know it and the action is forbidden; pages that need only a signed-in person send anonymous
+visitors to the sign-in page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+from flask import url_for
+
+from tests.conftest import ROLES, login_as, make_candidate, make_user
+from workshop.extensions import db
+from workshop.models import Candidate, CandidateStatus, OutboxMessage, User
+from workshop.services import accounts, invites
+
+LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
+
+
+def by_role(anonymous, stranger, unsigned, attendee, other_organizer, organizer, admin) -> dict:
+    return dict(zip(ROLES, (anonymous, stranger, unsigned, attendee, other_organizer, organizer, admin)))
+
+
+def everyone(status) -> dict:
+    return by_role(*[status] * len(ROLES))
+
+
+# Instance administration: invisible (404) to everyone but admins, anonymous included.
+ADMIN_PAGE = by_role(404, 404, 404, 404, 404, 404, 200)
+ADMIN_ACTION = by_role(404, 404, 404, 404, 404, 404, 302)
+# Organizers' pages: people who may not know the event get 404; participants know it, so 403.
+MANAGE_PAGE = by_role(404, 404, 403, 403, 404, 200, 200)
+MANAGE_ACTION = by_role(404, 404, 403, 403, 404, 302, 302)
+# Past the landing page: the signed agreement is needed (403 for the accepted, unsigned person).
+CONTENT_PAGE = by_role(404, 404, 403, 200, 404, 200, 200)
+# Signed-in pages that concern only the person themself.
+ACCOUNT_PAGE = by_role(LOGIN, 200, 200, 200, 200, 200, 200)
+ACCOUNT_ACTION = by_role(LOGIN, 302, 302, 302, 302, 302, 302)
+
+EXPECTED: dict[str, dict[str, dict]] = {
+    "main.home": {"GET": everyone(200)},
+    "main.health": {"GET": everyone(200)},
+    "auth.sign_in": {"GET": everyone(200), "POST": everyone(200)},  # "check your email", whoever asks
+    "auth.redeem_link": {"GET": everyone(200), "POST": everyone(302)},  # the token, not the session, decides
+    "auth.sign_out": {"POST": everyone(302)},
+    "auth.account": {"GET": ACCOUNT_PAGE, "POST": ACCOUNT_ACTION},
+    "auth.sign_out_everywhere": {"POST": ACCOUNT_ACTION},
+    "admin.index": {"GET": ADMIN_PAGE},
+    "admin.new_event": {"GET": ADMIN_PAGE, "POST": ADMIN_ACTION},
+    "admin.users": {"GET": ADMIN_PAGE, "POST": ADMIN_ACTION},
+    "admin.user_action": {"POST": ADMIN_ACTION},
+    "events.landing": {"GET": by_role(404, 404, 200, 200, 404, 200, 200)},
+    # The public page exists once the event enables it; then anyone may read it.
+    "events.public": {"GET": everyone(200)},
+    # Organizers read the agreement they publish but have no seat to sign it with. The attendee
+    # has signed already: the page says so and records nothing new.
+    "events.agreement": {"GET": by_role(404, 404, 200, 200, 404, 200, 200),
+                         "POST": by_role(404, 404, 302, 200, 404, 403, 403)},
+    "events.people": {"GET": CONTENT_PAGE},
+    # Nominating is vouching as an attendee; organizers add people directly instead.
+    "events.nominate": {"GET": by_role(404, 404, 403, 200, 404, 403, 403),
+                        "POST": by_role(404, 404, 403, 302, 404, 403, 403)},
+    "events.withdraw": {"POST": by_role(404, 404, 302, 302, 404, 403, 403)},
+    # An invitation is for its addressee: anyone else signed in is asked to sign out first.
+    "invitation.answer": {"GET": by_role(200, 409, 409, 409, 409, 409, 409),
+                          "POST": by_role(302, 409, 409, 409, 409, 409, 409)},
+    "manage.dashboard": {"GET": MANAGE_PAGE},
+    "manage.settings": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    # Organizers see who runs the event with them; only admins change that.
+    "manage.organizers": {"GET": MANAGE_PAGE, "POST": by_role(404, 404, 403, 403, 404, 403, 302)},
+    "manage.remove_organizer": {"POST": by_role(404, 404, 403, 403, 404, 403, 302)},
+    "manage.agreement": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    "manage.audit_log": {"GET": MANAGE_PAGE},
+    "invites.index": {"GET": MANAGE_PAGE},
+    "invites.bulk": {"POST": MANAGE_ACTION},
+    "invites.add": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    # POST shows the preview; nothing is imported until it is confirmed.
+    "invites.import_csv": {"GET": MANAGE_PAGE, "POST": MANAGE_PAGE},
+    "invites.export": {"GET": MANAGE_PAGE},
+    "invites.detail": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+}
+
+CASES = [(endpoint, method, role) for endpoint, methods in EXPECTED.items()
+         for method, statuses in methods.items() for role in ROLES]
+
+
+@dataclass
+class Scene:
+    """The world plus the objects the routes' URLs point at: all real, all of world.event."""
+
+    world: object
+    candidate: Candidate  # proposed, on world.event's list
+    other_candidate: Candidate  # on world.other_event's list
+    co_organizer: User  # a second organizer of world.event, so one may be removed
+    invitation_token: str
+    login_token: str
+
+
+def link_token(to_email: str, pattern: str) -> str:
+    """The token from the last email to ``to_email``; only its hash is in the database."""
+    body = db.session.scalars(
+        sa.select(OutboxMessage.body_text).where(OutboxMessage.to_email == to_email).order_by(OutboxMessage.id.desc())
+    ).first()
+    return re.search(pattern + r"([\w-]+)", body).group(1)
+
+
+def build_scene(world) -> Scene:
+    event = world.event
+    event.public_page = True
+    co_organizer = make_user("co-org@example.org", "Cora Co")
+    event.organizers.append(co_organizer)
+    db.session.commit()
+    candidate = make_candidate(event, "proposed@example.org")
+    other_candidate = make_candidate(world.other_event, "theirs@example.org", CandidateStatus.APPROVED)
+    invitee = make_candidate(event, "invitee@example.org", CandidateStatus.APPROVED)
+    invites.send_wave(world.organizer, event, [invitee])
+    accounts.request_sign_in(world.stranger.email)
+    db.session.commit()
+    return Scene(world, candidate, other_candidate, co_organizer,
+                 invitation_token=link_token("invitee@example.org", "/invitation/"),
+                 login_token=link_token(world.stranger.email, "/auth/link/"))
+
+
+@pytest.fixture
+def scene(world) -> Scene:
+    return build_scene(world)
+
+
+def url_of(app, endpoint: str, scene: Scene) -> str:
+    """The route's URL with every argument filled from the scene."""
+    values = {"slug": scene.world.event.slug, "candidate_id": scene.candidate.id, "user_id": scene.co_organizer.id,
+              "action": "disable"}
+    values["token"] = scene.invitation_token if endpoint == "invitation.answer" else scene.login_token
+    if endpoint == "admin.user_action":
+        values["user_id"] = scene.world.stranger.id
+    [rule] = app.url_map.iter_rules(endpoint)
+    with app.test_request_context():
+        return url_for(endpoint, **{name: values[name] for name in rule.arguments})
+
+
+def event_form(event, **changes) -> dict:
+    """A complete, valid event form for ``event``; ``changes`` override single fields."""
+    data = {"title": event.title, "slug": event.slug, "kind": "workshop", "description": "", "venue": "",
+            "timezone": "UTC", "starts_on": event.starts_on.isoformat(), "ends_on": event.ends_on.isoformat(),
+            "capacity": str(event.capacity), "status": event.status.value}
+    data.update(changes)
+    return data
+
+
+def post_data(endpoint: str, scene: Scene) -> dict:
+    """A valid form for each POST route, so that a 2xx/3xx means the action really ran."""
+    soon = date.today() + timedelta(days=60)
+    forms = {
+        "auth.sign_in": {"email": "stranger@example.org"},
+        "auth.account": {"name": "A New Name"},
+        "admin.new_event": {"title": "Second Retreat", "slug": "second-retreat", "kind": "workshop",
+                            "timezone": "UTC", "starts_on": soon.isoformat(), "ends_on": soon.isoformat(),
+                            "capacity": "12", "organizers": "org@example.org"},
+        "admin.users": {"email": "newcomer@example.org", "name": "New Comer"},
+        "events.agreement": {"typed_name": "Una Signed", "agree": "y"},
+        "events.nominate": {"email": "friend@example.org", "name": "Fran Friend",
+                            "note": "I have reviewed their work for years; careful and discreet."},
+        "invitation.answer": {"answer": "accept"},
+        "manage.settings": event_form(scene.world.event, title="The Retreat, renamed"),
+        "manage.organizers": {"email": "new-org@example.org"},
+        "manage.agreement": {"text": "Version two: keep it in the room, and out of your notes."},
+        "invites.bulk": {"action": "approve", "ids": [str(scene.candidate.id)]},
+        "invites.add": {"email": "added@example.org", "name": "Ada Added", "approved": "y"},
+        "invites.import_csv": {"stage": "upload", "text": "email,name\nimported@example.org,Imo Ported\n"},
+        "invites.detail": {"name": "Pat Proposed", "affiliation": "Somewhere", "notes": "Met at the lab."},
+    }
+    return forms.get(endpoint, {})
+
+
+def request_as(client, method: str, url: str, data: dict):
+    return client.get(url) if method == "GET" else client.post(url, data=data)
+
+
+def test_every_route_has_a_row(app):
+    """A new route, or a new method on an old one, must be given its expected answers first."""
+    routes: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint != "static":
+            routes.setdefault(rule.endpoint, set()).update(rule.methods - {"HEAD", "OPTIONS"})
+    assert set(routes) == set(EXPECTED)
+    assert {e: set(m) for e, m in EXPECTED.items()} == routes
+    assert all(set(statuses) == set(ROLES) for methods in EXPECTED.values() for statuses in methods.values())
+
+
+@pytest.mark.parametrize(("endpoint", "method", "role"), CASES)
+def test_route_answers_each_role(app, client, scene, endpoint, method, role):
+    login_as(client, scene.world.users[role])
+    response = request_as(client, method, url_of(app, endpoint, scene), post_data(endpoint, scene))
+    expected = EXPECTED[endpoint][method][role]
+    if expected == LOGIN:
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        assert urlsplit(response.headers["Location"]).path == "/auth/sign-in"
+    else:
+        assert response.status_code == expected, response.get_data(as_text=True)[:500]
+
+
+def test_public_page_is_absent_until_enabled(client, world):
+    """Without a public page there is nothing to show, to anyone, organizers included."""
+    assert not world.event.public_page
+    for role in ROLES:
+        login_as(client, world.users[role])
+        assert client.get(f"/e/{world.event.slug}/public").status_code == 404, role
+
+
+# --- no object is reachable by a guessed id ---------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["other_organizer", "admin"])
+def test_candidate_ids_do_not_cross_events(client, scene, role):
+    """world.event's candidates, asked for through world.other_event's slug, do not exist there."""
+    world, candidate = scene.world, scene.candidate
+    login_as(client, world.users[role])
+    base = f"/e/{world.other_event.slug}/manage/invites"
+    assert client.get(f"{base}/{candidate.id}").status_code == 404
+    response = client.post(f"{base}/{candidate.id}", data={"name": "Hijacked", "notes": "seen"})
+    assert response.status_code == 404
+    client.post(f"{base}/bulk", data={"action": "revoke", "ids": [str(candidate.id)]})
+    db.session.refresh(candidate)
+    assert (candidate.name, candidate.notes, candidate.status) == ("Proposed", "", CandidateStatus.PROPOSED)
+
+
+def test_organizer_ids_do_not_cross_events(client, scene):
+    """Removing world.event's organizer through world.other_event's slug finds no such organizer."""
+    world = scene.world
+    login_as(client, world.admin)
+    response = client.post(f"/e/{world.other_event.slug}/manage/organizers/{scene.co_organizer.id}/remove")
+    assert response.status_code == 404
+    db.session.refresh(world.event)
+    assert scene.co_organizer in world.event.organizers
+
+
+# --- a denial tells nothing about what exists -------------------------------------------------
+
+CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
+def denial_page(response) -> tuple[int, str]:
+    # The sign-out button carries a CSRF token signed with the current time; it is per request,
+    # not per object, so it is masked before two denials are compared.
+    return response.status_code, CSRF_VALUE.sub('name="csrf_token" value=""', response.get_data(as_text=True))
+
+
+HIDDEN_PATHS = [
+    "/e/{slug}/",
+    "/e/{slug}/agreement",
+    "/e/{slug}/people",
+    "/e/{slug}/nominate",
+    "/e/{slug}/public",
+    "/e/{slug}/manage/",
+    "/e/{slug}/manage/settings",
+    "/e/{slug}/manage/invites/",
+    "/e/{slug}/manage/invites/{candidate_id}",
+    "/e/{slug}/manage/invites/export.csv",
+]
+
+
+@pytest.mark.parametrize("role", ["anonymous", "stranger", "other_organizer"])
+@pytest.mark.parametrize("path", HIDDEN_PATHS)
+def test_hidden_event_looks_like_no_event(client, world, role, path):
+    """Without a public page, nothing under the event's slug differs from a slug nobody uses."""
+    candidate = make_candidate(world.event, "hidden@example.org")
+    login_as(client, world.users[role])
+    hidden = client.get(path.format(slug=world.event.slug, candidate_id=candidate.id))
+    missing = client.get(path.format(slug="no-such-event", candidate_id=candidate.id))
+    assert hidden.status_code == 404
+    assert denial_page(hidden) == denial_page(missing)
+
+
+def test_hidden_event_posts_look_like_no_event(client, scene):
+    """A stranger's write to a hidden event is refused exactly as one to a missing event."""
+    login_as(client, scene.world.stranger)
+    data = post_data("invites.add", scene)
+    hidden = client.post(f"/e/{scene.world.event.slug}/manage/invites/new", data=data)
+    missing = client.post("/e/no-such-event/manage/invites/new", data=data)
+    assert hidden.status_code == 404
+    assert denial_page(hidden) == denial_page(missing)
+
+
+def test_other_events_candidate_looks_like_no_candidate(client, scene):
+    """An organizer guessing an id on another event's list learns nothing from the answer."""
+    world = scene.world
+    login_as(client, world.organizer)
+    base = f"/e/{world.event.slug}/manage/invites"
+    hidden = client.get(f"{base}/{scene.other_candidate.id}")
+    missing_id = db.session.scalar(sa.select(sa.func.max(Candidate.id))) + 1000
+    missing = client.get(f"{base}/{missing_id}")
+    assert hidden.status_code == 404
+    assert denial_page(hidden) == denial_page(missing)
+
+
+@pytest.mark.parametrize("role", ["anonymous", "stranger", "organizer"])
+def test_admin_pages_look_like_no_pages(client, world, role):
+    login_as(client, world.users[role])
+    existing, missing = client.get("/admin/users"), client.get("/admin/no-such-page")
+    assert existing.status_code == 404
+    assert denial_page(existing) == denial_page(missing)
