@@ -7,5 +7,5 @@ export CONCLAVE_ENV=${CONCLAVE_ENV:-development}
 export FLASK_APP=app
 export BASE_URL=${BASE_URL:-http://127.0.0.1:${PORT:-5000}}
 .venv/bin/flask db upgrade
-.venv/bin/flask demo
+.venv/bin/flask demo --keep-existing
 exec .venv/bin/flask run --host 127.0.0.1 --port "${PORT:-5000}"

@@ -131,6 +131,11 @@ def test_demo_has_every_status_and_a_working_invitation(cli, client, sent):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Candidate)) == people
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Event)) == 1
 
+    # The demo script's flag keeps what is there and succeeds, so it can be run again.
+    kept = cli("demo", "--keep-existing")
+    assert kept.exit_code == 0 and "keeping it" in kept.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Candidate)) == people
+
 
 # --- export-event and import-event ------------------------------------------------------------
 

@@ -56,13 +56,18 @@ def register_cli(app: Flask) -> None:
             time.sleep(interval)
 
     @app.cli.command("demo")
-    def demo_command() -> None:
+    @click.option("--keep-existing", is_flag=True, help="If the demo event exists already, leave it and succeed.")
+    def demo_command(keep_existing: bool) -> None:
         """Create a demo event with an organizer and invitees in every state."""
         from .demo import create_demo
 
         try:
             lines = create_demo()
         except ValueError as error:
+            if keep_existing:
+                click.echo(f"{error}; keeping it. Sign in at {app.config['BASE_URL']}/auth/sign-in "
+                           "as organizer@example.org (the link appears below).")
+                return
             raise click.ClickException(str(error)) from error
         click.echo("\n".join(lines))
 

@@ -87,21 +87,28 @@ def test_sign_in_with_a_bad_email_is_refused(client, world, email, message):
 
 # --- empty forms --------------------------------------------------------------------------------
 
+def blank(*names: str, **fixed: str) -> dict:
+    """A form as a browser sends it when nothing was typed: every field present, every one empty."""
+    return {**dict.fromkeys(names, ""), **fixed}
+
+
+EVENT_FIELDS = ("title", "slug", "kind", "description", "venue", "timezone", "starts_on", "ends_on", "capacity")
 EMPTY_FORMS = [
-    ("anonymous", "/auth/sign-in", {}, "Enter your email address."),
-    ("attendee", "/account", {}, "Enter your name."),
-    ("admin", "/admin/events/new", {}, "Give the event a title."),
-    ("admin", "/admin/users", {}, "Enter an email address."),
-    ("admin", "/e/retreat/manage/organizers", {}, "Enter an email address."),
-    ("organizer", "/e/retreat/manage/settings", {}, "Give the event a title."),
-    ("organizer", "/e/retreat/manage/agreement", {}, "The agreement cannot be empty."),
-    ("organizer", "/e/retreat/manage/invites/new", {}, "Enter an email address."),
-    ("organizer", "/e/retreat/manage/invites/bulk", {}, "Choose an action from the list."),
-    ("organizer", "/e/retreat/manage/invites/import", {"stage": "upload"}, "Choose a CSV file or paste rows."),
-    ("organizer", "/e/retreat/manage/invites/import", {"stage": "confirm", "action": "import"},
+    ("anonymous", "/auth/sign-in", blank("email", "password"), "Enter your email address."),
+    ("attendee", "/account", blank("name", "password", "confirm"), "Enter your name."),
+    ("admin", "/admin/events/new", blank(*EVENT_FIELDS, "organizers"), "Give the event a title."),
+    ("admin", "/admin/users", blank("email", "name"), "Enter an email address."),
+    ("admin", "/e/retreat/manage/organizers", blank("email"), "Enter an email address."),
+    ("organizer", "/e/retreat/manage/settings", blank(*EVENT_FIELDS, "status"), "Give the event a title."),
+    ("organizer", "/e/retreat/manage/agreement", blank("text"), "The agreement cannot be empty."),
+    ("organizer", "/e/retreat/manage/invites/new", blank("email", "name", "affiliation", "tags"),
+     "Enter an email address."),
+    ("organizer", "/e/retreat/manage/invites/bulk", blank("action"), "Choose an action from the list."),
+    ("organizer", "/e/retreat/manage/invites/import", blank("text", stage="upload"), "Choose a CSV file or paste rows."),
+    ("organizer", "/e/retreat/manage/invites/import", blank("text", stage="confirm", action="import"),
      "There is nothing to import."),
-    ("unsigned", "/e/retreat/agreement", {}, "Type your full name."),
-    ("attendee", "/e/retreat/nominate", {}, "Enter their email address."),
+    ("unsigned", "/e/retreat/agreement", blank("typed_name"), "Type your full name."),
+    ("attendee", "/e/retreat/nominate", blank("email", "name", "affiliation", "note"), "Enter their email address."),
 ]
 
 
@@ -197,7 +204,7 @@ def test_new_event_with_a_bad_organizer_email_is_refused(as_admin):
 @pytest.mark.parametrize(("email", "message"), [
     ("not-an-email", "That email address is not valid."),
     ("attendee@example.org", "attendee@example.org is already on the invite list."),
-    ("  ATTENDEE@Example.org ", "attendee@example.org is already on the invite list."),
+    ("ATTENDEE@Example.org", "attendee@example.org is already on the invite list."),
 ])
 def test_candidate_with_a_bad_or_duplicate_email_is_refused(as_organizer, email, message):
     with nothing_changes():
@@ -235,20 +242,20 @@ def test_edit_with_forbidden_tags_saves_nothing(as_organizer, world, tags, messa
 # --- the invite list: filters, sorting, paging --------------------------------------------------
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ("status=bogus", "Unknown status filter."),
-    ("sort=password_hash", ""),
-    ("sort=%27%3B--", ""),
-    ("page=-5", ""),
-    ("page=0", ""),
-    ("page=abc", ""),
+@pytest.mark.parametrize(("query", "messages"), [
+    ("status=bogus", ["Unknown status filter."]),
+    ("sort=password_hash", []),
+    ("sort=%27%3B--", []),
+    ("page=-5", []),
+    ("page=0", []),
+    ("page=abc", []),
 ])
-def test_invite_list_with_bad_query_is_refused(as_organizer, world, query, message):
-    """An unknown filter, sort or page is a 400, not silently a different list than asked for."""
+def test_invite_list_with_bad_query_is_refused(as_organizer, world, query, messages):
+    """An unknown filter, sort or page is a 400, not silently a different list than the one asked for."""
     make_candidate(world.event, "pat@example.org")
     with nothing_changes():
         response = as_organizer.get(f"/e/retreat/manage/invites/?{query}")
-    assert_refused(response, 400, message)
+    assert_refused(response, 400, *messages)
 
 
 def test_invite_list_handles_a_huge_page_number(as_organizer, world):
@@ -284,19 +291,19 @@ def proposed(world):
     return make_candidate(world.event, "pat@example.org", name="Pat")
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"action": "approve"}, "Tick at least one person first"),
-    ({"action": "approve", "ids": ["abc"]}, "The selection is not valid."),
-    ({"action": "approve", "ids": ["1.5"]}, "The selection is not valid."),
-    ({"action": "approve", "ids": [str(BIG)]}, ""),
-    ({"action": "delete", "ids": ["1"]}, "Choose an action from the list."),
-    ({"action": "", "ids": ["1"]}, "Choose an action from the list."),
-    ({"action": "approve", "scope": "matching", "status": "bogus"}, "Unknown status filter."),
+@pytest.mark.parametrize(("data", "messages"), [
+    ({"action": "approve"}, ["Tick at least one person first"]),
+    ({"action": "approve", "ids": ["abc"]}, ["The selection is not valid."]),
+    ({"action": "approve", "ids": ["1.5"]}, ["The selection is not valid."]),
+    ({"action": "approve", "ids": [str(BIG)]}, []),
+    ({"action": "delete", "ids": ["1"]}, ["Choose an action from the list."]),
+    ({"action": "", "ids": ["1"]}, ["Choose an action from the list."]),
+    ({"action": "approve", "scope": "matching", "status": "bogus"}, ["Unknown status filter."]),
 ])
-def test_bad_bulk_request_is_refused(as_organizer, proposed, data, message):
+def test_bad_bulk_request_is_refused(as_organizer, proposed, data, messages):
     with nothing_changes():
         response = as_organizer.post("/e/retreat/manage/invites/bulk", data=data)
-    assert_refused(response, CLIENT_ERROR, message)
+    assert_refused(response, CLIENT_ERROR, *messages)
 
 
 @pytest.mark.parametrize("action", ["approve", "revoke"])
@@ -386,6 +393,13 @@ def test_agreement_is_not_signed_without_a_name_and_the_box(client, world, data,
     assert client.get("/e/retreat/people").status_code == 403
 
 
+def test_signing_the_same_version_twice_records_one_signature(client, world):
+    login_as(client, world.attendee)
+    with nothing_changes():
+        response = client.post("/e/retreat/agreement", data={"typed_name": "Attendee Again", "agree": "y"})
+    assert "You have already signed this version." in text_of(response)
+
+
 # --- nominations --------------------------------------------------------------------------------
 
 
@@ -452,7 +466,9 @@ def test_invitation_link_superseded_by_a_reminder_is_refused(client, world):
 
 def test_expired_invitation_link_is_refused(client, world):
     candidate, token = invite(world)
-    db.session.execute(sa.update(Invitation).values(expires_at=utcnow() - timedelta(minutes=1)))
+    past = utcnow() - timedelta(minutes=1)
+    db.session.execute(sa.update(Invitation).values(expires_at=past))
+    candidate.invite_expires_at = past
     db.session.commit()
     response = client.post(f"/invitation/{token}", data={"answer": "accept"})
     assert_refused(response, 410, "This invitation has expired.")
