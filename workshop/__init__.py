@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from . import config as config_module
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -17,6 +18,13 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class RowId(IntegerConverter):
+    """A row id in a URL: a whole number the database can hold, so anything else is a plain 404."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=2**31 - 1)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -58,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
             return None
         return user
 
+    app.url_map.converters["id"] = RowId
     _register_blueprints(app)
     _register_templating(app)
     _register_hooks(app)

@@ -27,6 +27,10 @@ from .extensions import db
 from .models import OutboxMessage, utcnow
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+# Links that carry a secret token. Once delivered, the outbox keeps the message without it:
+# only hashes of tokens may stay in the database.
+_TOKEN_LINK = re.compile(r"(/auth/link/|/invitation/)[A-Za-z0-9_-]{20,}")
+REDACTED = "[link removed after sending]"
 STUCK_AFTER = timedelta(minutes=15)
 
 
@@ -106,6 +110,10 @@ def requeue(statuses: tuple[str, ...]) -> int:
     return result.rowcount
 
 
+def redact_tokens(body: str) -> str:
+    return _TOKEN_LINK.sub(lambda match: match.group(1) + REDACTED, body)
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** (attempts - 1), 360))
 
@@ -135,6 +143,8 @@ def _send_one(message_id: int) -> bool:
     message.status = "sent"
     message.sent_at = utcnow()
     message.last_error = ""
+    message.body_text = redact_tokens(message.body_text)
+    message.body_html = redact_tokens(message.body_html)
     db.session.commit()
     return True
 

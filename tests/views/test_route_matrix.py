@@ -63,8 +63,9 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "events.public": {"GET": everyone(200)},
     # Organizers read the agreement they publish but have no seat to sign it with. The attendee
     # has signed already: the page says so and records nothing new.
+    # An attendee has signed already: signing again is refused and records nothing.
     "events.agreement": {"GET": by_role(404, 404, 200, 200, 404, 200, 200),
-                         "POST": by_role(404, 404, 302, 200, 404, 403, 403)},
+                         "POST": by_role(404, 404, 302, 400, 404, 403, 403)},
     "events.people": {"GET": CONTENT_PAGE},
     # Nominating is vouching as an attendee; organizers add people directly instead.
     "events.nominate": {"GET": by_role(404, 404, 403, 200, 404, 403, 403),

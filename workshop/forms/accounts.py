@@ -3,8 +3,15 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 
+def strip(value):
+    """Pasted addresses often carry spaces."""
+    return value.strip() if isinstance(value, str) else value
+
+
 class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
+    email = EmailField("Email", filters=[strip], validators=[DataRequired("Enter your email address."),
+                                                              Email("That email address is not valid."),
+                                                              Length(max=254)])
     password = PasswordField("Password (only if you set one)", validators=[Optional(), Length(max=200)])
 
 
@@ -21,7 +28,7 @@ class AccountForm(FlaskForm):
 
 
 class UserForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter an email address."),
+    email = EmailField("Email", filters=[strip], validators=[DataRequired("Enter an email address."),
                                             Email("That email address is not valid."), Length(max=254)])
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     admin = BooleanField("Administrator")

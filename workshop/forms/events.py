@@ -5,6 +5,7 @@ from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectFie
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..models import EventKind, EventStatus
+from .accounts import strip
 
 TIMEZONES = sorted(available_timezones())
 
@@ -37,7 +38,7 @@ class EditEventForm(EventForm):
 
 
 class OrganizerForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter an email address."),
+    email = EmailField("Email", filters=[strip], validators=[DataRequired("Enter an email address."),
                                             Email("That email address is not valid."), Length(max=254)])
 
 

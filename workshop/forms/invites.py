@@ -3,9 +3,11 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from .accounts import strip
+
 
 class CandidateForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter an email address."),
+    email = EmailField("Email", filters=[strip], validators=[DataRequired("Enter an email address."),
                                             Email("That email address is not valid."), Length(max=254)])
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     affiliation = StringField("Affiliation", validators=[Optional(), Length(max=200)])
@@ -40,7 +42,7 @@ class BulkForm(FlaskForm):
 
 
 class NominationForm(FlaskForm):
-    email = EmailField("Their email", validators=[DataRequired("Enter their email address."),
+    email = EmailField("Their email", filters=[strip], validators=[DataRequired("Enter their email address."),
                                                   Email("That email address is not valid."), Length(max=254)])
     name = StringField("Their name", validators=[DataRequired("Enter their name."), Length(max=200)])
     affiliation = StringField("Affiliation", validators=[Optional(), Length(max=200)])

@@ -315,9 +315,15 @@ def remind(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
 
 
 def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
-    """Remove people at once: their links stop working, their sessions end, a freed seat is refilled."""
+    """Remove people at once: their links stop working, their sessions end, a freed seat is refilled.
+
+    The event is locked first (the same order as accepting and withdrawing, so no deadlock) and
+    each status is read again under the lock, so a seat taken a moment ago is still refilled.
+    """
     result, freed = BulkResult(), False
+    _lock_event(event)
     for candidate in candidates:
+        db.session.refresh(candidate)
         if candidate.status == S.REVOKED:
             result.skipped.append(candidate)
             continue
@@ -432,6 +438,8 @@ def withdraw(user: User, event: Event) -> Candidate:
         raise DomainError("You have no seat or waitlist place to give up.")
     _lock_event(event)
     db.session.refresh(candidate)
+    if candidate.status not in (S.ACCEPTED, S.WAITLISTED):  # revoked a moment ago, say
+        raise DomainError("You have no seat or waitlist place to give up.")
     was_accepted = candidate.status == S.ACCEPTED
     candidate.status = S.DECLINED
     candidate.waitlisted_at = None

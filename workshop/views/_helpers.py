@@ -34,13 +34,30 @@ def safe_next(target: str | None, fallback: str) -> str:
     return target
 
 
+MAX_ROW_ID = 2**31 - 1
+
+
+def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: int = MAX_ROW_ID) -> int | None:
+    """A whole-number query argument, or a 400 that says which one is wrong."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        abort(400, f"“{name}” must be a whole number from {minimum} to {maximum:,}.")
+    return int(raw)
+
+
 def client_ip() -> str:
     return request.remote_addr or ""
 
 
 def form_error(form, error: DomainError) -> None:
-    """Show a service's refusal beside its field when it names one, as a flash otherwise."""
+    """Show a service's refusal beside its field when it names one, as a flash otherwise.
+
+    Either way the form now has errors, so the view answers with a 4xx.
+    """
     if error.field and error.field in form:
         form[error.field].errors = [*form[error.field].errors, error.message]
     else:
+        form.form_errors.append(error.message)
         flash(error.message, "error")

@@ -88,7 +88,7 @@ def _users_page(form, status: int):
                            query=query, action_form=ConfirmForm()), status
 
 
-@bp.post("/users/<int:user_id>/<any('disable', 'enable', 'grant-admin', 'revoke-admin'):action>")
+@bp.post("/users/<id:user_id>/<any('disable', 'enable', 'grant-admin', 'revoke-admin'):action>")
 def user_action(user_id: int, action: str):
     user = db.session.get(User, user_id) or abort(404)
     if not ConfirmForm().validate_on_submit():

@@ -15,7 +15,7 @@ from ..forms.invites import BulkForm, CandidateEditForm, CandidateForm, ImportCo
 from ..models import Candidate, CandidateStatus, CandidateTag, Invitation, User, Vouch
 from ..services import invites
 from ..services.errors import DomainError
-from ._helpers import form_error, load_event, safe_next
+from ._helpers import MAX_ROW_ID, form_error, int_arg, load_event, safe_next
 
 bp = Blueprint("invites", __name__, url_prefix="/e/<slug>/manage/invites")
 PAGE_SIZE = 100
@@ -53,7 +53,7 @@ def _filtered(event, args) -> tuple[sa.Select, dict]:
             sa.func.lower(Candidate.affiliation).contains(pattern, autoescape=True),
         ))
     if filters["sort"] not in SORTS:
-        filters["sort"] = "added"
+        abort(400, "Unknown sort order.")
     return statement, filters
 
 
@@ -63,7 +63,7 @@ def index(slug: str):
     if invites.expire_overdue(event):
         db.session.commit()
     statement, filters = _filtered(event, request.args)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = int_arg("page", default=1, maximum=1_000_000)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery()))
     vouch_counts = (sa.select(sa.func.count()).where(Vouch.candidate_id == Candidate.id)
                     .correlate(Candidate).scalar_subquery())
@@ -96,14 +96,16 @@ def bulk(slug: str):
     if request.form.get("scope") == "matching":
         statement, _ = _filtered(event, request.form)
     else:
-        try:
-            ids = sorted({int(i) for i in request.form.getlist("ids")})
-        except ValueError:
+        raw_ids = request.form.getlist("ids")
+        if not all(i.isdigit() and 0 < int(i) <= MAX_ROW_ID for i in raw_ids):
             abort(400, "The selection is not valid.")
+        ids = sorted({int(i) for i in raw_ids})
         if not ids:
             abort(400, "Tick at least one person first, or choose “everyone matching”.")
         statement = policy.candidates_visible_to(current_user, event).where(Candidate.id.in_(ids))
     chosen = db.session.scalars(statement.options(selectinload(Candidate.user)).order_by(Candidate.id)).all()
+    if request.form.get("scope") != "matching" and len(chosen) != len(ids):
+        abort(400, "The selection is not valid: some of these people are not on this event's list.")
     try:
         result = ACTIONS[form.action.data](current_user, event, chosen)
     except DomainError as error:
@@ -146,7 +148,9 @@ def import_csv(slug: str):
         return render_template("invites/import.html", event=event, form=upload)
     if request.form.get("stage") == "confirm":
         if not confirm.validate_on_submit():
-            return render_template("invites/import.html", event=event, form=upload), 400
+            problems = [message for messages in confirm.errors.values() for message in messages]
+            empty = invites.ImportPreview([], problems or ["The form expired; upload the file again."])
+            return render_template("invites/preview.html", event=event, preview=empty, form=confirm), 400
         text = confirm.text.data
         if confirm.action.data == "import":
             try:
@@ -207,7 +211,7 @@ def export(slug: str):
     return response
 
 
-@bp.route("/<int:candidate_id>", methods=["GET", "POST"])
+@bp.route("/<id:candidate_id>", methods=["GET", "POST"])
 def detail(slug: str, candidate_id: int):
     event = load_event(slug, policy.can_view_event, policy.can_view_invites)
     candidate = db.session.scalar(

@@ -12,7 +12,7 @@ from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
 from ..models import Agreement, AgreementAcceptance, AuditEntry, EventStatus, User
 from ..services import agreements, events, invites
 from ..services.errors import DomainError
-from ._helpers import form_error, load_event
+from ._helpers import form_error, int_arg, load_event
 from .admin import event_data
 
 bp = Blueprint("manage", __name__, url_prefix="/e/<slug>/manage")
@@ -71,7 +71,7 @@ def organizers(slug: str):
         400 if form.errors else 200)
 
 
-@bp.post("/organizers/<int:user_id>/remove")
+@bp.post("/organizers/<id:user_id>/remove")
 def remove_organizer(slug: str, user_id: int):
     event = load_event(slug, policy.can_view_event, policy.can_manage_organizers)
     user = db.session.get(User, user_id)
@@ -122,7 +122,7 @@ def agreement(slug: str):
 @bp.get("/audit")
 def audit_log(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_audit)
-    before = request.args.get("before", type=int)
+    before = int_arg("before")
     statement = (sa.select(AuditEntry).where(AuditEntry.event_id == event.id)
                  .options(selectinload(AuditEntry.actor)).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1))
     if before:
