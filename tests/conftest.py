@@ -41,22 +41,30 @@ class IsolatedClient(FlaskClient):
         return response
 
 
-def _postgres_schema(url: str) -> tuple[str, dict]:
-    """A schema of this run's own, so that parallel runs on one PostgreSQL database do not collide."""
-    schema = f"test_run_{os.getpid()}"
+def postgres_schema(url: str, prefix: str = "test_run") -> tuple[str, dict]:
+    """A fresh schema of this run's own, so that parallel runs on one PostgreSQL database do not
+    collide; returns its name and the engine options that make it the default."""
+    schema = f"{prefix}_{os.getpid()}"
+    drop_postgres_schema(url, schema)
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
     engine.dispose()
     return schema, {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
+
+
+def drop_postgres_schema(url: str, schema: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("conclave")
     url = TEST_DATABASE_URL or f"sqlite:///{tmp / 'test.db'}"
-    schema, engine_options = _postgres_schema(url) if url.startswith("postgresql") else (None, {})
+    schema, engine_options = postgres_schema(url) if url.startswith("postgresql") else (None, {})
     app = create_app({
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "TESTING": True,
@@ -78,10 +86,9 @@ def app(tmp_path_factory):
     yield app
     with app.app_context():
         db.drop_all()
-        if schema:
-            with db.engine.begin() as connection:
-                connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         db.engine.dispose()
+    if schema:
+        drop_postgres_schema(url, schema)
 
 
 @pytest.fixture(autouse=True)

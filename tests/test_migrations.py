@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
+from tests.conftest import drop_postgres_schema, postgres_schema
 from workshop import create_app
 from workshop.extensions import db
 
@@ -16,14 +17,8 @@ from workshop.extensions import db
 def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(tmp_path):
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        # A schema of its own, so the test database's tables are not touched.
-        schema = f"migration_check_{os.getpid()}"
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        engine.dispose()
-        options = {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
+        # A schema of its own, so the test run's tables are not touched.
+        schema, options = postgres_schema(url, "migration_check")
     else:
         schema, url, options = "", f"sqlite:///{tmp_path / 'migrated.db'}", {}
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": options})
@@ -40,8 +35,5 @@ def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(tmp_path):
                 assert set(sa.inspect(connection).get_table_names()) <= {"alembic_version"}
             db.engine.dispose()
     finally:
-        if os.environ.get("TEST_DATABASE_URL"):
-            engine = sa.create_engine(os.environ["TEST_DATABASE_URL"])
-            with engine.begin() as connection:
-                connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            engine.dispose()
+        if schema:
+            drop_postgres_schema(url, schema)

@@ -206,29 +206,33 @@ def can_answer_invitations(event: Event) -> bool:
     return event.status in INVITING_STATUSES
 
 
-def events_visible_to(user) -> sa.Select:
-    """Events the user may know of: all for admins, their own for organizers and participants."""
+def _events_where(user, condition) -> sa.Select:
+    """Events, newest first: all for admins, none for anonymous users, else those ``condition(user)`` picks."""
     query = sa.select(Event).order_by(Event.starts_on.desc(), Event.id.desc())
     if is_admin(user):
         return query
     if not _signed_in(user):
         return query.where(sa.false())
-    organizes = sa.select(event_organizers.c.event_id).where(event_organizers.c.user_id == user.id)
-    participates = sa.select(Candidate.event_id).where(
-        Candidate.user_id == user.id, Candidate.status.in_(LANDING_STATUSES)
-    )
-    return query.where(sa.or_(Event.id.in_(organizes), Event.id.in_(participates)))
+    return query.where(condition(user))
+
+
+def _organizes(user):
+    return Event.id.in_(sa.select(event_organizers.c.event_id).where(event_organizers.c.user_id == user.id))
+
+
+def _participates(user):
+    return Event.id.in_(sa.select(Candidate.event_id).where(
+        Candidate.user_id == user.id, Candidate.status.in_(LANDING_STATUSES)))
+
+
+def events_visible_to(user) -> sa.Select:
+    """Twin of can_view_event: all for admins, their own for organizers and participants."""
+    return _events_where(user, lambda u: sa.or_(_organizes(u), _participates(u)))
 
 
 def managed_events(user) -> sa.Select:
-    """Events the user may manage."""
-    query = sa.select(Event).order_by(Event.starts_on.desc(), Event.id.desc())
-    if is_admin(user):
-        return query
-    if not _signed_in(user):
-        return query.where(sa.false())
-    organizes = sa.select(event_organizers.c.event_id).where(event_organizers.c.user_id == user.id)
-    return query.where(Event.id.in_(organizes))
+    """Twin of can_manage_event."""
+    return _events_where(user, _organizes)
 
 
 # --- the invite list ----------------------------------------------------------------------

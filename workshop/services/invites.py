@@ -280,17 +280,24 @@ def send_wave(actor: User, event: Event, candidates: Iterable[Candidate]) -> Bul
     if event.status == EventStatus.DRAFT:
         event.status = EventStatus.INVITING
         audit.record(actor, event, "change status", f"event {event.slug}", "draft → inviting (first wave)")
-    wave = InviteWave(event_id=event.id, kind="invitation", size=len(eligible), sent_by_id=actor.id)
-    db.session.add(wave)
-    db.session.flush()
     now = utcnow()
     for candidate in eligible:
         candidate.status = S.INVITED
         candidate.invited_at = now
-        _issue_invitation(candidate, wave, "invitation")
-        audit.record(actor, event, "invite", f"candidate {candidate.email}", f"wave {wave.id}")
-        result.done.append(candidate)
+    _send_links(actor, event, eligible, "invitation", result)
     return result
+
+
+def _send_links(actor: User, event: Event, people: list[Candidate], kind: str, result: BulkResult) -> None:
+    """One wave: a fresh link for each person, recorded under one InviteWave."""
+    wave = InviteWave(event_id=event.id, kind=kind, size=len(people), sent_by_id=actor.id)
+    db.session.add(wave)
+    db.session.flush()
+    for candidate in people:
+        _issue_invitation(candidate, wave, kind)
+        audit.record(actor, event, "invite" if kind == "invitation" else "remind", f"candidate {candidate.email}",
+                     f"wave {wave.id}")
+        result.done.append(candidate)
 
 
 def remind(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
@@ -302,15 +309,10 @@ def remind(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
         (eligible if candidate.status == S.INVITED else result.skipped).append(candidate)
     if not eligible:
         return result
-    wave = InviteWave(event_id=event.id, kind="reminder", size=len(eligible), sent_by_id=actor.id)
-    db.session.add(wave)
-    db.session.flush()
     now = utcnow()
     for candidate in eligible:
         candidate.reminded_at = now
-        _issue_invitation(candidate, wave, "reminder")
-        audit.record(actor, event, "remind", f"candidate {candidate.email}", f"wave {wave.id}")
-        result.done.append(candidate)
+    _send_links(actor, event, eligible, "reminder", result)
     return result
 
 
