@@ -80,8 +80,14 @@ def from_environment(instance_path: Path, require_secret: bool = True) -> dict:
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_DAYS", 14) * 86400,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
-        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 50 * 1024 * 1024 + 64 * 1024),
+        # The largest request: a material of MATERIAL_MAX_BYTES plus the form around it.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", _int("MATERIAL_MAX_BYTES", 50 * 1024 * 1024) + 256 * 1024),
         "CSV_IMPORT_MAX_ROWS": _int("CSV_IMPORT_MAX_ROWS", 5000),
+        # Materials: local disk under instance/materials by default, or s3://bucket/prefix.
+        "STORAGE_URL": os.environ.get("STORAGE_URL", ""),
+        "MATERIALS_DIR": os.environ.get("MATERIALS_DIR", str(instance_path / "materials")),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "MATERIAL_MAX_BYTES": _int("MATERIAL_MAX_BYTES", 50 * 1024 * 1024),
         # Messages a request sends itself once committed; the rest wait for `flask send-mail`.
         "MAIL_SEND_INLINE_MAX": _int("MAIL_SEND_INLINE_MAX", 50),
     }

@@ -24,12 +24,22 @@ from .extensions import db
 from .models import (
     Agreement,
     AgreementAcceptance,
+    Attendance,
     Candidate,
     CandidateStatus,
     Event,
     EventStatus,
+    Material,
+    Proposal,
+    ProposalAccess,
+    ProposalExclusion,
+    ProposalSpeaker,
+    ProposalStatus,
+    TermsAcceptance,
+    Tier,
     User,
     event_organizers,
+    utcnow,
 )
 
 # Participants in these states may see the event's landing page.
@@ -274,3 +284,281 @@ def can_export_event(user) -> bool:
 
 def user_may_sign_in(user: User | None) -> bool:
     return user is not None and not user.is_disabled
+
+
+# --- proposals and their tiers ------------------------------------------------------------
+#
+# Who sees a proposal's title and abstract (SPEC section 4):
+#   public      anyone, on the public page (once accepted)
+#   attendees   attendees who signed the agreement
+#   session     the same as attendees
+#   restricted  only speakers, organizers and the named list; others see a "closed session"
+#               placeholder on the schedule and nothing more
+# Speakers (and invited co-speakers) always see their own proposal; organizers see every
+# proposal so that they can review and schedule it. An exclusion (a person, or an email domain
+# and its subdomains) beats every tier for everyone but the speakers: an excluded attendee sees
+# nothing, and an excluded organizer still reviews the proposal but never gets its materials.
+# Only submitted and accepted proposals are shown to attendees.
+
+LISTED_PROPOSAL_STATUSES = (ProposalStatus.SUBMITTED, ProposalStatus.ACCEPTED)
+
+
+def email_domains(email: str) -> list[str]:
+    """'ada@cs.lab.org' → ['cs.lab.org', 'lab.org', 'org']: the domains an exclusion may name."""
+    domain = email.rsplit("@", 1)[-1].lower()
+    parts = domain.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts))]
+
+
+def _speaker_row(user, proposal: Proposal) -> ProposalSpeaker | None:
+    if not _signed_in(user):
+        return None
+
+    def compute():
+        return db.session.scalar(sa.select(ProposalSpeaker).where(
+            ProposalSpeaker.proposal_id == proposal.id, ProposalSpeaker.user_id == user.id))
+
+    return _memo(("speaker", user.id, proposal.id), compute)
+
+
+def is_speaker(user, proposal: Proposal) -> bool:
+    """A confirmed speaker: the proposer, or a co-speaker who confirmed."""
+    row = _speaker_row(user, proposal)
+    return row is not None and row.confirmed
+
+
+def is_invited_cospeaker(user, proposal: Proposal) -> bool:
+    row = _speaker_row(user, proposal)
+    return row is not None and not row.confirmed
+
+
+def _exists(key, statement) -> bool:
+    return _memo(key, lambda: db.session.scalar(sa.select(sa.literal(1)).where(sa.exists(statement))) is not None)
+
+
+def is_excluded(user, proposal: Proposal) -> bool:
+    if not _signed_in(user):
+        return False
+    return _exists(("excluded", user.id, proposal.id), sa.select(ProposalExclusion.id).where(
+        ProposalExclusion.proposal_id == proposal.id,
+        sa.or_(ProposalExclusion.user_id == user.id, ProposalExclusion.domain.in_(email_domains(user.email)))))
+
+
+def is_named(user, proposal: Proposal) -> bool:
+    """On the named list of a restricted talk."""
+    if not _signed_in(user):
+        return False
+    return _exists(("named", user.id, proposal.id), sa.select(ProposalAccess.user_id).where(
+        ProposalAccess.proposal_id == proposal.id, ProposalAccess.user_id == user.id))
+
+
+def has_attended(user, proposal: Proposal) -> bool:
+    if not _signed_in(user):
+        return False
+    return _exists(("attended", user.id, proposal.id), sa.select(Attendance.user_id).where(
+        Attendance.proposal_id == proposal.id, Attendance.user_id == user.id))
+
+
+def terms_hash(proposal: Proposal) -> str:
+    import hashlib
+
+    return hashlib.sha256(proposal.extra_terms.strip().encode()).hexdigest()
+
+
+def has_accepted_terms(user, proposal: Proposal) -> bool:
+    """No extra terms, or this person accepted them as they read now."""
+    if not proposal.extra_terms.strip():
+        return True
+    if not _signed_in(user):
+        return False
+    return _exists(("terms", user.id, proposal.id, terms_hash(proposal)), sa.select(TermsAcceptance.user_id).where(
+        TermsAcceptance.proposal_id == proposal.id, TermsAcceptance.user_id == user.id,
+        TermsAcceptance.terms_hash == terms_hash(proposal)))
+
+
+def can_view_proposal(user, proposal: Proposal, now=None) -> bool:
+    """May see the title and abstract inside the event (the detail page, lists, search, counts)."""
+    event = proposal.event
+    if not can_view_event(user, event):
+        return False
+    if _speaker_row(user, proposal) is not None:
+        return True
+    if can_manage_event(user, event):
+        return True
+    if not can_view_event_content(user, event) or proposal.status not in LISTED_PROPOSAL_STATUSES:
+        return False
+    if is_excluded(user, proposal):
+        return False
+    tier = proposal.effective_tier(now or utcnow())
+    if tier == Tier.RESTRICTED:
+        return is_named(user, proposal)
+    return tier in (Tier.PUBLIC, Tier.ATTENDEES, Tier.SESSION)
+
+
+def is_public_proposal(proposal: Proposal, now=None) -> bool:
+    """Shown to anyone on the event's public page."""
+    return (can_view_public_page(None, proposal.event) and proposal.status == ProposalStatus.ACCEPTED
+            and proposal.effective_tier(now or utcnow()) == Tier.PUBLIC)
+
+
+def proposals_visible_to(user, event: Event, now=None) -> sa.Select:
+    """Twin of can_view_proposal: the proposals of ``event`` this person may see."""
+    query = sa.select(Proposal).where(Proposal.event_id == event.id)
+    if not can_view_event(user, event):
+        return query.where(sa.false())
+    speaks = Proposal.id.in_(sa.select(ProposalSpeaker.proposal_id).where(ProposalSpeaker.user_id == user.id))
+    if can_manage_event(user, event):
+        return query
+    if not can_view_event_content(user, event):
+        return query.where(speaks)
+    excluded = sa.select(ProposalExclusion.proposal_id).where(sa.or_(
+        ProposalExclusion.user_id == user.id, ProposalExclusion.domain.in_(email_domains(user.email))))
+    named = sa.select(ProposalAccess.proposal_id).where(ProposalAccess.user_id == user.id)
+    tier = Proposal.effective_tier_sql(now or utcnow())
+    return query.where(sa.or_(speaks, sa.and_(
+        Proposal.status.in_(LISTED_PROPOSAL_STATUSES),
+        Proposal.id.not_in(excluded),
+        sa.or_(tier.in_([Tier.PUBLIC, Tier.ATTENDEES, Tier.SESSION]), Proposal.id.in_(named)),
+    )))
+
+
+def public_proposals(event: Event, now=None) -> sa.Select:
+    """Twin of is_public_proposal."""
+    query = sa.select(Proposal).where(Proposal.event_id == event.id)
+    if not can_view_public_page(None, event):
+        return query.where(sa.false())
+    return query.where(Proposal.status == ProposalStatus.ACCEPTED,
+                       Proposal.effective_tier_sql(now or utcnow()) == Tier.PUBLIC)
+
+
+def can_propose(user, event: Event) -> bool:
+    """Attendees who signed the agreement propose while the event takes proposals."""
+    return is_attendee(user, event) and has_signed_current_agreement(user, event) and (
+        event.status in INVITING_STATUSES)
+
+
+def _open_for_change(proposal: Proposal) -> bool:
+    return proposal.status in LISTED_PROPOSAL_STATUSES and proposal.event.status != EventStatus.ARCHIVED
+
+
+def can_edit_proposal(user, proposal: Proposal) -> bool:
+    """Speakers edit, withdraw, upload and name who may see their talk."""
+    return is_speaker(user, proposal) and not _is_revoked(user, proposal.event) and _open_for_change(proposal)
+
+
+def can_confirm_cospeaking(user, proposal: Proposal) -> bool:
+    return is_invited_cospeaker(user, proposal) and is_attendee(user, proposal.event) and (
+        _open_for_change(proposal))
+
+
+def can_change_tier(user, proposal: Proposal) -> bool:
+    """Speakers raise or lower; organizers may only raise (the service enforces the direction)."""
+    return _open_for_change(proposal) and (can_edit_proposal(user, proposal)
+                                           or can_manage_event(user, proposal.event))
+
+
+def may_lower_tier(user, proposal: Proposal) -> bool:
+    return can_edit_proposal(user, proposal)
+
+
+def can_decide_proposal(user, proposal: Proposal) -> bool:
+    return can_manage_event(user, proposal.event) and proposal.status != ProposalStatus.WITHDRAWN and (
+        proposal.event.status != EventStatus.ARCHIVED)
+
+
+def can_vote(user, proposal: Proposal) -> bool:
+    """Attendees mark the proposals they can see and want to attend (not their own)."""
+    return (is_attendee(user, proposal.event) and can_view_event_content(user, proposal.event)
+            and proposal.status in LISTED_PROPOSAL_STATUSES and _speaker_row(user, proposal) is None
+            and proposal.event.status in INVITING_STATUSES and can_view_proposal(user, proposal))
+
+
+def can_see_votes(user, proposal: Proposal) -> bool:
+    return can_manage_event(user, proposal.event) or is_speaker(user, proposal)
+
+
+def can_see_tier_history(user, proposal: Proposal) -> bool:
+    return can_manage_event(user, proposal.event) or is_speaker(user, proposal)
+
+
+def can_record_attendance(user, proposal: Proposal) -> bool:
+    return can_manage_event(user, proposal.event) and proposal.status == ProposalStatus.ACCEPTED
+
+
+def can_view_material_log(user, proposal: Proposal) -> bool:
+    """Speakers and organizers see who opened a talk's materials."""
+    return is_speaker(user, proposal) or can_manage_event(user, proposal.event)
+
+
+def can_trace_downloads(user, event: Event) -> bool:
+    return can_manage_event(user, event)
+
+
+# --- materials ----------------------------------------------------------------------------
+
+
+class Decision:
+    """The answer to a request for a material. ``visible`` says whether the person may know the
+    material exists (403 when refused) or not (404). ``reason`` goes to the access log."""
+
+    __slots__ = ("allowed", "reason", "visible")
+
+    def __init__(self, allowed: bool, reason: str, visible: bool):
+        self.allowed, self.reason, self.visible = allowed, reason, visible
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    def __repr__(self) -> str:
+        return f"Decision({self.allowed}, {self.reason!r}, visible={self.visible})"
+
+
+def _is_revoked(user, event: Event) -> bool:
+    return _status(user, event) == CandidateStatus.REVOKED
+
+
+def material_decision(user, material: Material, now=None) -> Decision:
+    """May this person download this material now? (SPEC sections 4 and 6.)
+
+    Order matters: revocation and exclusion beat everything, the speakers always get their own,
+    then the talk must be accepted, then its tier in force at ``now`` decides (a scheduled release
+    applies from its date), then the talk's extra terms must have been accepted.
+    """
+    proposal = material.proposal
+    event = proposal.event
+    now = now or utcnow()
+    if _is_revoked(user, event):
+        return Decision(False, "revoked", False)
+    if is_speaker(user, proposal):
+        return Decision(True, "speaker", True)
+    if is_excluded(user, proposal):
+        return Decision(False, "excluded", False)
+    sees_talk = can_view_proposal(user, proposal, now) or is_public_proposal(proposal, now)
+    if proposal.status != ProposalStatus.ACCEPTED:
+        return Decision(False, "talk not accepted", sees_talk)
+    tier = proposal.effective_tier(now)
+    if tier == Tier.PUBLIC:
+        if not (is_public_proposal(proposal, now) or can_view_event_content(user, event)):
+            return Decision(False, "public page closed", False)
+    elif not can_view_event_content(user, event):
+        return Decision(False, "no access to the event", False)
+    elif tier == Tier.SESSION:
+        if not has_attended(user, proposal):
+            return Decision(False, "did not attend the session", sees_talk)
+    elif tier == Tier.RESTRICTED:
+        if not is_named(user, proposal):
+            return Decision(False, "not on the named list", sees_talk)
+    elif tier != Tier.ATTENDEES:
+        return Decision(False, "unknown tier", False)
+    if not has_accepted_terms(user, proposal):
+        return Decision(False, "extra terms not accepted", True)
+    return Decision(True, f"tier {tier.value}", True)
+
+
+def can_download_material(user, material: Material, now=None) -> bool:
+    return material_decision(user, material, now).allowed
+
+
+def can_accept_terms(user, proposal: Proposal) -> bool:
+    return bool(proposal.extra_terms.strip()) and _signed_in(user) and not is_excluded(user, proposal) and (
+        can_view_proposal(user, proposal) or is_public_proposal(proposal))

@@ -3,13 +3,37 @@
 from .agreements import Agreement, AgreementAcceptance
 from .audit import AuditEntry
 from .base import public_id, utcnow
-from .enums import CandidateStatus, EventKind, EventStatus
+from .enums import CandidateStatus, EventKind, EventStatus, ProposalKind, ProposalStatus, Tier
 from .events import Event, event_organizers
 from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
 from .mail import OutboxMessage
+from .materials import Material, MaterialAccess
+from .proposals import (
+    Attendance,
+    Proposal,
+    ProposalAccess,
+    ProposalExclusion,
+    ProposalSpeaker,
+    TermsAcceptance,
+    TierChange,
+    Vote,
+)
 from .users import LoginToken, User
 
 __all__ = [
+    "Attendance",
+    "Material",
+    "MaterialAccess",
+    "Proposal",
+    "ProposalAccess",
+    "ProposalExclusion",
+    "ProposalKind",
+    "ProposalSpeaker",
+    "ProposalStatus",
+    "TermsAcceptance",
+    "Tier",
+    "TierChange",
+    "Vote",
     "Agreement",
     "AgreementAcceptance",
     "AuditEntry",

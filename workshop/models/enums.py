@@ -42,3 +42,31 @@ def enum_column(enum_cls: type[enum.Enum]) -> sa.Enum:
         validate_strings=True,
         create_constraint=False,
     )
+
+
+class Tier(enum.StrEnum):
+    """How far a talk travels, from widest to narrowest."""
+
+    PUBLIC = "public"
+    ATTENDEES = "attendees"
+    SESSION = "session"
+    RESTRICTED = "restricted"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more restrictive: organizers may only raise it."""
+        return list(Tier).index(self)
+
+
+class ProposalKind(enum.StrEnum):
+    TALK = "talk"
+    DISCUSSION = "discussion"
+    DEMO = "demo"
+    LIGHTNING = "lightning"
+
+
+class ProposalStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"

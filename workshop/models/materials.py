@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import public_id, utcnow
+from .proposals import Proposal
+from .users import User
+
+
+class Material(db.Model):
+    """A file a speaker uploaded to a proposal. Its bytes live in storage under ``storage_key``."""
+
+    __tablename__ = "materials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(24), unique=True, default=public_id)
+    proposal_id: Mapped[int] = mapped_column(sa.ForeignKey("proposals.id", ondelete="CASCADE"), index=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(sa.String(255))  # for display and Content-Disposition only
+    content_type: Mapped[str] = mapped_column(sa.String(100))  # detected from the bytes
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    proposal: Mapped[Proposal] = relationship()
+    uploaded_by: Mapped[User | None] = relationship()
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.content_type == "application/pdf"
+
+
+class MaterialAccess(db.Model):
+    """Every decision on a request for a material, allowed or denied.
+
+    ``download_id`` is stamped into the watermark of the copy that was served, so a leaked copy
+    leads back to this row and its person.
+    """
+
+    __tablename__ = "material_accesses"
+    __table_args__ = (sa.Index("ix_material_accesses_material_created", "material_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    download_id: Mapped[str] = mapped_column(sa.String(24), unique=True, default=public_id)
+    material_id: Mapped[int] = mapped_column(sa.ForeignKey("materials.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    allowed: Mapped[bool]
+    reason: Mapped[str] = mapped_column(sa.String(60))
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    material: Mapped[Material] = relationship()
+    user: Mapped[User | None] = relationship()
