@@ -2,12 +2,14 @@
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from .. import policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.events import SignAgreementForm
 from ..forms.invites import NominationForm
+from ..models import Proposal, ProposalSpeaker
 from ..services import agreements, invites
 from ..services.errors import DomainError
 from ._helpers import client_ip, form_error, load_event
@@ -27,7 +29,9 @@ def landing(slug: str):
 @bp.get("/public")
 def public(slug: str):
     event = load_event(slug, policy.can_view_public_page)
-    return render_template("events/public.html", event=event)
+    talks = db.session.scalars(policy.public_proposals(event).options(
+        selectinload(Proposal.speakers).selectinload(ProposalSpeaker.user)).order_by(Proposal.title)).all()
+    return render_template("events/public.html", event=event, talks=talks)
 
 
 @bp.route("/agreement", methods=["GET", "POST"])

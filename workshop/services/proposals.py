@@ -1,0 +1,291 @@
+"""Proposals: submission, co-speakers, tiers, access lists, decisions, votes, attendance, extra terms."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from .. import mail, policy
+from ..extensions import db
+from ..models import (
+    Attendance,
+    Candidate,
+    CandidateStatus,
+    Event,
+    Proposal,
+    ProposalAccess,
+    ProposalExclusion,
+    ProposalKind,
+    ProposalSpeaker,
+    ProposalStatus,
+    TermsAcceptance,
+    Tier,
+    TierChange,
+    User,
+    Vote,
+    utcnow,
+)
+from . import accounts, audit
+from .errors import DomainError
+
+P = ProposalStatus
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
+@dataclass
+class ProposalData:
+    title: str
+    abstract: str
+    kind: ProposalKind
+    duration_minutes: int
+    tier: Tier
+    chatham_house: bool = False
+    no_recording: bool = False
+    extra_terms: str = ""
+
+
+def _validate(data: ProposalData) -> None:
+    if len(data.title.strip()) < 3:
+        raise DomainError("Give the talk a title of at least 3 characters.", field="title")
+    if len(data.title) > 200:
+        raise DomainError("Keep the title under 200 characters.", field="title")
+    if len(data.abstract) > 20_000:
+        raise DomainError("Keep the abstract under 20,000 characters.", field="abstract")
+    if not 5 <= data.duration_minutes <= 240:
+        raise DomainError("A session lasts from 5 to 240 minutes.", field="duration_minutes")
+    if len(data.extra_terms) > 5_000:
+        raise DomainError("Keep the extra terms under 5,000 characters.", field="extra_terms")
+
+
+def _split_addresses(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,;]+", text or "") if part]
+
+
+def _attendees_by_email(event: Event, emails: list[str], field: str) -> list[User]:
+    """The accepted attendees with these addresses; a DomainError names any that are not."""
+    wanted = [accounts.normalize_email(e) for e in emails]
+    found = dict(db.session.execute(
+        sa.select(Candidate.email, User).join(User, Candidate.user_id == User.id).where(
+            Candidate.event_id == event.id, Candidate.status == CandidateStatus.ACCEPTED,
+            Candidate.email.in_(wanted))).all())
+    missing = [e for e in wanted if e not in found]
+    if missing:
+        raise DomainError(f"Not attendees of this event: {', '.join(missing)}.", field=field)
+    return [found[e] for e in dict.fromkeys(wanted)]
+
+
+def _invite_cospeakers(actor: User, proposal: Proposal, people: list[User]) -> None:
+    current = {s.user_id for s in proposal.speakers}
+    for person in people:
+        if person.id == actor.id or person.id in current:
+            continue
+        proposal.speakers.append(ProposalSpeaker(user_id=person.id, is_lead=False, confirmed=False))
+        mail.queue(person.email, f"{actor.display_name} named you as a co-speaker", "cospeaker_invited",
+                   proposal=proposal, actor=actor, event=proposal.event)
+
+
+def submit(actor: User, event: Event, data: ProposalData, cospeaker_emails: str = "") -> Proposal:
+    """Attendees who signed the agreement propose a talk; the proposer is its lead speaker."""
+    if not policy.can_propose(actor, event):
+        raise DomainError("Proposals are open to attendees who signed the agreement, while the event takes them.")
+    _validate(data)
+    cospeakers = _attendees_by_email(event, _split_addresses(cospeaker_emails), "cospeakers")
+    proposal = Proposal(event_id=event.id, title=data.title.strip(), abstract=data.abstract, kind=data.kind,
+                        duration_minutes=data.duration_minutes, tier=data.tier, chatham_house=data.chatham_house,
+                        no_recording=data.no_recording, extra_terms=data.extra_terms.strip(),
+                        created_by_id=actor.id)
+    proposal.speakers.append(ProposalSpeaker(user_id=actor.id, is_lead=True, confirmed=True))
+    db.session.add(proposal)
+    db.session.flush()
+    _invite_cospeakers(actor, proposal, cospeakers)
+    audit.record(actor, event, "propose", f"proposal {proposal.public_id}", data.tier.value)
+    policy.forget_memo()
+    return proposal
+
+
+def update(actor: User, proposal: Proposal, data: ProposalData, cospeaker_emails: str = "") -> None:
+    """Speakers edit their talk. The tier is changed through ``change_tier``, so it is recorded."""
+    if not policy.can_edit_proposal(actor, proposal):
+        raise DomainError("Only the talk's speakers may edit it.")
+    _validate(data)
+    cospeakers = _attendees_by_email(proposal.event, _split_addresses(cospeaker_emails), "cospeakers")
+    proposal.title, proposal.abstract, proposal.kind = data.title.strip(), data.abstract, data.kind
+    proposal.duration_minutes = data.duration_minutes
+    proposal.chatham_house, proposal.no_recording = data.chatham_house, data.no_recording
+    proposal.extra_terms = data.extra_terms.strip()
+    keep = {u.id for u in cospeakers} | {actor.id}
+    for speaker in list(proposal.speakers):
+        if not speaker.is_lead and speaker.user_id not in keep:
+            proposal.speakers.remove(speaker)
+    _invite_cospeakers(actor, proposal, cospeakers)
+    if data.tier != proposal.tier:
+        change_tier(actor, proposal, data.tier)
+    audit.record(actor, proposal.event, "edit proposal", f"proposal {proposal.public_id}")
+    policy.forget_memo()
+
+
+def answer_cospeaking(user: User, proposal: Proposal, accept: bool) -> None:
+    if not policy.can_confirm_cospeaking(user, proposal):
+        raise DomainError("There is no co-speaker invitation for you on this talk.")
+    row = next(s for s in proposal.speakers if s.user_id == user.id)
+    if accept:
+        row.confirmed = True
+    else:
+        proposal.speakers.remove(row)
+    audit.record(user, proposal.event, "confirm co-speaker" if accept else "decline co-speaker",
+                 f"proposal {proposal.public_id}")
+    policy.forget_memo()
+
+
+def withdraw(actor: User, proposal: Proposal) -> None:
+    if not policy.can_edit_proposal(actor, proposal):
+        raise DomainError("Only the talk's speakers may withdraw it.")
+    proposal.status = P.WITHDRAWN
+    audit.record(actor, proposal.event, "withdraw proposal", f"proposal {proposal.public_id}")
+
+
+def decide(actor: User, proposal: Proposal, accept: bool, note: str = "") -> None:
+    """Organizers accept or reject, with a note; the speakers are emailed."""
+    if not policy.can_decide_proposal(actor, proposal):
+        raise DomainError("Only organizers decide on proposals, and not on withdrawn ones.")
+    if len(note) > 5_000:
+        raise DomainError("Keep the note under 5,000 characters.", field="note")
+    proposal.status = P.ACCEPTED if accept else P.REJECTED
+    proposal.decision_note = note.strip()
+    audit.record(actor, proposal.event, "accept proposal" if accept else "reject proposal",
+                 f"proposal {proposal.public_id}")
+    for speaker in proposal.speakers:
+        if speaker.confirmed:
+            mail.queue(speaker.user.email,
+                       f"Your proposal was {'accepted' if accept else 'not accepted'}: {proposal.title}",
+                       "proposal_decided", proposal=proposal, accepted=accept, event=proposal.event)
+
+
+def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier | None = None,
+                release_at: datetime | None = None) -> TierChange:
+    """Speakers raise or lower their talk's tier, and may schedule a release to a wider tier at a date.
+
+    Organizers may raise a tier, never lower it, and schedule nothing. Every change is recorded.
+    """
+    if not policy.can_change_tier(actor, proposal):
+        raise DomainError("Only the talk's speakers and the organizers may change its tier.")
+    speaker = policy.may_lower_tier(actor, proposal)
+    now = utcnow()
+    current = proposal.effective_tier(now)
+    if not speaker and tier.rank < current.rank:
+        raise DomainError("Organizers may make a talk more restricted, never less. Ask its speakers.", field="tier")
+    if release_tier is not None or release_at is not None:
+        if not speaker:
+            raise DomainError("Only speakers schedule a release.", field="release_tier")
+        if release_tier is None or release_at is None:
+            raise DomainError("A scheduled release needs both a tier and a date.", field="release_at")
+        if release_tier.rank >= tier.rank:
+            raise DomainError("A release opens the talk to a wider tier than it has now.", field="release_tier")
+        if release_at <= now:
+            raise DomainError("Schedule the release in the future, or change the tier now.", field="release_at")
+    if tier == current and release_tier == proposal.release_tier and release_at == proposal.release_at:
+        raise DomainError("Nothing changed.", field="tier")
+    change = TierChange(proposal_id=proposal.id, actor_id=actor.id, from_tier=current, to_tier=tier, effective_at=now)
+    db.session.add(change)
+    if release_tier is not None:
+        db.session.add(TierChange(proposal_id=proposal.id, actor_id=actor.id, from_tier=tier, to_tier=release_tier,
+                                  effective_at=release_at))
+    proposal.tier, proposal.release_tier, proposal.release_at = tier, release_tier, release_at
+    audit.record(actor, proposal.event, "change tier", f"proposal {proposal.public_id}",
+                 f"{current.value} → {tier.value}" + (f", {release_tier.value} from {release_at:%Y-%m-%d %H:%M} UTC"
+                                                     if release_tier else ""))
+    return change
+
+
+def set_access(actor: User, proposal: Proposal, named_emails: str, excluded: str) -> None:
+    """Speakers name who may see a restricted talk, and exclude people or whole email domains.
+
+    ``excluded`` holds addresses (``ada@lab.org``) and domains (``lab.org`` or ``@lab.org``).
+    """
+    if not policy.can_edit_proposal(actor, proposal):
+        raise DomainError("Only the talk's speakers decide who may see it.")
+    named = _attendees_by_email(proposal.event, _split_addresses(named_emails), "named")
+    people, domains = [], []
+    for entry in _split_addresses(excluded):
+        if "@" in entry.strip("@"):
+            people.append(accounts.get_or_create_user(entry))
+        else:
+            domain = entry.strip("@").lower()
+            if not DOMAIN_RE.match(domain):
+                raise DomainError(f"“{entry[:80]}” is neither an email address nor a domain.", field="excluded")
+            domains.append(domain)
+    speaker_ids = {s.user_id for s in proposal.speakers}
+    if any(p.id in speaker_ids for p in people):
+        raise DomainError("A speaker cannot be excluded from their own talk.", field="excluded")
+    db.session.execute(sa.delete(ProposalAccess).where(ProposalAccess.proposal_id == proposal.id))
+    db.session.execute(sa.delete(ProposalExclusion).where(ProposalExclusion.proposal_id == proposal.id))
+    for user in named:
+        db.session.add(ProposalAccess(proposal_id=proposal.id, user_id=user.id))
+    for user in {p.id: p for p in people}.values():
+        db.session.add(ProposalExclusion(proposal_id=proposal.id, user_id=user.id))
+    for domain in dict.fromkeys(domains):
+        db.session.add(ProposalExclusion(proposal_id=proposal.id, domain=domain))
+    audit.record(actor, proposal.event, "set access", f"proposal {proposal.public_id}",
+                 f"{len(named)} named, {len(people)} people and {len(domains)} domains excluded")
+    policy.forget_memo()
+
+
+def toggle_vote(user: User, proposal: Proposal) -> bool:
+    """Mark or unmark a proposal one wants to attend; returns whether a vote now stands."""
+    if not policy.can_vote(user, proposal):
+        raise DomainError("You cannot vote for this proposal.")
+    vote = db.session.get(Vote, (proposal.id, user.id))
+    if vote is None:
+        db.session.add(Vote(proposal_id=proposal.id, user_id=user.id))
+        return True
+    db.session.delete(vote)
+    return False
+
+
+def vote_counts(proposal_ids) -> dict[int, int]:
+    rows = db.session.execute(sa.select(Vote.proposal_id, sa.func.count()).where(
+        Vote.proposal_id.in_(proposal_ids)).group_by(Vote.proposal_id))
+    return dict(rows.all())
+
+
+def record_attendance(actor: User | None, proposal: Proposal, user: User, source: str = "organizer") -> bool:
+    """Record that ``user`` attended; the session tier's materials open to them. Check-in calls this too.
+
+    Returns False when it was recorded already.
+    """
+    if source == "organizer" and not policy.can_record_attendance(actor, proposal):
+        raise DomainError("Only organizers record attendance, for accepted talks.")
+    if not policy.is_attendee(user, proposal.event):
+        raise DomainError(f"{user.email} is not an attendee of this event.", field="email")
+    if db.session.get(Attendance, (proposal.id, user.id)) is not None:
+        return False
+    db.session.add(Attendance(proposal_id=proposal.id, user_id=user.id, source=source,
+                              recorded_by_id=actor.id if actor else None))
+    audit.record(actor, proposal.event, "record attendance", f"proposal {proposal.public_id}", user.email)
+    policy.forget_memo()
+    return True
+
+
+def remove_attendance(actor: User, proposal: Proposal, user: User) -> None:
+    if not policy.can_record_attendance(actor, proposal):
+        raise DomainError("Only organizers record attendance, for accepted talks.")
+    row = db.session.get(Attendance, (proposal.id, user.id))
+    if row is None:
+        raise DomainError("That person is not recorded as attending.")
+    db.session.delete(row)
+    audit.record(actor, proposal.event, "remove attendance", f"proposal {proposal.public_id}", user.email)
+    policy.forget_memo()
+
+
+def accept_terms(user: User, proposal: Proposal, ip: str) -> None:
+    """Accept a talk's extra terms as they read now; a change to the terms asks again."""
+    if not policy.can_accept_terms(user, proposal):
+        raise DomainError("There are no terms for you to accept on this talk.")
+    if policy.has_accepted_terms(user, proposal):
+        raise DomainError("You have already accepted these terms.")
+    db.session.add(TermsAcceptance(proposal_id=proposal.id, user_id=user.id, terms_hash=policy.terms_hash(proposal),
+                                   ip=ip[:64]))
+    policy.forget_memo()
