@@ -1,7 +1,10 @@
 """Export an event to JSON and import it back, for moving it between instances or restoring it.
 
 The file holds the event's fields, organizers, every agreement version and signature, the invite
-list (with tags, notes, vouches and timestamps), the invite waves and the event's audit trail.
+list (with tags, notes, vouches and timestamps), the invite waves, the event's audit trail, and
+(since version 2) its proposals: speakers, named lists, exclusions, tier history, votes, attendance,
+accepted extra terms, and each material's record and access log. A material's bytes are not in the
+file: they stay in storage under the recorded key, so copy the materials folder (or bucket) along.
 People are referred to by email, so that an import can match them to the accounts of the receiving
 instance (or create them) regardless of database ids.
 
@@ -33,17 +36,31 @@ from .models import (
     EventKind,
     EventStatus,
     InviteWave,
+    Material,
+    MaterialAccess,
+    Proposal,
+    ProposalAccess,
+    ProposalExclusion,
+    ProposalKind,
+    ProposalSpeaker,
+    ProposalStatus,
+    TermsAcceptance,
+    Tier,
+    TierChange,
     User,
+    Vote,
     Vouch,
     utcnow,
 )
+from .models.proposals import Attendance
 from .services import accounts
 from .services.errors import DomainError
 from .services.events import SLUG_RE
 
 FORMAT = "conclave-event"
-VERSION = 1
-_Choice = TypeVar("_Choice", EventKind, EventStatus, CandidateStatus)
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 files have no proposals
+_Choice = TypeVar("_Choice", EventKind, EventStatus, CandidateStatus, Tier, ProposalKind, ProposalStatus)
 REQUIRED_KEYS = ("event", "users", "organizers", "agreements", "acceptances", "candidates", "invite_waves", "audit")
 
 
@@ -162,8 +179,68 @@ def export_event(slug: str) -> dict[str, Any]:
             for e in audit
         ],
     }
+    data["proposals"] = _export_proposals(event, person)
     data["users"] = [{"email": email, "name": people[email]} for email in sorted(people)]
     return data
+
+
+def _export_proposals(event: Event, person) -> list[dict[str, Any]]:
+    """The event's proposals with everything hanging off them, in a constant number of queries."""
+    proposals = db.session.scalars(sa.select(Proposal).where(Proposal.event_id == event.id)
+                                   .order_by(Proposal.created_at, Proposal.id)).all()
+    ids = [p.id for p in proposals]
+    users = {u.id: u for u in db.session.scalars(sa.select(User))} if ids else {}
+
+    def grouped(model, order, *where):
+        rows: dict[int, list] = {i: [] for i in ids}
+        for row in db.session.scalars(sa.select(model).where(model.proposal_id.in_(ids), *where).order_by(*order)):
+            rows[row.proposal_id].append(row)
+        return rows
+
+    speakers = grouped(ProposalSpeaker, [ProposalSpeaker.id])
+    named = grouped(ProposalAccess, [ProposalAccess.user_id])
+    exclusions = grouped(ProposalExclusion, [ProposalExclusion.id])
+    changes = grouped(TierChange, [TierChange.id])
+    votes = grouped(Vote, [Vote.created_at, Vote.user_id])
+    attendance = grouped(Attendance, [Attendance.created_at, Attendance.user_id])
+    terms = grouped(TermsAcceptance, [TermsAcceptance.accepted_at, TermsAcceptance.user_id])
+    materials = grouped(Material, [Material.created_at, Material.id])
+    accesses: dict[int, list[MaterialAccess]] = {}
+    material_ids = [m.id for rows in materials.values() for m in rows]
+    for access in db.session.scalars(sa.select(MaterialAccess).where(MaterialAccess.material_id.in_(material_ids))
+                                     .order_by(MaterialAccess.id)):
+        accesses.setdefault(access.material_id, []).append(access)
+
+    def who(user_id: int | None) -> str | None:
+        return person(users.get(user_id)) if user_id is not None else None
+
+    return [{
+        "public_id": p.public_id, "title": p.title, "abstract": p.abstract, "kind": p.kind.value,
+        "duration_minutes": p.duration_minutes, "tier": p.tier.value,
+        "release_tier": p.release_tier.value if p.release_tier else None, "release_at": _when(p.release_at),
+        "chatham_house": p.chatham_house, "no_recording": p.no_recording, "extra_terms": p.extra_terms,
+        "status": p.status.value, "decision_note": p.decision_note, "created_by": who(p.created_by_id),
+        "created_at": _when(p.created_at),
+        "speakers": [{"user": who(s.user_id), "is_lead": s.is_lead, "confirmed": s.confirmed} for s in speakers[p.id]],
+        "named": [who(a.user_id) for a in named[p.id]],
+        "exclusions": [{"user": who(x.user_id), "domain": x.domain} for x in exclusions[p.id]],
+        "tier_changes": [{"actor": who(c.actor_id), "from": c.from_tier.value, "to": c.to_tier.value,
+                          "effective_at": _when(c.effective_at), "created_at": _when(c.created_at)}
+                         for c in changes[p.id]],
+        "votes": [{"user": who(v.user_id), "created_at": _when(v.created_at)} for v in votes[p.id]],
+        "attendance": [{"user": who(a.user_id), "source": a.source, "recorded_by": who(a.recorded_by_id),
+                        "created_at": _when(a.created_at)} for a in attendance[p.id]],
+        "terms_acceptances": [{"user": who(t.user_id), "terms_hash": t.terms_hash,
+                               "accepted_at": _when(t.accepted_at), "ip": t.ip} for t in terms[p.id]],
+        "materials": [{
+            "public_id": m.public_id, "filename": m.filename, "content_type": m.content_type, "size": m.size,
+            "sha256": m.sha256, "storage_key": m.storage_key, "uploaded_by": who(m.uploaded_by_id),
+            "created_at": _when(m.created_at),
+            "accesses": [{"download_id": a.download_id, "user": who(a.user_id), "allowed": a.allowed,
+                          "reason": a.reason, "ip": a.ip, "created_at": _when(a.created_at)}
+                         for a in accesses.get(m.id, [])],
+        } for m in materials[p.id]],
+    } for p in proposals]
 
 
 # --- import: read and check the whole file before writing anything ------------------------------
@@ -271,6 +348,7 @@ class _Plan:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     waves: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    proposals: list[dict[str, Any]] = field(default_factory=list)
 
     def mention(self, email: str | None, name: str = "") -> str | None:
         if email is not None and (email not in self.names or (name and not self.names[email])):
@@ -282,9 +360,9 @@ def _read(data: Any) -> _Plan:
     """Check the whole file, so that a bad one is refused before a single row is written."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"This is not a Conclave event export (the file should say \"format\": \"{FORMAT}\").")
-    if data.get("version") != VERSION:
-        raise ValueError(f"This export has format version {data.get('version')!r}; this instance reads version "
-                         f"{VERSION} only.")
+    if data.get("version") not in READABLE_VERSIONS:
+        raise ValueError(f"This export has format version {data.get('version')!r}; this instance reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}.")
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
         raise ValueError(f"The file is missing {', '.join(missing)}.")
@@ -386,7 +464,111 @@ def _read(data: Any) -> _Plan:
                            "target": entry.text("target", audit_columns.target),
                            "detail": entry.text("detail"),
                            "created_at": entry.moment("created_at")})
+    if data["version"] >= 2:
+        _read_proposals(root, plan)
     return plan
+
+
+def _optional_choice(reader: _Reader, key: str, enum_cls):
+    return None if reader.value.get(key) is None else reader.choice(key, enum_cls)
+
+
+def _read_proposals(root: _Reader, plan: _Plan) -> None:
+    columns = Proposal.__table__.c
+    public_ids: set[str] = set()
+    for r in root.items("proposals"):
+        public_id = r.text("public_id", columns.public_id)
+        if not public_id or public_id in public_ids:
+            raise ValueError(f"{r.where}: the public id is empty or appears twice.")
+        public_ids.add(public_id)
+        mention = plan.mention
+        proposal = {
+            "public_id": public_id, "title": r.text("title", columns.title), "abstract": r.text("abstract"),
+            "kind": r.choice("kind", ProposalKind), "duration_minutes": r.integer("duration_minutes"),
+            "tier": r.choice("tier", Tier), "release_tier": _optional_choice(r, "release_tier", Tier),
+            "release_at": r.moment("release_at", nullable=True), "chatham_house": r.boolean("chatham_house"),
+            "no_recording": r.boolean("no_recording"), "extra_terms": r.text("extra_terms"),
+            "status": r.choice("status", ProposalStatus), "decision_note": r.text("decision_note"),
+            "created_by": mention(r.email("created_by", nullable=True)), "created_at": r.moment("created_at"),
+            "speakers": [{"user": mention(s.email("user")), "is_lead": s.boolean("is_lead"),
+                          "confirmed": s.boolean("confirmed")} for s in r.items("speakers")],
+            "named": [],
+            "exclusions": [],
+            "tier_changes": [{"actor": mention(c.email("actor", nullable=True)), "from": c.choice("from", Tier),
+                              "to": c.choice("to", Tier), "effective_at": c.moment("effective_at", nullable=True),
+                              "created_at": c.moment("created_at")} for c in r.items("tier_changes")],
+            "votes": [{"user": mention(v.email("user")), "created_at": v.moment("created_at")}
+                      for v in r.items("votes")],
+            "attendance": [{"user": mention(a.email("user")), "source": a.text("source"),
+                            "recorded_by": mention(a.email("recorded_by", nullable=True)),
+                            "created_at": a.moment("created_at")} for a in r.items("attendance")],
+            "terms_acceptances": [{"user": mention(t.email("user")), "terms_hash": t.text("terms_hash"),
+                                   "accepted_at": t.moment("accepted_at"), "ip": t.text("ip")}
+                                  for t in r.items("terms_acceptances")],
+            "materials": [],
+        }
+        named = r.value.get("named")
+        if not isinstance(named, list):
+            raise ValueError(f"{r.where}.named should be a list.")
+        for i, email in enumerate(named):
+            proposal["named"].append(mention(_Reader({"email": email}, f"{r.where}.named[{i}]").email("email")))
+        for x in r.items("exclusions"):
+            user, domain = x.email("user", nullable=True), x.value.get("domain")
+            if (user is None) == (domain is None) or (domain is not None and not isinstance(domain, str)):
+                raise ValueError(f"{x.where} should name exactly one person or one domain.")
+            proposal["exclusions"].append({"user": mention(user), "domain": domain})
+        material_columns = Material.__table__.c
+        for m in r.items("materials"):
+            proposal["materials"].append({
+                "public_id": m.text("public_id", material_columns.public_id),
+                "filename": m.text("filename", material_columns.filename),
+                "content_type": m.text("content_type", material_columns.content_type), "size": m.integer("size"),
+                "sha256": m.text("sha256", material_columns.sha256),
+                "storage_key": m.text("storage_key", material_columns.storage_key),
+                "uploaded_by": mention(m.email("uploaded_by", nullable=True)), "created_at": m.moment("created_at"),
+                "accesses": [{"download_id": a.text("download_id"), "user": mention(a.email("user", nullable=True)),
+                              "allowed": a.boolean("allowed"), "reason": a.text("reason"), "ip": a.text("ip"),
+                              "created_at": a.moment("created_at")} for a in m.items("accesses")],
+            })
+        plan.proposals.append(proposal)
+
+
+def _write_proposals(event: Event, plan: _Plan, user_id) -> None:
+    taken = set(db.session.scalars(sa.select(Proposal.public_id).where(
+        Proposal.public_id.in_([p["public_id"] for p in plan.proposals]))))
+    if taken:
+        raise ValueError(f"Proposals with these ids exist here already: {', '.join(sorted(taken))}.")
+    for p in plan.proposals:
+        fields = {k: v for k, v in p.items() if k not in (
+            "speakers", "named", "exclusions", "tier_changes", "votes", "attendance", "terms_acceptances",
+            "materials", "created_by")}
+        proposal = Proposal(event_id=event.id, created_by_id=user_id(p["created_by"]), **fields)
+        db.session.add(proposal)
+        db.session.flush()
+        pid = proposal.id
+        db.session.add_all([ProposalSpeaker(proposal_id=pid, user_id=user_id(s["user"]), is_lead=s["is_lead"],
+                                            confirmed=s["confirmed"]) for s in p["speakers"]])
+        db.session.add_all([ProposalAccess(proposal_id=pid, user_id=user_id(e)) for e in dict.fromkeys(p["named"])])
+        db.session.add_all([ProposalExclusion(proposal_id=pid, user_id=user_id(x["user"]), domain=x["domain"])
+                            for x in p["exclusions"]])
+        db.session.add_all([TierChange(proposal_id=pid, actor_id=user_id(c["actor"]), from_tier=c["from"],
+                                       to_tier=c["to"], effective_at=c["effective_at"], created_at=c["created_at"])
+                            for c in p["tier_changes"]])
+        db.session.add_all([Vote(proposal_id=pid, user_id=user_id(v["user"]), created_at=v["created_at"])
+                            for v in p["votes"]])
+        db.session.add_all([Attendance(proposal_id=pid, user_id=user_id(a["user"]), source=a["source"],
+                                       recorded_by_id=user_id(a["recorded_by"]), created_at=a["created_at"])
+                            for a in p["attendance"]])
+        db.session.add_all([TermsAcceptance(proposal_id=pid, user_id=user_id(t["user"]), terms_hash=t["terms_hash"],
+                                            accepted_at=t["accepted_at"], ip=t["ip"]) for t in p["terms_acceptances"]])
+        for m in p["materials"]:
+            material = Material(proposal_id=pid, uploaded_by_id=user_id(m["uploaded_by"]),
+                                **{k: v for k, v in m.items() if k not in ("accesses", "uploaded_by")})
+            db.session.add(material)
+            db.session.flush()
+            db.session.add_all([MaterialAccess(material_id=material.id, user_id=user_id(a["user"]),
+                                               **{k: v for k, v in a.items() if k != "user"})
+                                for a in m["accesses"]])
 
 
 def import_event(data: dict) -> Event:
@@ -440,5 +622,6 @@ def import_event(data: dict) -> Event:
     for entry in plan.audit:
         db.session.add(AuditEntry(event_id=event.id, actor_id=user_id(entry["actor"]), action=entry["action"],
                                   target=entry["target"], detail=entry["detail"], created_at=entry["created_at"]))
+    _write_proposals(event, plan, user_id)
     db.session.flush()
     return event
