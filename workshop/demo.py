@@ -9,15 +9,27 @@ by clicking it.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
 from . import mail
 from .extensions import db
-from .models import Candidate, CandidateStatus, Event, EventKind, EventStatus, Invitation, OutboxMessage, User, utcnow
-from .services import accounts, agreements, events, invites
+from .models import (
+    Candidate,
+    CandidateStatus,
+    Event,
+    EventKind,
+    EventStatus,
+    Invitation,
+    OutboxMessage,
+    ProposalKind,
+    Tier,
+    User,
+    utcnow,
+)
+from .services import accounts, agreements, events, invites, proposals
 
 SLUG = "demo"
 DEMO_IP = "192.0.2.10"  # TEST-NET-1: a documentation address, never a real visitor's
@@ -153,7 +165,7 @@ def create_demo() -> list[str]:
     events.update_event(organizer, event, events.EventData(
         title=event.title, slug=event.slug, description=event.description, kind=event.kind, venue=event.venue,
         timezone=event.timezone, starts_on=event.starts_on, ends_on=event.ends_on, capacity=event.capacity,
-        public_page=event.public_page, status=EventStatus.OPEN,
+        public_page=True, status=EventStatus.OPEN,
     ))
     invites.send_wave(organizer, event, [people[k] for k in ("emeka", "fatima", "ines")])
     for key in ("emeka", "fatima"):
@@ -171,6 +183,8 @@ def create_demo() -> list[str]:
     invites.update_candidate(organizer, kofi, kofi.name, kofi.affiliation,
                              "Two vouches. Decide at the next organizers' call.", "evals, nominated")
 
+    _add_talks(event, organizer, users)
+
     db.session.commit()
     counts = invites.status_counts(event)
     if any(counts[status] == 0 for status in CandidateStatus):  # the demo's whole point
@@ -181,9 +195,9 @@ def create_demo() -> list[str]:
     roles = [
         (admin.email, "admin: creates events, manages users"),
         (organizer.email, "organizer of the demo event"),
-        (users["amara"].email, "attendee, signed the agreement, vouched for Kofi"),
-        (users["bruno"].email, "attendee, signed the agreement"),
-        (users["emeka"].email, "attendee, signed the agreement"),
+        (users["amara"].email, "attendee and speaker of a restricted talk; vouched for Kofi"),
+        (users["bruno"].email, "attendee, speaker of a session-tier talk, on Amara's named list"),
+        (users["emeka"].email, "attendee, speaker of a public talk; attended Bruno's session"),
         (users["chiara"].email, "accepted, has not signed the agreement yet"),
         (users["fatima"].email, "on the waitlist"),
         (people["gustav"].email, "declined"),
@@ -197,3 +211,33 @@ def create_demo() -> list[str]:
         f"{people['ines'].email} is invited and has not answered: open the invitation link in the email sent "
         "to them to accept or decline.",
     ]
+
+
+def _add_talks(event: Event, organizer: User, users: dict[str, User]) -> None:
+    """One talk per tier, decided, voted for and with attendance, so each rule can be seen at work."""
+    def talk(speaker: str, title: str, abstract: str, kind: ProposalKind, minutes: int, tier: Tier, **flags):
+        return proposals.submit(users[speaker], event, proposals.ProposalData(
+            title=title, abstract=abstract, kind=kind, duration_minutes=minutes, tier=tier, **flags))
+
+    circuits = talk("amara", "Sparse feature circuits in a frontier model",
+                    "What we found when we traced **refusal** through 40k sparse features. Unpublished; "
+                    "please do not discuss outside the room until the paper is out.",
+                    ProposalKind.TALK, 45, Tier.RESTRICTED, extra_terms="I will not cite these results before "
+                    "the paper is published, and I will not share the slides.")
+    proposals.set_access(users["amara"], circuits, users["bruno"].email, "rival-lab.example")
+    proposals.change_tier(users["amara"], circuits, Tier.RESTRICTED, Tier.ATTENDEES,
+                          datetime.combine(event.ends_on + timedelta(days=14), time(9)))
+    red_team = talk("bruno", "Red-teaming results: what broke, and why",
+                    "A frank account of the autumn sprint. Chatham House: use what you hear, not who said it.",
+                    ProposalKind.DISCUSSION, 60, Tier.SESSION, chatham_house=True, no_recording=True)
+    governance = talk("emeka", "Governance after a capability jump",
+                      "Which commitments survive contact with a surprise, and which do not.",
+                      ProposalKind.TALK, 30, Tier.PUBLIC)
+    harness = talk("bruno", "Lightning: five pitfalls of eval harnesses",
+                   "Five ways our harness lied to us, in five minutes.", ProposalKind.LIGHTNING, 5, Tier.ATTENDEES)
+    for accepted in (circuits, red_team, governance):
+        proposals.decide(organizer, accepted, True, "Welcome aboard.")
+    proposals.toggle_vote(users["emeka"], harness)
+    proposals.toggle_vote(users["amara"], harness)
+    proposals.toggle_vote(users["emeka"], red_team)
+    proposals.record_attendance(organizer, red_team, users["emeka"])
