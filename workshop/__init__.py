@@ -79,9 +79,9 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .views import admin, auth, events, invitation, invites, main, manage, proposals
+    from .views import admin, auth, events, invitation, invites, main, manage, materials, proposals
 
-    for module in (main, auth, admin, events, manage, invites, invitation, proposals):
+    for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials):
         app.register_blueprint(module.bp)
 
 

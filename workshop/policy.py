@@ -294,11 +294,12 @@ def user_may_sign_in(user: User | None) -> bool:
 #   session     the same as attendees
 #   restricted  only speakers, organizers and the named list; others see a "closed session"
 #               placeholder on the schedule and nothing more
-# Speakers (and invited co-speakers) always see their own proposal; organizers see every
-# proposal so that they can review and schedule it. An exclusion (a person, or an email domain
-# and its subdomains) beats every tier for everyone but the speakers: an excluded attendee sees
-# nothing, and an excluded organizer still reviews the proposal but never gets its materials.
-# Only submitted and accepted proposals are shown to attendees.
+# Confirmed speakers always see their own proposal. An exclusion (a person, or an email domain
+# and its subdomains) beats every tier and every role but the speakers': an excluded organizer
+# sees nothing of the talk either, and the other organizers review it. Otherwise organizers see
+# every proposal, so that they can review and schedule it. Everyone else needs the signed
+# agreement first; an invited co-speaker then sees the talk they are asked to join. Only
+# submitted and accepted proposals are shown to attendees.
 
 LISTED_PROPOSAL_STATUSES = (ProposalStatus.SUBMITTED, ProposalStatus.ACCEPTED)
 
@@ -381,13 +382,17 @@ def can_view_proposal(user, proposal: Proposal, now=None) -> bool:
     event = proposal.event
     if not can_view_event(user, event):
         return False
-    if _speaker_row(user, proposal) is not None:
+    if is_speaker(user, proposal):
         return True
+    if is_excluded(user, proposal):
+        return False
     if can_manage_event(user, event):
         return True
-    if not can_view_event_content(user, event) or proposal.status not in LISTED_PROPOSAL_STATUSES:
+    if not can_view_event_content(user, event):
         return False
-    if is_excluded(user, proposal):
+    if is_invited_cospeaker(user, proposal):
+        return True
+    if proposal.status not in LISTED_PROPOSAL_STATUSES:
         return False
     tier = proposal.effective_tier(now or utcnow())
     if tier == Tier.RESTRICTED:
@@ -406,20 +411,24 @@ def proposals_visible_to(user, event: Event, now=None) -> sa.Select:
     query = sa.select(Proposal).where(Proposal.event_id == event.id)
     if not can_view_event(user, event):
         return query.where(sa.false())
-    speaks = Proposal.id.in_(sa.select(ProposalSpeaker.proposal_id).where(ProposalSpeaker.user_id == user.id))
-    if can_manage_event(user, event):
-        return query
-    if not can_view_event_content(user, event):
-        return query.where(speaks)
+
+    def speaking(confirmed: bool):
+        return Proposal.id.in_(sa.select(ProposalSpeaker.proposal_id).where(
+            ProposalSpeaker.user_id == user.id, ProposalSpeaker.confirmed.is_(confirmed)))
+
     excluded = sa.select(ProposalExclusion.proposal_id).where(sa.or_(
         ProposalExclusion.user_id == user.id, ProposalExclusion.domain.in_(email_domains(user.email))))
+    not_excluded = Proposal.id.not_in(excluded)
+    if can_manage_event(user, event):
+        return query.where(sa.or_(speaking(True), not_excluded))
+    if not can_view_event_content(user, event):
+        return query.where(speaking(True))
     named = sa.select(ProposalAccess.proposal_id).where(ProposalAccess.user_id == user.id)
     tier = Proposal.effective_tier_sql(now or utcnow())
-    return query.where(sa.or_(speaks, sa.and_(
+    return query.where(sa.or_(speaking(True), sa.and_(not_excluded, sa.or_(speaking(False), sa.and_(
         Proposal.status.in_(LISTED_PROPOSAL_STATUSES),
-        Proposal.id.not_in(excluded),
         sa.or_(tier.in_([Tier.PUBLIC, Tier.ATTENDEES, Tier.SESSION]), Proposal.id.in_(named)),
-    )))
+    )))))
 
 
 def public_proposals(event: Event, now=None) -> sa.Select:

@@ -28,6 +28,7 @@ from ..models import (
 )
 from . import accounts, audit
 from .errors import DomainError
+from .materials import notify_revocation
 from .tokens import hash_token, new_token
 
 S = CandidateStatus
@@ -338,6 +339,7 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
         )
         if candidate.user is not None:
             accounts.end_all_sessions(candidate.user)
+            notify_revocation(event, candidate.user)  # speakers whose materials they opened are told
         audit.record(actor, event, "revoke", f"candidate {candidate.email}")
         result.done.append(candidate)
     policy.forget_memo()

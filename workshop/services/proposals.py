@@ -66,7 +66,10 @@ def _split_addresses(text: str) -> list[str]:
 
 def _attendees_by_email(event: Event, emails: list[str], field: str) -> list[User]:
     """The accepted attendees with these addresses; a DomainError names any that are not."""
-    wanted = [accounts.normalize_email(e) for e in emails]
+    try:
+        wanted = [accounts.normalize_email(e) for e in emails]
+    except DomainError as error:
+        raise DomainError(error.message, field=field) from error
     found = dict(db.session.execute(
         sa.select(Candidate.email, User).join(User, Candidate.user_id == User.id).where(
             Candidate.event_id == event.id, Candidate.status == CandidateStatus.ACCEPTED,
@@ -78,13 +81,21 @@ def _attendees_by_email(event: Event, emails: list[str], field: str) -> list[Use
 
 
 def _invite_cospeakers(actor: User, proposal: Proposal, people: list[User]) -> None:
+    """Name co-speakers; each is emailed, with the talk's title only if they may already see it."""
     current = {s.user_id for s in proposal.speakers}
+    excluded = [p.email for p in people if policy.is_excluded(p, proposal)]
+    if excluded:
+        raise DomainError(f"Excluded from this talk, so they cannot co-speak: {', '.join(excluded)}.",
+                          field="cospeakers")
     for person in people:
         if person.id == actor.id or person.id in current:
             continue
         proposal.speakers.append(ProposalSpeaker(user_id=person.id, is_lead=False, confirmed=False))
+        db.session.flush()
+        policy.forget_memo()
         mail.queue(person.email, f"{actor.display_name} named you as a co-speaker", "cospeaker_invited",
-                   proposal=proposal, actor=actor, event=proposal.event)
+                   proposal=proposal, actor=actor, event=proposal.event,
+                   show_title=policy.can_view_proposal(person, proposal))
 
 
 def submit(actor: User, event: Event, data: ProposalData, cospeaker_emails: str = "") -> Proposal:
@@ -107,7 +118,8 @@ def submit(actor: User, event: Event, data: ProposalData, cospeaker_emails: str 
 
 
 def update(actor: User, proposal: Proposal, data: ProposalData, cospeaker_emails: str = "") -> None:
-    """Speakers edit their talk. The tier is changed through ``change_tier``, so it is recorded."""
+    """Speakers edit their talk. ``data.tier`` is ignored: the tier changes only through ``change_tier``,
+    which records it and keeps or replaces a scheduled release knowingly."""
     if not policy.can_edit_proposal(actor, proposal):
         raise DomainError("Only the talk's speakers may edit it.")
     _validate(data)
@@ -121,8 +133,6 @@ def update(actor: User, proposal: Proposal, data: ProposalData, cospeaker_emails
         if not speaker.is_lead and speaker.user_id not in keep:
             proposal.speakers.remove(speaker)
     _invite_cospeakers(actor, proposal, cospeakers)
-    if data.tier != proposal.tier:
-        change_tier(actor, proposal, data.tier)
     audit.record(actor, proposal.event, "edit proposal", f"proposal {proposal.public_id}")
     policy.forget_memo()
 
@@ -158,7 +168,7 @@ def decide(actor: User, proposal: Proposal, accept: bool, note: str = "") -> Non
     audit.record(actor, proposal.event, "accept proposal" if accept else "reject proposal",
                  f"proposal {proposal.public_id}")
     for speaker in proposal.speakers:
-        if speaker.confirmed:
+        if speaker.confirmed and policy.can_view_proposal(speaker.user, proposal):  # a revoked speaker hears nothing
             mail.queue(speaker.user.email,
                        f"Your proposal was {'accepted' if accept else 'not accepted'}: {proposal.title}",
                        "proposal_decided", proposal=proposal, accepted=accept, event=proposal.event)
@@ -186,6 +196,10 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
             raise DomainError("A release opens the talk to a wider tier than it has now.", field="release_tier")
         if release_at <= now:
             raise DomainError("Schedule the release in the future, or change the tier now.", field="release_at")
+    if not speaker and tier == current:
+        raise DomainError("The talk already has this tier.", field="tier")
+    # An organizer's raise also cancels a scheduled release: a release widens the tier, which only
+    # speakers may do; they can schedule it again.
     if tier == current and release_tier == proposal.release_tier and release_at == proposal.release_at:
         raise DomainError("Nothing changed.", field="tier")
     change = TierChange(proposal_id=proposal.id, actor_id=actor.id, from_tier=current, to_tier=tier, effective_at=now)
@@ -194,9 +208,13 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
         db.session.add(TierChange(proposal_id=proposal.id, actor_id=actor.id, from_tier=tier, to_tier=release_tier,
                                   effective_at=release_at))
     proposal.tier, proposal.release_tier, proposal.release_at = tier, release_tier, release_at
-    audit.record(actor, proposal.event, "change tier", f"proposal {proposal.public_id}",
-                 f"{current.value} → {tier.value}" + (f", {release_tier.value} from {release_at:%Y-%m-%d %H:%M} UTC"
-                                                     if release_tier else ""))
+    cancelled = proposal.release_tier is not None and release_tier is None
+    detail = f"{current.value} → {tier.value}"
+    if release_tier:
+        detail += f", {release_tier.value} from {release_at:%Y-%m-%d %H:%M} UTC"
+    elif cancelled:
+        detail += ", scheduled release cancelled"
+    audit.record(actor, proposal.event, "change tier", f"proposal {proposal.public_id}", detail)
     return change
 
 
@@ -256,8 +274,14 @@ def record_attendance(actor: User | None, proposal: Proposal, user: User, source
 
     Returns False when it was recorded already.
     """
-    if source == "organizer" and not policy.can_record_attendance(actor, proposal):
-        raise DomainError("Only organizers record attendance, for accepted talks.")
+    if source == "organizer":
+        if not policy.can_record_attendance(actor, proposal):
+            raise DomainError("Only organizers record attendance, for accepted talks.")
+    elif source == "checkin":
+        if proposal.status != ProposalStatus.ACCEPTED:
+            raise DomainError("Only accepted talks take check-ins.")
+    else:
+        raise DomainError(f"Unknown attendance source “{source}”.")
     if not policy.is_attendee(user, proposal.event):
         raise DomainError(f"{user.email} is not an attendee of this event.", field="email")
     if db.session.get(Attendance, (proposal.id, user.id)) is not None:

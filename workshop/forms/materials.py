@@ -1,0 +1,22 @@
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import StringField
+from wtforms.validators import Length, Optional
+
+
+class MaterialUploadForm(FlaskForm):
+    """A speaker's file. Its type is checked from its content by the service, never from its name."""
+
+    # ``accept`` only helps the file picker; the service decides from the bytes.
+    file = FileField("File", validators=[FileRequired("Choose a file to upload.")], render_kw={
+        "accept": ".pdf,.pptx,.docx,.xlsx,.odp,.odt,.ods,.png,.jpg,.jpeg,.gif,.webp,.zip,.mp4"})
+
+
+class TraceForm(FlaskForm):
+    """Organizers paste the download id printed on a leaked copy. A search (GET): no CSRF token needed."""
+
+    class Meta:
+        csrf = False
+
+    download_id = StringField("Download id", description="Printed at the foot of every page of the copy.",
+                              validators=[Optional(), Length(max=200)])

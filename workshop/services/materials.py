@@ -1,0 +1,396 @@
+"""Materials: uploading a talk's files, serving them through the policy, and tracing leaked copies.
+
+The bytes live in ``workshop.storage`` under a random key; the user's filename is only ever shown
+and put into ``Content-Disposition``. Every request for a material leaves a ``MaterialAccess`` row,
+allowed or denied, and every PDF leaves stamped with the name of the person it was served to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+import filetype
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, selectinload
+
+from .. import mail, policy
+from ..extensions import db
+from ..models import (
+    Event,
+    Material,
+    MaterialAccess,
+    Proposal,
+    ProposalSpeaker,
+    User,
+    public_id,
+    utcnow,
+)
+from ..policy import Decision
+from ..storage import StorageError, get_storage, new_key
+from ..watermark import StampError, check_pdf, stamp_pdf
+from . import audit
+from .errors import DomainError
+
+PDF = "application/pdf"
+CANNOT_BE_STAMPED = "cannot be stamped"
+FILE_UNAVAILABLE = "file unavailable"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    label: str
+    extensions: tuple[str, ...]  # the first is added to a name whose extension does not match
+
+
+# What speakers may upload, by the type detected from the bytes.
+ACCEPTED: dict[str, Accepted] = {
+    PDF: Accepted("PDF", ("pdf",)),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": Accepted("PowerPoint", ("pptx",)),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": Accepted("Word", ("docx",)),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": Accepted("Excel", ("xlsx",)),
+    "application/vnd.oasis.opendocument.presentation": Accepted("OpenDocument presentation", ("odp",)),
+    "application/vnd.oasis.opendocument.text": Accepted("OpenDocument text", ("odt",)),
+    "application/vnd.oasis.opendocument.spreadsheet": Accepted("OpenDocument spreadsheet", ("ods",)),
+    "image/png": Accepted("PNG image", ("png",)),
+    "image/jpeg": Accepted("JPEG image", ("jpg", "jpeg")),
+    "image/gif": Accepted("GIF image", ("gif",)),
+    "image/webp": Accepted("WebP image", ("webp",)),
+    # Office and OpenDocument files are ZIP archives; one the detector does not recognise keeps its name.
+    "application/zip": Accepted("ZIP archive", ("zip", "pptx", "docx", "xlsx", "odp", "odt", "ods", "key")),
+    "video/mp4": Accepted("MP4 video", ("mp4",)),
+}
+ACCEPTED_SUMMARY = ("PDF, PowerPoint (.pptx), Word (.docx), Excel (.xlsx), OpenDocument (.odp, .odt, .ods), "
+                    "PNG, JPEG, GIF or WebP images, ZIP archives and MP4 video")
+
+MAX_FILENAME = 150
+# Bidirectional controls make "exe.pdf" display as "fdp.exe"; zero-width and other format
+# characters (Unicode category Cf) hide text. None of them belongs in a file name.
+_BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
+_EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,10})$")
+
+
+class MaterialTooLarge(DomainError):
+    """The upload is over MATERIAL_MAX_BYTES; views answer 413."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"The file is larger than the limit of {human_size(limit)}.", field="file")
+        self.limit = limit
+
+
+def human_size(size: int) -> str:
+    """1536 → '1.5 KB'; sizes in powers of 1024, as file managers show them."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            if unit == "bytes":
+                return f"{int(value)} byte{'s' if int(value) != 1 else ''}"
+            return f"{value:.1f} {unit}".replace(".0 ", " ")
+        value /= 1024
+    return f"{size} bytes"  # pragma: no cover
+
+
+# --- names and types ----------------------------------------------------------------------
+
+
+def sanitize_filename(name: str | None, fallback: str = "file") -> str:
+    """A display name that cannot climb directories, break headers or lie about its extension.
+
+    Basename only (both kinds of slash); no control, format or bidirectional characters; no
+    leading dots; whitespace collapsed; at most MAX_FILENAME characters, keeping the extension.
+    """
+    text = unicodedata.normalize("NFC", str(name or ""))
+    text = re.split(r"[/\\]", text)[-1]
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char in _BIDI or category in ("Cf", "Co", "Cs", "Cn"):
+            continue
+        if category == "Cc":
+            kept.append(" " if char in "\t\n\r\v\f" else "")
+        else:
+            kept.append(" " if category in ("Zl", "Zp", "Zs") else char)
+    text = " ".join("".join(kept).split()).lstrip(". ").rstrip(" ")
+    if not text:
+        return fallback
+    if len(text) > MAX_FILENAME:
+        match = _EXTENSION.search(text)
+        extension = match.group(0) if match else ""
+        text = text[: MAX_FILENAME - len(extension)].rstrip(" .") + extension
+    return text or fallback
+
+
+def _with_extension(name: str, accepted: Accepted) -> str:
+    """Make the name's extension match the detected type, so the saved copy opens as what it is."""
+    match = _EXTENSION.search(name)
+    if match and match.group(1).lower() in accepted.extensions:
+        return name
+    extension = "." + accepted.extensions[0]
+    if len(name) + len(extension) > MAX_FILENAME:
+        name = name[: MAX_FILENAME - len(extension)].rstrip(" .")
+    return name + extension
+
+
+def _describe_unknown(data: bytes) -> str:
+    """What an unaccepted file looks like, in words, for the refusal message."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if b"<svg" in head or head.startswith(b"<?xml") and b"svg" in head:
+        return "an SVG image"
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<script")) or b"<html" in head:
+        return "an HTML page"
+    if head.startswith(b"<?xml"):
+        return "an XML file"
+    try:
+        data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "a file of a type Conclave does not recognise"
+    return "a text file"
+
+
+def detect_type(data: bytes) -> str:
+    """The content type of ``data`` as detected from its bytes, when it is one Conclave accepts.
+
+    Raises DomainError naming what was found and what is accepted.
+    """
+    kind = filetype.guess(data[:8192])
+    if kind is not None and kind.mime != PDF:
+        if kind.mime in ACCEPTED:
+            return kind.mime
+        found = f"a {kind.extension.upper()} file ({kind.mime})"
+    elif b"%PDF-" in data[:1024]:
+        return PDF
+    else:
+        found = _describe_unknown(data)
+    raise DomainError(f"This file is {found}, whatever its name says. Accepted: {ACCEPTED_SUMMARY}.", field="file")
+
+
+# --- storage bookkeeping ------------------------------------------------------------------
+# Bytes are written before the row is committed and removed after the row's deletion is committed:
+# a rolled-back upload takes its bytes with it, and a rolled-back deletion keeps them.
+
+_WRITTEN, _TO_DELETE = "materials_written", "materials_to_delete"
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session) -> None:
+    session.info.pop(_WRITTEN, None)
+    for key in session.info.pop(_TO_DELETE, []):
+        _forget_bytes(key)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session, previous_transaction) -> None:
+    if previous_transaction.nested:
+        return
+    session.info.pop(_TO_DELETE, None)
+    for key in session.info.pop(_WRITTEN, []):
+        _forget_bytes(key)
+
+
+def _forget_bytes(key: str) -> None:
+    try:
+        get_storage().delete(key)
+    except (StorageError, RuntimeError) as error:  # an orphan object is harmless; a failed request is not
+        current_app.logger.warning("could not delete material bytes %s…: %s", key[:6], error)
+
+
+# --- uploading and deleting ---------------------------------------------------------------
+
+
+def store_upload(actor: User, proposal: Proposal, filename: str, stream: BinaryIO) -> Material:
+    """A speaker adds a file to their proposal. The caller commits.
+
+    Who may: ``policy.can_edit_proposal`` (confirmed speakers of a live proposal).
+    Raises MaterialTooLarge over MATERIAL_MAX_BYTES; DomainError for an empty file, a type that is
+    not accepted (detected from the bytes, never from the name), a PDF that cannot be stamped, or
+    storage that cannot be written.
+    """
+    if not policy.can_edit_proposal(actor, proposal):
+        raise DomainError("Only the speakers of this talk may add materials to it.")
+    limit = current_app.config["MATERIAL_MAX_BYTES"]
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise MaterialTooLarge(limit)
+    if not data:
+        raise DomainError("The file is empty.", field="file")
+    content_type = detect_type(data)
+    if content_type == PDF:
+        try:
+            check_pdf(data)
+        except StampError as error:
+            raise DomainError(f"{error.message} Conclave stamps every copy of a PDF with the name of the person "
+                              "who opens it, and this one cannot be stamped.", field="file") from error
+    name = _with_extension(sanitize_filename(filename), ACCEPTED[content_type])
+    key = new_key()
+    try:
+        get_storage().put(key, data)
+    except StorageError as error:
+        current_app.logger.error("material upload failed: %s", error)
+        raise DomainError("The file could not be stored just now; please try again in a moment.") from error
+    db.session.info.setdefault(_WRITTEN, []).append(key)
+    material = Material(proposal_id=proposal.id, uploaded_by_id=actor.id, filename=name, content_type=content_type,
+                        size=len(data), sha256=hashlib.sha256(data).hexdigest(), storage_key=key)
+    db.session.add(material)
+    db.session.flush()
+    audit.record(actor, proposal.event, "upload material", f"material {material.public_id}",
+                 f"{name} ({content_type}, {len(data)} bytes) to proposal {proposal.public_id}")
+    return material
+
+
+def delete_material(actor: User, material: Material) -> None:
+    """A speaker removes a file from their proposal; its bytes go once the caller commits.
+
+    Who may: ``policy.can_edit_proposal``. Raises DomainError otherwise.
+    """
+    proposal = material.proposal
+    if not policy.can_edit_proposal(actor, proposal):
+        raise DomainError("Only the speakers of this talk may remove its materials.")
+    audit.record(actor, proposal.event, "delete material", f"material {material.public_id}",
+                 f"{material.filename} from proposal {proposal.public_id}")
+    db.session.info.setdefault(_TO_DELETE, []).append(material.storage_key)
+    db.session.execute(sa.delete(MaterialAccess).where(MaterialAccess.material_id == material.id))
+    db.session.delete(material)
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+def watermark_lines(user, when: datetime, download_id: str) -> list[str]:
+    """What every page of a served PDF says about the copy: who, when, which download."""
+    stamp = f"{when:%Y-%m-%d %H:%M} UTC"
+    if not getattr(user, "is_authenticated", False):
+        return ["Public copy", stamp, f"download id {download_id}"]
+    who = [user.display_name] if user.display_name == user.email else [user.display_name, user.email]
+    return [*who, stamp, f"download id {download_id}"]
+
+
+def open_material(user, material: Material, ip: str, now: datetime | None = None
+                  ) -> tuple[Decision, bytes | None, MaterialAccess]:
+    """Decide a request for ``material`` and log it. The caller commits the log row.
+
+    Anyone may ask; ``policy.material_decision`` answers. The returned bytes are set only when the
+    request is allowed, and for a PDF they are a copy stamped for this person. A PDF that cannot be
+    stamped, or bytes that cannot be read, turn the answer into a refusal (reason ``cannot be
+    stamped`` or ``file unavailable``): nothing is ever served unstamped.
+    """
+    now = now or utcnow()
+    decision = policy.material_decision(user, material, now)
+    signed_in = bool(getattr(user, "is_authenticated", False))
+    access = MaterialAccess(download_id=public_id(), material_id=material.id,
+                            user_id=user.id if signed_in else None, allowed=decision.allowed,
+                            reason=decision.reason[:60], ip=(ip or "")[:64], created_at=now)
+    db.session.add(access)
+    if not decision.allowed:
+        return decision, None, access
+    try:
+        data = get_storage().get(material.storage_key)
+        if material.is_pdf:
+            lines = watermark_lines(user, now, access.download_id)
+            data = stamp_pdf(data, lines, mark=f"{lines[0]} · {access.download_id}")
+    except StampError as error:
+        current_app.logger.warning("material %s cannot be stamped: %s", material.public_id, error.message)
+        return _refuse(access, CANNOT_BE_STAMPED), None, access
+    except (StorageError, RuntimeError) as error:
+        current_app.logger.error("material %s cannot be read: %s", material.public_id, error)
+        return _refuse(access, FILE_UNAVAILABLE), None, access
+    return decision, data, access
+
+
+def _refuse(access: MaterialAccess, reason: str) -> Decision:
+    access.allowed, access.reason = False, reason
+    return Decision(False, reason, True)
+
+
+def served_content_type(material: Material) -> str:
+    """PDFs go out as PDFs (stamped); anything else as bytes to save, never to render."""
+    return PDF if material.is_pdf else "application/octet-stream"
+
+
+# --- the access log and tracing -----------------------------------------------------------
+
+DOWNLOAD_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,24}")
+
+
+def clean_download_id(text: str | None) -> str | None:
+    """What an organizer pasted from a leaked copy ('download id AbC…', with spaces) → the id, or None."""
+    words = (text or "").replace("\u00a0", " ").split()
+    if not words:
+        return None
+    candidate = words[-1].strip(".,;:()[]<>\"'")
+    return candidate if DOWNLOAD_ID_RE.fullmatch(candidate) else None
+
+
+def trace_download(event: Event, download_id: str) -> MaterialAccess | None:
+    """The access row behind a download id found in a leaked copy, among this event's materials only.
+
+    Who may: ``policy.can_trace_downloads`` (the view checks). Returns None for an unknown id.
+    """
+    download_id = clean_download_id(download_id)
+    if download_id is None:
+        return None
+    return db.session.scalar(
+        sa.select(MaterialAccess)
+        .join(Material, MaterialAccess.material_id == Material.id)
+        .join(Proposal, Material.proposal_id == Proposal.id)
+        .where(MaterialAccess.download_id == download_id, Proposal.event_id == event.id)
+        .options(selectinload(MaterialAccess.user),
+                 selectinload(MaterialAccess.material).selectinload(Material.proposal))
+    )
+
+
+def notify_revocation(event: Event, user: User | None) -> int:
+    """Tell the speakers whose materials ``user`` had opened that this person was revoked.
+
+    One message per speaker, listing that speaker's materials the person downloaded (allowed
+    requests only). Called when an organizer revokes someone; the caller commits. Returns the
+    number of messages queued.
+    """
+    if user is None:
+        return 0
+    rows = db.session.execute(
+        sa.select(Material, sa.func.min(MaterialAccess.created_at), sa.func.max(MaterialAccess.created_at),
+                  sa.func.count(MaterialAccess.id))
+        .join(MaterialAccess, MaterialAccess.material_id == Material.id)
+        .join(Proposal, Material.proposal_id == Proposal.id)
+        .where(Proposal.event_id == event.id, MaterialAccess.user_id == user.id, MaterialAccess.allowed.is_(True))
+        .group_by(Material.id)
+        .options(selectinload(Material.proposal))
+    ).all()
+    if not rows:
+        return 0
+    speakers = db.session.execute(
+        sa.select(ProposalSpeaker.proposal_id, User)
+        .join(User, ProposalSpeaker.user_id == User.id)
+        .where(ProposalSpeaker.proposal_id.in_({material.proposal_id for material, *_ in rows}),
+               ProposalSpeaker.confirmed.is_(True), ProposalSpeaker.user_id != user.id)
+    ).all()
+    by_proposal: dict[int, list[User]] = defaultdict(list)
+    for proposal_id, speaker in speakers:
+        by_proposal[proposal_id].append(speaker)
+    per_speaker: dict[int, tuple[User, list]] = {}
+    for material, first, last, count in rows:
+        for speaker in by_proposal[material.proposal_id]:
+            per_speaker.setdefault(speaker.id, (speaker, []))[1].append(
+                {"material": material, "proposal": material.proposal, "first": first, "last": last, "count": count})
+    for speaker, downloads in per_speaker.values():
+        downloads.sort(key=lambda d: (d["proposal"].title.lower(), d["material"].filename.lower()))
+        mail.queue(speaker.email, f"{mail.clean_header(user.display_name, 80)} no longer has access to "
+                   f"{event.title}", "revoked_downloader", event=event, speaker=speaker, person=user,
+                   downloads=downloads)
+    if per_speaker:
+        audit.record(None, event, "notify speakers", f"user {user.email}",
+                     f"{len(per_speaker)} speaker(s) told of the revocation")
+    return len(per_speaker)
+
+
+def type_label(content_type: str) -> str:
+    """'application/pdf' → 'PDF', for lists."""
+    accepted = ACCEPTED.get(content_type)
+    return accepted.label if accepted is not None else "File"

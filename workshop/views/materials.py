@@ -1,0 +1,270 @@
+"""A talk's materials: upload, delete, the one download route, the access log and leak tracing."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload, selectinload
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import dump_options_header
+
+from .. import policy
+from ..extensions import db
+from ..forms.materials import MaterialUploadForm, TraceForm
+from ..models import Material, MaterialAccess, Proposal, utcnow
+from ..services import materials
+from ..services.errors import DomainError
+from ._helpers import client_ip, form_error, int_arg, load_event
+
+bp = Blueprint("materials", __name__)
+LOG_PAGE = 50
+PUBLIC_ID_MAX = 24  # the width of the public_id columns; anything longer is no id of ours
+
+# Refusals a person may be told about (the material's existence is no secret to them), in plain words.
+REFUSALS = {
+    "talk not accepted": "This talk has not been accepted yet. Its materials open once it is.",
+    "did not attend the session": "The speakers share these materials only with the people who attended "
+                                  "the session.",
+    "not on the named list": "This is a closed session: its materials are only for the people the speakers named.",
+}
+# What the materials card says instead of a Download link.
+SHORT_REFUSALS = {
+    "talk not accepted": "Opens once the talk is accepted",
+    "did not attend the session": "Only for people who attended",
+    "not on the named list": "Only for the people the speakers named",
+    "extra terms not accepted": "Accept the talk's terms to open",
+}
+DOWNLOAD_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _load(slug: str, public_id: str, may_act=None) -> tuple:
+    """The event and a proposal the current user may see (404 otherwise); 403 for a forbidden action."""
+    event = load_event(slug, policy.can_view_event)
+    proposal = None
+    if len(public_id) <= PUBLIC_ID_MAX:
+        proposal = db.session.scalar(
+            sa.select(Proposal).where(Proposal.event_id == event.id, Proposal.public_id == public_id))
+    if proposal is None or not policy.can_view_proposal(current_user, proposal):
+        abort(404)
+    if may_act is not None and not may_act(current_user, proposal):
+        abort(403)
+    return event, proposal
+
+
+def _material(proposal: Proposal, material_public_id: str) -> Material:
+    material = None
+    if len(material_public_id) <= PUBLIC_ID_MAX:
+        material = db.session.scalar(sa.select(Material).where(Material.proposal_id == proposal.id,
+                                                               Material.public_id == material_public_id))
+    return material or abort(404)
+
+
+def _proposal_url(proposal: Proposal) -> str:
+    return url_for("proposals.detail", slug=proposal.event.slug, public_id=proposal.public_id)
+
+
+# --- the panel on the proposal's page -----------------------------------------------------
+
+
+def materials_panel(user, proposal: Proposal) -> dict:
+    """What ``materials/_panel.html`` needs, for a person who may see ``proposal``: its materials in
+    upload order, the policy's decision on each for this person, and the upload form for speakers.
+    Two queries at most, however many materials there are (the policy caches its lookups)."""
+    items = db.session.scalars(sa.select(Material).where(Material.proposal_id == proposal.id)
+                               .order_by(Material.created_at, Material.id)).all()
+    now = utcnow()
+    return {
+        "materials": items,
+        "material_decisions": {m.id: policy.material_decision(user, m, now) for m in items},
+        "material_refusals": SHORT_REFUSALS,
+        "upload_form": _upload_form(),
+        "can_upload": policy.can_edit_proposal(user, proposal),
+        "can_view_log": policy.can_view_material_log(user, proposal),
+        "material_type_label": materials.type_label,
+        "human_size": materials.human_size,
+    }
+
+
+# --- upload and delete --------------------------------------------------------------------
+
+
+def _upload_form() -> MaterialUploadForm:
+    form = MaterialUploadForm()
+    form.file.description = (f"Up to {materials.human_size(current_app.config['MATERIAL_MAX_BYTES'])}: "
+                             f"{materials.ACCEPTED_SUMMARY}. The type is read from the file itself. "
+                             "PDFs are stamped with each downloader's name on every page.")
+    return form
+
+
+def _too_large(proposal: Proposal | None = None):
+    limit = materials.human_size(current_app.config["MATERIAL_MAX_BYTES"])
+    back = None
+    if proposal is not None:
+        back = _proposal_url(proposal)
+    elif request.view_args and {"slug", "public_id"} <= set(request.view_args):
+        back = url_for("proposals.detail", slug=request.view_args["slug"], public_id=request.view_args["public_id"])
+    return render_template("materials/too_large.html", limit=limit, back=back), 413
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def request_too_large(error):
+    """The whole request was over MAX_CONTENT_LENGTH: say the material limit, not just 'too large'."""
+    return _too_large()
+
+
+@bp.post("/e/<slug>/proposals/<public_id>/materials")
+def upload(slug: str, public_id: str):
+    event, proposal = _load(slug, public_id, policy.can_edit_proposal)
+    form = _upload_form()
+    if not form.validate_on_submit():
+        return _refused(event, proposal, form, 400)
+    upload = form.file.data
+    try:
+        material = materials.store_upload(current_user, proposal, upload.filename or "", upload.stream)
+    except materials.MaterialTooLarge:
+        db.session.rollback()
+        return _too_large(proposal)
+    except DomainError as error:
+        db.session.rollback()
+        form_error(form, error)
+        return _refused(event, proposal, form, 422)
+    db.session.commit()
+    flash(f"“{material.filename}” is uploaded ({materials.human_size(material.size)}).", "success")
+    return redirect(_proposal_url(proposal))
+
+
+def _refused(event, proposal: Proposal, form: MaterialUploadForm, status: int):
+    return render_template("materials/upload.html", event=event, proposal=proposal, upload_form=form), status
+
+
+@bp.post("/e/<slug>/proposals/<public_id>/materials/<material_public_id>/delete")
+def delete(slug: str, public_id: str, material_public_id: str):
+    event, proposal = _load(slug, public_id)
+    material = _material(proposal, material_public_id)
+    if not policy.can_edit_proposal(current_user, proposal):
+        abort(403)
+    name = material.filename
+    try:
+        materials.delete_material(current_user, material)
+    except DomainError as error:
+        db.session.rollback()
+        abort(409, error.message)
+    db.session.commit()
+    flash(f"“{name}” is deleted.", "success")
+    return redirect(_proposal_url(proposal))
+
+
+# --- who opened it ------------------------------------------------------------------------
+
+
+@bp.get("/e/<slug>/proposals/<public_id>/materials/<material_public_id>/log")
+def log(slug: str, public_id: str, material_public_id: str):
+    event, proposal = _load(slug, public_id, policy.can_view_material_log)
+    material = _material(proposal, material_public_id)
+    before = int_arg("before")
+    statement = (sa.select(MaterialAccess).where(MaterialAccess.material_id == material.id)
+                 .options(selectinload(MaterialAccess.user)).order_by(MaterialAccess.id.desc()).limit(LOG_PAGE + 1))
+    if before:
+        statement = statement.where(MaterialAccess.id < before)
+    entries = db.session.scalars(statement).all()
+    more = len(entries) > LOG_PAGE
+    entries = entries[:LOG_PAGE]
+    totals = db.session.execute(
+        sa.select(sa.func.count(MaterialAccess.id),
+                  sa.func.count(sa.case((MaterialAccess.allowed.is_(True), 1))),
+                  sa.func.count(sa.distinct(sa.case((MaterialAccess.allowed.is_(True), MaterialAccess.user_id)))))
+        .where(MaterialAccess.material_id == material.id)
+    ).one()
+    return render_template("materials/log.html", event=event, proposal=proposal, material=material, entries=entries,
+                           older=entries[-1].id if more else None, newest=not before,
+                           total=totals[0], served=totals[1], people=totals[2])
+
+
+# --- the one download route ---------------------------------------------------------------
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII ``filename`` for old clients and the exact name in ``filename*``
+    (RFC 6266 and RFC 5987), whatever characters it holds."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+
+    def ascii_only(text: str) -> str:
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+        return "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in text).strip(" _")
+
+    fallback = (ascii_only(stem) or "file") + ("." + ascii_only(extension) if ascii_only(extension) else "")
+    options = {"filename": fallback}
+    if fallback != filename:
+        options["filename*"] = "UTF-8''" + quote(filename, safe="!#$&+-.^_`|~")
+    return dump_options_header("attachment", options)
+
+
+@bp.get("/m/<material_public_id>")
+def download(material_public_id: str):
+    """Every request for a material's bytes comes here: the policy decides and the log records it."""
+    material = None
+    if len(material_public_id) <= PUBLIC_ID_MAX:
+        material = db.session.scalar(
+            sa.select(Material).where(Material.public_id == material_public_id)
+            .options(joinedload(Material.proposal).joinedload(Proposal.event)))
+    if material is None:
+        abort(404)
+    decision, data, _access = materials.open_material(current_user, material, client_ip())
+    db.session.commit()
+    if decision.allowed:
+        response = Response(data, mimetype=materials.served_content_type(material))
+        response.headers["Content-Disposition"] = content_disposition(material.filename)
+        response.headers.update(DOWNLOAD_HEADERS)
+        return response
+    if not decision.visible:
+        abort(404)
+    proposal = material.proposal
+    if decision.reason == "extra terms not accepted":
+        return redirect(url_for("proposals.terms", slug=proposal.event.slug, public_id=proposal.public_id), 303)
+    back = _proposal_url(proposal) if policy.can_view_proposal(current_user, proposal) else None
+    if decision.reason in (materials.CANNOT_BE_STAMPED, materials.FILE_UNAVAILABLE):
+        status = 409 if decision.reason == materials.CANNOT_BE_STAMPED else 503
+        return render_template("materials/unavailable.html", material=material, proposal=proposal, back=back,
+                               reason=decision.reason), status
+    message = REFUSALS.get(decision.reason, "These materials are not available to you.")
+    return render_template("materials/denied.html", material=material, proposal=proposal, back=back,
+                           message=message), 403
+
+
+# --- tracing a leaked copy ----------------------------------------------------------------
+
+
+@bp.get("/e/<slug>/manage/trace")
+def trace(slug: str):
+    """Organizers type the download id printed on a leaked copy and find whose copy it was."""
+    event = load_event(slug, policy.can_view_event, policy.can_trace_downloads)
+    form = TraceForm(formdata=request.args)
+    raw = (form.download_id.data or "").strip()
+    if not raw:
+        return render_template("materials/trace.html", event=event, form=form, searched=False, access=None)
+    if not form.validate():
+        return render_template("materials/trace.html", event=event, form=form, searched=False, access=None), 400
+    access = materials.trace_download(event, raw)
+    if access is None:
+        form.download_id.errors = [*form.download_id.errors,
+                                   f"No download of this event's materials has the id “{raw[:40]}”. "
+                                   "Check the characters: the id is case-sensitive."]
+        return render_template("materials/trace.html", event=event, form=form, searched=True, access=None), 404
+    entry = policy.participation(access.user, event) if access.user is not None else None
+    return render_template("materials/trace.html", event=event, form=form, searched=True, access=access,
+                           entry=entry)
