@@ -73,7 +73,7 @@ def test_a_request_over_the_server_limit_is_413_and_names_the_material_limit(app
     ("logo.png", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
      "an SVG image"),
     ("notes.pdf", b"just some text", "a text file"),
-    ("run.pdf", b"MZ\x90\x00" + b"\x00" * 64, "EXE"),
+    ("run.pdf", b"MZ\x90\x00" + b"\x00" * 64, "of type EXE"),
 ])
 def test_types_are_read_from_the_bytes_not_the_name(client, talk, filename, data, found):
     response = talk.upload(client, data, filename)

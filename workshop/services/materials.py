@@ -163,7 +163,7 @@ def detect_type(data: bytes) -> str:
     if kind is not None and kind.mime != PDF:
         if kind.mime in ACCEPTED:
             return kind.mime
-        found = f"a {kind.extension.upper()} file ({kind.mime})"
+        found = f"of type {kind.extension.upper()} ({kind.mime})"
     elif b"%PDF-" in data[:1024]:
         return PDF
     else:

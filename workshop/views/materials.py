@@ -82,7 +82,8 @@ def _proposal_url(proposal: Proposal) -> str:
 def materials_panel(user, proposal: Proposal) -> dict:
     """What ``materials/_panel.html`` needs, for a person who may see ``proposal``: its materials in
     upload order, the policy's decision on each for this person, and the upload form for speakers.
-    Two queries at most, however many materials there are (the policy caches its lookups)."""
+    One query for the materials; the policy caches its lookups per request, so the count does not
+    grow with the number of materials."""
     items = db.session.scalars(sa.select(Material).where(Material.proposal_id == proposal.id)
                                .order_by(Material.created_at, Material.id)).all()
     now = utcnow()
