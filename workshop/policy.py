@@ -536,6 +536,8 @@ def material_decision(user, material: Material, now=None) -> Decision:
     proposal = material.proposal
     event = proposal.event
     now = now or utcnow()
+    if material.deleted_at is not None:
+        return Decision(False, "deleted", False)
     if _is_revoked(user, event):
         return Decision(False, "revoked", False)
     if is_speaker(user, proposal):

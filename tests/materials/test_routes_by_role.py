@@ -61,7 +61,8 @@ def test_each_route_answers_each_role(client, scene, method, name, role):
         response = client.post(urls[name], data=data, content_type="multipart/form-data")
     expected = EXPECTED[(method, name)][role]
     assert response.status_code == expected, response.get_data(as_text=True)[:500]
-    materials = db.session.scalar(sa.select(sa.func.count()).select_from(Material))
+    materials = db.session.scalar(sa.select(sa.func.count()).select_from(Material)
+                                  .where(Material.deleted_at.is_(None)))
     if name == "upload":
         assert materials == (2 if expected == 302 else 1)
     if name == "delete":

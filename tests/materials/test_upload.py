@@ -12,7 +12,7 @@ from pypdf import PdfReader, PdfWriter
 from tests.conftest import login_as
 from tests.materials.conftest import make_pdf, stored_files
 from workshop.extensions import db
-from workshop.models import AuditEntry, Material, ProposalStatus
+from workshop.models import AuditEntry, Material, MaterialAccess, ProposalStatus
 from workshop.services import materials
 from workshop.services.errors import DomainError
 from workshop.storage import KEY_RE
@@ -21,7 +21,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 
 
 def material_count() -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Material))
+    """Materials still offered: a deleted one keeps its row (and access log) for tracing."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Material).where(Material.deleted_at.is_(None)))
 
 
 def test_a_speaker_uploads_a_pdf_and_it_is_stored_under_a_random_key(client, talk):
@@ -236,6 +237,10 @@ def test_a_speaker_deletes_a_material_and_its_bytes_go(client, talk):
     assert material_count() == 0
     assert stored_files(talk.storage_dir) == []
     assert client.get(download_url).status_code == 404
+    # The row and the record of every request stay: a copy leaked before the deletion is still traced.
+    assert db.session.scalar(sa.select(MaterialAccess.reason).order_by(MaterialAccess.id.desc()).limit(1)) == "deleted"
+    assert materials.trace_download(talk.proposal.event, db.session.scalar(
+        sa.select(MaterialAccess.download_id).order_by(MaterialAccess.id).limit(1))) is not None
 
 
 def test_a_rolled_back_upload_takes_its_bytes_with_it(talk):

@@ -26,6 +26,9 @@ class Material(db.Model):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     storage_key: Mapped[str] = mapped_column(sa.String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A deleted material's bytes are gone, but the row and its access log stay, so that a copy
+    # downloaded before the deletion can still be traced to its person.
+    deleted_at: Mapped[datetime | None]
 
     proposal: Mapped[Proposal] = relationship()
     uploaded_by: Mapped[User | None] = relationship()

@@ -255,8 +255,7 @@ def delete_material(actor: User, material: Material) -> None:
     audit.record(actor, proposal.event, "delete material", f"material {material.public_id}",
                  f"{material.filename} from proposal {proposal.public_id}")
     db.session.info.setdefault(_TO_DELETE, []).append(material.storage_key)
-    db.session.execute(sa.delete(MaterialAccess).where(MaterialAccess.material_id == material.id))
-    db.session.delete(material)
+    material.deleted_at = utcnow()
 
 
 # --- serving ------------------------------------------------------------------------------

@@ -64,11 +64,14 @@ def _load(slug: str, public_id: str, may_act=None) -> tuple:
     return event, proposal
 
 
-def _material(proposal: Proposal, material_public_id: str) -> Material:
+def _material(proposal: Proposal, material_public_id: str, include_deleted: bool = False) -> Material:
     material = None
     if len(material_public_id) <= PUBLIC_ID_MAX:
-        material = db.session.scalar(sa.select(Material).where(Material.proposal_id == proposal.id,
-                                                               Material.public_id == material_public_id))
+        statement = sa.select(Material).where(Material.proposal_id == proposal.id,
+                                              Material.public_id == material_public_id)
+        if not include_deleted:
+            statement = statement.where(Material.deleted_at.is_(None))
+        material = db.session.scalar(statement)
     return material or abort(404)
 
 
@@ -84,7 +87,8 @@ def materials_panel(user, proposal: Proposal) -> dict:
     upload order, the policy's decision on each for this person, and the upload form for speakers.
     One query for the materials; the policy caches its lookups per request, so the count does not
     grow with the number of materials."""
-    items = db.session.scalars(sa.select(Material).where(Material.proposal_id == proposal.id)
+    items = db.session.scalars(sa.select(Material).where(Material.proposal_id == proposal.id,
+                                                         Material.deleted_at.is_(None))
                                .order_by(Material.created_at, Material.id)).all()
     now = utcnow()
     return {
@@ -174,7 +178,7 @@ def delete(slug: str, public_id: str, material_public_id: str):
 @bp.get("/e/<slug>/proposals/<public_id>/materials/<material_public_id>/log")
 def log(slug: str, public_id: str, material_public_id: str):
     event, proposal = _load(slug, public_id, policy.can_view_material_log)
-    material = _material(proposal, material_public_id)
+    material = _material(proposal, material_public_id, include_deleted=True)
     before = int_arg("before")
     statement = (sa.select(MaterialAccess).where(MaterialAccess.material_id == material.id)
                  .options(selectinload(MaterialAccess.user)).order_by(MaterialAccess.id.desc()).limit(LOG_PAGE + 1))
