@@ -9,7 +9,18 @@ import sqlalchemy as sa
 
 from tests.conftest import login_as, make_candidate, make_event, make_participant, make_user
 from workshop.extensions import db
-from workshop.models import CandidateStatus, CandidateTag, Vouch
+from workshop.models import (
+    CandidateStatus,
+    CandidateTag,
+    Material,
+    MaterialAccess,
+    Proposal,
+    ProposalSpeaker,
+    ProposalStatus,
+    Tier,
+    Vote,
+    Vouch,
+)
 from workshop.services import audit
 
 S = CandidateStatus
@@ -29,7 +40,27 @@ def counting():
         sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
+def add_talks(event, speaker, voter, n: int, offset: int) -> None:
+    """Talks of every tier, each with speakers, a vote and two materials with a download logged."""
+    tiers = list(Tier)
+    for i in range(offset, offset + n):
+        proposal = Proposal(event_id=event.id, title=f"Talk {i}", tier=tiers[i % len(tiers)],
+                            status=ProposalStatus.ACCEPTED, public_id=f"talk{i:012d}")
+        proposal.speakers = [ProposalSpeaker(user_id=speaker.id, is_lead=True, confirmed=True)]
+        db.session.add(proposal)
+        db.session.flush()
+        db.session.add(Vote(proposal_id=proposal.id, user_id=voter.id))
+        for j in range(2):
+            material = Material(proposal_id=proposal.id, filename=f"s{j}.pdf", content_type="application/pdf",
+                                size=10, sha256="0" * 64, storage_key=f"key{i:08d}x{j}{'k' * 20}")
+            db.session.add(material)
+            db.session.flush()
+            db.session.add(MaterialAccess(material_id=material.id, user_id=voter.id, allowed=True, reason="x"))
+    db.session.commit()
+
+
 def populate(event, organizer, voucher, n: int, offset: int) -> None:
+    add_talks(event, organizer, voucher, max(n // 5, 1), offset)
     statuses = list(S)
     for i in range(offset, offset + n):
         candidate = make_candidate(event, f"person{i}@example.org", statuses[i % len(statuses)])
@@ -49,6 +80,12 @@ PAGES = [
     ("attendee", "/e/retreat/people"),
     ("attendee", "/"),
     ("admin", "/admin/"),
+    ("organizer", "/e/retreat/proposals/"),
+    ("attendee", "/e/retreat/proposals/"),
+    ("attendee", "/e/retreat/proposals/?q=talk"),
+    ("organizer", "/e/retreat/proposals/export.csv"),
+    ("organizer", "/e/retreat/proposals/talk000000000000"),
+    ("attendee", "/e/retreat/proposals/talk000000000000"),
 ]
 
 
