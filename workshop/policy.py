@@ -30,11 +30,13 @@ from .models import (
     Event,
     EventStatus,
     Material,
+    Placement,
     Proposal,
     ProposalAccess,
     ProposalExclusion,
     ProposalSpeaker,
     ProposalStatus,
+    ScheduleRelease,
     TermsAcceptance,
     Tier,
     User,
@@ -573,3 +575,86 @@ def can_download_material(user, material: Material, now=None) -> bool:
 def can_accept_terms(user, proposal: Proposal) -> bool:
     return bool(proposal.extra_terms.strip()) and _signed_in(user) and not is_excluded(user, proposal) and (
         can_view_proposal(user, proposal) or is_public_proposal(proposal))
+
+
+# --- the schedule -------------------------------------------------------------------------
+#
+# Organizers work on a draft schedule (placements) and publish it as numbered releases;
+# everyone else sees only the latest release. A released session a person may not see
+# (restricted and not named, excluded) shows as a "closed session" placeholder: its room and
+# time, nothing more.
+
+SIGNUP_STATUSES = (EventStatus.OPEN, EventStatus.RUNNING)
+
+
+def can_manage_schedule(user, event: Event) -> bool:
+    return can_manage_event(user, event) and event.status != EventStatus.ARCHIVED
+
+
+def can_view_schedule(user, event: Event) -> bool:
+    """The published schedule, for attendees who signed the agreement, and organizers."""
+    return can_view_event_content(user, event)
+
+
+def latest_release(event: Event) -> ScheduleRelease | None:
+    def compute():
+        return db.session.scalar(sa.select(ScheduleRelease).where(ScheduleRelease.event_id == event.id)
+                                 .order_by(ScheduleRelease.number.desc()).limit(1))
+
+    return _memo(("release", event.id), compute)
+
+
+def released_entry(proposal: Proposal) -> dict | None:
+    """The proposal's entry in the latest release: {"proposal", "room", "slot", "sequence"}."""
+    release = latest_release(proposal.event)
+    if release is None:
+        return None
+    return next((e for e in release.entries if e["proposal"] == proposal.id), None)
+
+
+def is_speaker_in(user, event: Event) -> bool:
+    """Speaks (confirmed) at any accepted talk of the event: may state when they are unavailable."""
+    if not _signed_in(user):
+        return False
+    return _exists(("speaks-in", user.id, event.id), sa.select(ProposalSpeaker.proposal_id).join(
+        Proposal, ProposalSpeaker.proposal_id == Proposal.id).where(
+        Proposal.event_id == event.id, Proposal.status == ProposalStatus.ACCEPTED,
+        ProposalSpeaker.user_id == user.id, ProposalSpeaker.confirmed.is_(True)))
+
+
+def can_state_availability(user, event: Event) -> bool:
+    return is_speaker_in(user, event) and can_view_event_content(user, event) and (
+        event.status not in (EventStatus.CLOSED, EventStatus.ARCHIVED))
+
+
+def can_sign_up(user, proposal: Proposal) -> bool:
+    """Attendees sign up for released sessions they may see, while the event is open or running."""
+    event = proposal.event
+    return (is_attendee(user, event) and has_signed_current_agreement(user, event)
+            and event.status in SIGNUP_STATUSES and proposal.status == ProposalStatus.ACCEPTED
+            and not is_speaker(user, proposal) and can_view_proposal(user, proposal)
+            and released_entry(proposal) is not None)
+
+
+def can_check_in_attendees(user, proposal: Proposal) -> bool:
+    """Organizers tick attendance from a list, and show the room code on the projector."""
+    return can_record_attendance(user, proposal) and released_entry(proposal) is not None
+
+
+def can_check_in_self(user, proposal: Proposal) -> bool:
+    """Attendees who may see a released session check themselves in with its room code
+    (the service checks the code and that the session is under way)."""
+    return (is_attendee(user, proposal.event) and can_view_event_content(user, proposal.event)
+            and proposal.status == ProposalStatus.ACCEPTED and can_view_proposal(user, proposal)
+            and released_entry(proposal) is not None)
+
+
+def can_subscribe_calendar(user, event: Event) -> bool:
+    """A personal feed: anyone who may see the schedule. Revocation closes it (the feed checks
+    this on every request)."""
+    return can_view_schedule(user, event)
+
+
+def placements_of(event: Event) -> sa.Select:
+    """The organizers' working schedule (no twin for others: they read releases)."""
+    return sa.select(Placement).where(Placement.event_id == event.id)

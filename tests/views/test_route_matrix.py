@@ -9,19 +9,33 @@ visitors to the sign-in page.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache, cached_property
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask import url_for
+from flask import current_app, url_for
 
-from tests.conftest import ROLES, login_as, make_candidate, make_user
+from tests.conftest import ROLES, login_as, make_candidate, make_participant, make_user
+from tests.materials.conftest import make_pdf
 from workshop.extensions import db
-from workshop.models import Candidate, CandidateStatus, OutboxMessage, User
-from workshop.services import accounts, invites
+from workshop.models import (
+    Candidate,
+    CandidateStatus,
+    Material,
+    OutboxMessage,
+    Proposal,
+    ProposalKind,
+    ProposalStatus,
+    Tier,
+    User,
+    public_id,
+)
+from workshop.services import accounts, invites, materials, proposals
 
 LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
 
@@ -45,6 +59,15 @@ CONTENT_PAGE = by_role(404, 404, 403, 200, 404, 200, 200)
 # Signed-in pages that concern only the person themself.
 ACCOUNT_PAGE = by_role(LOGIN, 200, 200, 200, 200, 200, 200)
 ACCOUNT_ACTION = by_role(LOGIN, 302, 302, 302, 302, 302, 302)
+# The scene's talk: accepted, attendees tier, by a speaker who holds none of the roles above. Seeing it
+# needs the signed agreement (an unsigned attendee may not know it exists); organizers see every talk.
+TALK_PAGE = by_role(404, 404, 404, 200, 404, 200, 200)
+# Only the talk's confirmed speakers act on it (SPEAKERS below shows that they can); everyone else who
+# sees the talk is refused.
+SPEAKERS_ONLY = by_role(404, 404, 404, 403, 404, 403, 403)
+# Organizers review, decide and take attendance; attendees see the talk but may not.
+TALK_MANAGE_PAGE = by_role(404, 404, 404, 403, 404, 200, 200)
+TALK_MANAGE_ACTION = by_role(404, 404, 404, 403, 404, 302, 302)
 
 EXPECTED: dict[str, dict[str, dict]] = {
     "main.home": {"GET": everyone(200)},
@@ -88,15 +111,79 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "invites.import_csv": {"GET": MANAGE_PAGE, "POST": MANAGE_PAGE},
     "invites.export": {"GET": MANAGE_PAGE},
     "invites.detail": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    "proposals.index": {"GET": CONTENT_PAGE},
+    # Attendees who signed propose; organizers run the event and do not propose to it.
+    "proposals.new": {"GET": by_role(404, 404, 403, 200, 404, 403, 403),
+                      "POST": by_role(404, 404, 403, 302, 404, 403, 403)},
+    "proposals.detail": {"GET": TALK_PAGE},
+    "proposals.edit": {"GET": SPEAKERS_ONLY, "POST": SPEAKERS_ONLY},
+    # Organizers may raise the tier (the form raises it to restricted); attendees may not touch it.
+    "proposals.tier": {"GET": TALK_MANAGE_PAGE, "POST": TALK_MANAGE_ACTION},
+    "proposals.access": {"GET": SPEAKERS_ONLY, "POST": SPEAKERS_ONLY},
+    "proposals.withdraw": {"POST": SPEAKERS_ONLY},
+    # Only an invited co-speaker answers; none of the roles is one.
+    "proposals.cospeaking": {"POST": SPEAKERS_ONLY},
+    # Attendees mark the talks they want to attend; organizers do not vote.
+    "proposals.vote": {"POST": by_role(404, 404, 404, 302, 404, 403, 403)},
+    "proposals.decide": {"POST": TALK_MANAGE_ACTION},
+    "proposals.attendance": {"GET": TALK_MANAGE_PAGE, "POST": TALK_MANAGE_ACTION},
+    # Asked of the scene's second talk, the one with extra terms: whoever sees it may accept them.
+    "proposals.terms": {"GET": TALK_PAGE, "POST": by_role(404, 404, 404, 302, 404, 302, 302)},
+    "proposals.export": {"GET": MANAGE_PAGE},
+    "materials.upload": {"POST": SPEAKERS_ONLY},
+    "materials.delete": {"POST": SPEAKERS_ONLY},
+    # Speakers and organizers see who opened a talk's materials.
+    "materials.log": {"GET": TALK_MANAGE_PAGE},
+    "materials.download": {"GET": by_role(404, 404, 404, 200, 404, 200, 200)},
+    "materials.trace": {"GET": MANAGE_PAGE},
 }
+
+# The people a talk gives rights to, who are none of the roles: its speaker, and a co-speaker invited
+# to it who has not answered yet. Their rows show that the 403s above refuse an action that exists.
+TALK_PEOPLE = ("speaker", "cospeaker")
+SPEAKERS: dict[str, dict[str, dict]] = {
+    "proposals.index": {"GET": {"speaker": 200}},
+    "proposals.new": {"GET": {"speaker": 200}, "POST": {"speaker": 302}},
+    "proposals.detail": {"GET": {"speaker": 200, "cospeaker": 200}},
+    "proposals.edit": {"GET": {"speaker": 200, "cospeaker": 403}, "POST": {"speaker": 302, "cospeaker": 403}},
+    "proposals.tier": {"GET": {"speaker": 200}, "POST": {"speaker": 302, "cospeaker": 403}},
+    "proposals.access": {"GET": {"speaker": 200}, "POST": {"speaker": 302, "cospeaker": 403}},
+    "proposals.withdraw": {"POST": {"speaker": 302, "cospeaker": 403}},
+    "proposals.cospeaking": {"POST": {"speaker": 403, "cospeaker": 302}},
+    # Nobody votes on a talk they speak at, nor on one they are asked to join.
+    "proposals.vote": {"POST": {"speaker": 403, "cospeaker": 403}},
+    "proposals.decide": {"POST": {"speaker": 403}},
+    "proposals.attendance": {"GET": {"speaker": 403}, "POST": {"speaker": 403}},
+    "proposals.export": {"GET": {"speaker": 403}},
+    "materials.upload": {"POST": {"speaker": 302, "cospeaker": 403}},
+    "materials.delete": {"POST": {"speaker": 302, "cospeaker": 403}},
+    "materials.log": {"GET": {"speaker": 200, "cospeaker": 403}},
+    "materials.download": {"GET": {"speaker": 200}},
+    "materials.trace": {"GET": {"speaker": 403}},
+}
+
+
+def expected_answers(endpoint: str, method: str) -> dict:
+    """Every person's expected answer: the roles' row and the talk's people, where they have one."""
+    return {**EXPECTED[endpoint][method], **SPEAKERS.get(endpoint, {}).get(method, {})}
+
 
 CASES = [(endpoint, method, role) for endpoint, methods in EXPECTED.items()
          for method, statuses in methods.items() for role in ROLES]
+SPEAKER_CASES = [(endpoint, method, person) for endpoint, methods in SPEAKERS.items()
+                 for method, statuses in methods.items() for person in statuses]
+
+
+SPEAKER_EMAIL, COSPEAKER_EMAIL = "speaker@example.org", "cospeaker@example.org"
 
 
 @dataclass
 class Scene:
-    """The world plus the objects the routes' URLs point at: all real, all of world.event."""
+    """The world plus the objects the routes' URLs point at: all real, all of world.event.
+
+    The talks, their people and the PDF are made on first use: most routes need none of them, and
+    they are the slowest part of a scene. Ask for them before a snapshot that must not see them made.
+    """
 
     world: object
     candidate: Candidate  # proposed, on world.event's list
@@ -104,6 +191,38 @@ class Scene:
     co_organizer: User  # a second organizer of world.event, so one may be removed
     invitation_token: str
     login_token: str
+
+    @cached_property
+    def speaker(self) -> User:
+        """An attendee who holds none of the roles: the confirmed speaker of both talks."""
+        return make_participant(self.world.event, SPEAKER_EMAIL)
+
+    @cached_property
+    def cospeaker(self) -> User:
+        """An attendee invited to co-speak on ``talk``, who has not answered."""
+        return make_participant(self.world.event, COSPEAKER_EMAIL)
+
+    @cached_property
+    def talk(self) -> Proposal:
+        """Accepted, of the attendees tier, without extra terms."""
+        talk = accepted_talk(self.speaker, self.world.organizer, self.world.event, "Early Results",
+                             cospeakers=self.cospeaker.email)
+        assert [s.confirmed for s in talk.speakers] == [True, False]
+        return talk
+
+    @cached_property
+    def terms_talk(self) -> Proposal:
+        """Accepted, of the attendees tier, with extra terms that nobody has accepted."""
+        return accepted_talk(self.speaker, self.world.organizer, self.world.event, "Unpublished Data",
+                             extra_terms="Do not cite these figures before the paper is out.")
+
+    @cached_property
+    def material(self) -> Material:
+        """A PDF on ``talk``, uploaded by its speaker."""
+        return upload_pdf(self.speaker, self.talk)
+
+    def user(self, person: str) -> User | None:
+        return getattr(self, person) if person in TALK_PEOPLE else self.world.users[person]
 
 
 def link_token(to_email: str, pattern: str) -> str:
@@ -114,7 +233,45 @@ def link_token(to_email: str, pattern: str) -> str:
     return re.search(pattern + r"([\w-]+)", body).group(1)
 
 
+@cache
+def pdf_bytes() -> bytes:
+    return make_pdf("Scene slide")
+
+
+def talk_form(**changes) -> dict:
+    """A complete, valid proposal form; ``changes`` override single fields."""
+    data = {"title": "A Second Look", "abstract": "What changed since last year.", "kind": "talk",
+            "duration_minutes": "30", "tier": "attendees", "cospeakers": "", "extra_terms": ""}
+    data.update(changes)
+    return data
+
+
+def keep_materials_in(monkeypatch, root) -> None:
+    """Material bytes go to ``root`` for this test only."""
+    monkeypatch.setitem(current_app.config, "MATERIALS_DIR", str(root))
+    monkeypatch.setitem(current_app.config, "STORAGE_URL", "")
+
+
+def accepted_talk(speaker: User, organizer: User, event, title: str, cospeakers: str = "",
+                  extra_terms: str = "") -> Proposal:
+    """A talk of the attendees tier, proposed by ``speaker`` and accepted by ``organizer``."""
+    data = proposals.ProposalData(title=title, abstract="Work in progress.", kind=ProposalKind.TALK,
+                                  duration_minutes=30, tier=Tier.ATTENDEES, extra_terms=extra_terms)
+    talk = proposals.submit(speaker, event, data, cospeakers)
+    proposals.decide(organizer, talk, accept=True)
+    db.session.commit()
+    assert talk.status == ProposalStatus.ACCEPTED
+    return talk
+
+
+def upload_pdf(speaker: User, talk: Proposal, filename: str = "slides.pdf") -> Material:
+    material = materials.store_upload(speaker, talk, filename, io.BytesIO(pdf_bytes()))
+    db.session.commit()
+    return material
+
+
 def build_scene(world) -> Scene:
+    """Its material needs somewhere to keep its bytes: call ``keep_materials_in`` first."""
     event = world.event
     event.public_page = True
     co_organizer = make_user("co-org@example.org", "Cora Co")
@@ -132,20 +289,27 @@ def build_scene(world) -> Scene:
 
 
 @pytest.fixture
-def scene(world) -> Scene:
+def scene(world, tmp_path, monkeypatch) -> Scene:
+    keep_materials_in(monkeypatch, tmp_path / "materials")
     return build_scene(world)
 
 
 def url_of(app, endpoint: str, scene: Scene) -> str:
-    """The route's URL with every argument filled from the scene."""
-    values = {"slug": scene.world.event.slug, "candidate_id": scene.candidate.id, "user_id": scene.co_organizer.id,
-              "action": "disable"}
-    values["token"] = scene.invitation_token if endpoint == "invitation.answer" else scene.login_token
-    if endpoint == "admin.user_action":
-        values["user_id"] = scene.world.stranger.id
+    """The route's URL with every argument filled from the scene (making only the objects it names)."""
+    talk = (lambda: scene.terms_talk) if endpoint == "proposals.terms" else (lambda: scene.talk)
+    values = {
+        "slug": lambda: scene.world.event.slug,
+        "candidate_id": lambda: scene.candidate.id,
+        "user_id": lambda: scene.world.stranger.id if endpoint == "admin.user_action" else scene.co_organizer.id,
+        "action": lambda: "disable",
+        "token": lambda: scene.invitation_token if endpoint == "invitation.answer" else scene.login_token,
+        "public_id": lambda: talk().public_id,
+        "material_public_id": lambda: scene.material.public_id,
+    }
     [rule] = app.url_map.iter_rules(endpoint)
+    arguments = {name: values[name]() for name in rule.arguments}
     with app.test_request_context():
-        return url_for(endpoint, **{name: values[name] for name in rule.arguments})
+        return url_for(endpoint, **arguments)
 
 
 def event_form(event, **changes) -> dict:
@@ -178,6 +342,16 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "invites.add": {"email": "added@example.org", "name": "Ada Added", "approved": "y"},
         "invites.import_csv": {"stage": "upload", "text": "email,name\nimported@example.org,Imo Ported\n"},
         "invites.detail": {"name": "Pat Proposed", "affiliation": "Somewhere", "notes": "Met at the lab."},
+        "proposals.new": talk_form(),
+        "proposals.edit": talk_form(title="Early Results, Revised", duration_minutes="45", cospeakers=COSPEAKER_EMAIL),
+        "proposals.tier": {"tier": "restricted"},
+        "proposals.access": {"named": "attendee@example.org", "excluded": "rival.example"},
+        "proposals.cospeaking": {"answer": "accept"},
+        "proposals.decide": {"decision": "reject", "note": "Not this time."},
+        "proposals.attendance": {"email": "attendee@example.org"},
+        "proposals.terms": {"agree": "y"},
+        # A fresh stream for every request: a read one would upload nothing.
+        "materials.upload": {"file": (io.BytesIO(pdf_bytes()), "more-slides.pdf")},
     }
     return forms.get(endpoint, {})
 
@@ -195,18 +369,30 @@ def test_every_route_has_a_row(app):
     assert set(routes) == set(EXPECTED)
     assert {e: set(m) for e, m in EXPECTED.items()} == routes
     assert all(set(statuses) == set(ROLES) for methods in EXPECTED.values() for statuses in methods.values())
+    assert all(method in routes.get(endpoint, ()) and set(people) <= set(TALK_PEOPLE)
+               for endpoint, methods in SPEAKERS.items() for method, people in methods.items())
+
+
+def assert_answer(response, expected) -> None:
+    if expected == LOGIN:
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        assert urlsplit(response.headers["Location"]).path == "/auth/sign-in"
+    else:
+        assert response.status_code == expected, response.get_data(as_text=True)[:500]
+
+
+@pytest.mark.parametrize(("endpoint", "method", "person"), SPEAKER_CASES)
+def test_route_answers_the_talks_people(app, client, scene, endpoint, method, person):
+    login_as(client, scene.user(person))
+    response = request_as(client, method, url_of(app, endpoint, scene), post_data(endpoint, scene))
+    assert_answer(response, SPEAKERS[endpoint][method][person])
 
 
 @pytest.mark.parametrize(("endpoint", "method", "role"), CASES)
 def test_route_answers_each_role(app, client, scene, endpoint, method, role):
     login_as(client, scene.world.users[role])
     response = request_as(client, method, url_of(app, endpoint, scene), post_data(endpoint, scene))
-    expected = EXPECTED[endpoint][method][role]
-    if expected == LOGIN:
-        assert response.status_code == 302, response.get_data(as_text=True)[:500]
-        assert urlsplit(response.headers["Location"]).path == "/auth/sign-in"
-    else:
-        assert response.status_code == expected, response.get_data(as_text=True)[:500]
+    assert_answer(response, EXPECTED[endpoint][method][role])
 
 
 def test_public_page_is_absent_until_enabled(client, world):

@@ -18,9 +18,17 @@ from .proposals import (
     TierChange,
     Vote,
 )
+from .schedule import CalendarFeed, Placement, Room, ScheduleRelease, SignUp, Slot, Unavailability
 from .users import LoginToken, User
 
 __all__ = [
+    "CalendarFeed",
+    "Placement",
+    "Room",
+    "ScheduleRelease",
+    "SignUp",
+    "Slot",
+    "Unavailability",
     "Attendance",
     "Material",
     "MaterialAccess",
