@@ -394,9 +394,10 @@ def published(user, event: Event, now: datetime | None = None) -> Published:
                                                             ProposalSpeaker.confirmed.is_(True))
                                                    .order_by(ProposalSpeaker.id)):
         speakers[proposal_id].append(speaker)
-    mine = dict(db.session.execute(sa.select(SignUp.proposal_id, SignUp.status).where(
-        SignUp.user_id == user.id, SignUp.proposal_id.in_(list(visible))))) if getattr(
-        user, "is_authenticated", False) else {}
+    mine: dict[int, str] = {}
+    if getattr(user, "is_authenticated", False):
+        mine = dict(db.session.execute(sa.select(SignUp.proposal_id, SignUp.status).where(
+            SignUp.user_id == user.id, SignUp.proposal_id.in_(list(visible)))).all())
     sessions = [Session(room=room_by_id[e["room"]], slot=slots[e["slot"]], proposal=visible.get(e["proposal"]),
                         sequence=e["sequence"], speakers=speakers.get(e["proposal"], []),
                         signed_up=mine.get(e["proposal"]))
