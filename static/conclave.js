@@ -19,3 +19,15 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 });
+
+// Long actions (the auto-scheduler): say that work is under way and prevent a double submit.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.dataset || !form.dataset.busy || event.defaultPrevented) return;
+  const button = form.querySelector('button[type="submit"]');
+  if (button) {
+    button.disabled = true;
+    button.textContent = form.dataset.busy;
+    button.setAttribute("aria-busy", "true");
+  }
+});
