@@ -128,8 +128,10 @@ def place(actor: User, proposal: Proposal, room_id: int, slot_id: int, pinned: b
     room, slot = _cell(event, room_id, slot_id)
     placement = db.session.scalar(sa.select(Placement).where(Placement.proposal_id == proposal.id))
     if placement is None:
+        # A session taken off and put back must still look newer to calendars than what they hold.
+        prior = policy.released_entry(proposal)
         placement = Placement(event_id=event.id, proposal_id=proposal.id, room_id=room.id, slot_id=slot.id,
-                              pinned=bool(pinned))
+                              pinned=bool(pinned), sequence=prior["sequence"] + 1 if prior else 0)
         db.session.add(placement)
     else:
         if (placement.room_id, placement.slot_id) != (room.id, slot.id):
