@@ -161,6 +161,8 @@ def set_pinned(actor: User, proposal: Proposal, pinned: bool) -> None:
     if placement is None:
         raise DomainError("Place the session before pinning it.")
     placement.pinned = pinned
+    # Pins decide what the auto-scheduler may move, so they are on the record.
+    audit.record(actor, event, "pin session" if pinned else "unpin session", f"proposal {proposal.public_id}")
 
 
 # --- the organizers' view: grid and conflicts ---------------------------------------------
@@ -178,12 +180,14 @@ class Conflict:
 class Board:
     """Everything the editor shows, loaded in a fixed number of queries."""
 
+    event: Event
     rooms: list[Room]
     slots: list[Slot]
     placements: list[Placement]
     unplaced: list[Proposal]
     votes: dict[int, int]
     speakers: dict[int, list[User]]
+    proposals: dict[int, Proposal] = field(default_factory=dict)  # every accepted one, by id
     conflicts: list[Conflict] = field(default_factory=list)
 
     def cell(self, room_id: int, slot_id: int) -> list[Placement]:
@@ -215,8 +219,10 @@ def board(event: Event) -> Board:
         Unavailability.slot_id.in_([s.id for s in slots]))).all())
     by_id = {p.id: p for p in accepted}
     placed_ids = {p.proposal_id for p in placements}
-    result = Board(rooms=list(rooms), slots=list(slots), placements=[p for p in placements if p.proposal_id in by_id],
-                   unplaced=[p for p in accepted if p.id not in placed_ids], votes=votes, speakers=dict(speakers))
+    result = Board(event=event, rooms=list(rooms), slots=list(slots),
+                   placements=[p for p in placements if p.proposal_id in by_id],
+                   unplaced=[p for p in accepted if p.id not in placed_ids], votes=votes, speakers=dict(speakers),
+                   proposals=by_id)
     result.conflicts = find_conflicts(result, by_id, unavailable)
     return result
 
@@ -233,7 +239,7 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
         for speaker in grid.speakers.get(placement.proposal_id, []):
             by_slot_speaker[(placement.slot_id, speaker.id)].append(placement.proposal_id)
             if (speaker.id, placement.slot_id) in unavailable:
-                when = _when(slots[placement.slot_id])
+                when = _when(grid.event, slots[placement.slot_id])
                 conflicts.append(Conflict("speaker unavailable", f"{speaker.display_name} is unavailable at {when}.",
                                           [placement.proposal_id], (placement.room_id, placement.slot_id)))
         room, proposal = rooms[placement.room_id], proposals[placement.proposal_id]
@@ -247,19 +253,22 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
                                       (room.id, placement.slot_id)))
     for (room_id, slot_id), placed in by_cell.items():
         if len(placed) > 1:
-            conflicts.append(Conflict("room double-booked", f"{rooms[room_id].name} at {_when(slots[slot_id])} has "
-                                      f"{len(placed)} sessions.", [p.proposal_id for p in placed], (room_id, slot_id)))
+            when = _when(grid.event, slots[slot_id])
+            conflicts.append(Conflict("room double-booked", f"{rooms[room_id].name} at {when} has {len(placed)} "
+                                      "sessions.", [p.proposal_id for p in placed], (room_id, slot_id)))
     speakers_by_id = {u.id: u for users in grid.speakers.values() for u in users}
     for (slot_id, speaker_id), proposal_ids in by_slot_speaker.items():
         if len(proposal_ids) > 1:
+            when = _when(grid.event, slots[slot_id])
             conflicts.append(Conflict("speaker in two places", f"{speakers_by_id[speaker_id].display_name} speaks in "
-                                      f"{len(proposal_ids)} sessions at {_when(slots[slot_id])}.", proposal_ids))
+                                      f"{len(proposal_ids)} sessions at {when}.", proposal_ids))
     order = ["room double-booked", "speaker in two places", "speaker unavailable", "room too small", "not closed-door"]
     return sorted(conflicts, key=lambda c: (order.index(c.kind), c.message))
 
 
-def _when(slot: Slot) -> str:
-    return f"{slot.starts_at:%a %d %b %H:%M} UTC"
+def _when(event: Event, slot: Slot) -> str:
+    """A slot as people read it: in the event's time zone."""
+    return f"{local(event, slot.starts_at):%a %d %b %H:%M}"
 
 
 # --- publishing ---------------------------------------------------------------------------
