@@ -79,9 +79,24 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .views import admin, auth, events, invitation, invites, main, manage, materials, proposals
+    from .views import (
+        admin,
+        auth,
+        autoschedule,
+        calendar,
+        events,
+        invitation,
+        invites,
+        main,
+        manage,
+        materials,
+        proposals,
+        schedule,
+        sessions,
+    )
 
-    for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials):
+    for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials, schedule, sessions,
+                   calendar, autoschedule):
         app.register_blueprint(module.bp)
 
 

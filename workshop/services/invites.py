@@ -29,6 +29,8 @@ from ..models import (
 from . import accounts, audit
 from .errors import DomainError
 from .materials import notify_revocation
+from .signups import fill_from_waitlist as fill_session_waitlist
+from .signups import release_seats
 from .tokens import hash_token, new_token
 
 S = CandidateStatus
@@ -324,6 +326,7 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
     each status is read again under the lock, so a seat taken a moment ago is still refilled.
     """
     result, freed = BulkResult(), False
+    freed_sessions: list = []
     _lock_event(event)
     for candidate in candidates:
         db.session.refresh(candidate)
@@ -340,11 +343,14 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
         if candidate.user is not None:
             accounts.end_all_sessions(candidate.user)
             notify_revocation(event, candidate.user)  # speakers whose materials they opened are told
+            freed_sessions.extend(release_seats(event, candidate.user))
         audit.record(actor, event, "revoke", f"candidate {candidate.email}")
         result.done.append(candidate)
     policy.forget_memo()
     if freed:
         fill_from_waitlist(event)
+    for proposal in freed_sessions:  # their seats in sessions go to the sessions' waitlists
+        fill_session_waitlist(proposal)
     return result
 
 

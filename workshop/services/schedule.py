@@ -56,10 +56,17 @@ def add_room(actor: User, event: Event, name: str, capacity: int, closed_door: b
     return room
 
 
+def _in_release(event: Event, key: str, value: int) -> bool:
+    release = policy.latest_release(event)
+    return release is not None and any(entry[key] == value for entry in release.entries)
+
+
 def delete_room(actor: User, event: Event, room: Room) -> None:
     _require(policy.can_manage_schedule(actor, event), "Only organizers edit the schedule.")
     if db.session.scalar(sa.select(Placement.id).where(Placement.room_id == room.id).limit(1)):
         raise DomainError(f"Sessions are placed in {room.name}; move them first.")
+    if _in_release(event, "room", room.id):
+        raise DomainError(f"The published schedule uses {room.name}; publish without it first.")
     audit.record(actor, event, "delete room", f"room {room.name}")
     db.session.delete(room)
 
@@ -93,6 +100,8 @@ def delete_slot(actor: User, event: Event, slot: Slot) -> None:
     _require(policy.can_manage_schedule(actor, event), "Only organizers edit the schedule.")
     if db.session.scalar(sa.select(Placement.id).where(Placement.slot_id == slot.id).limit(1)):
         raise DomainError("Sessions are placed in this slot; move them first.")
+    if _in_release(event, "slot", slot.id):
+        raise DomainError("The published schedule uses this slot; publish without it first.")
     audit.record(actor, event, "delete slot", f"slot {slot.starts_at:%Y-%m-%d %H:%M} UTC")
     db.session.delete(slot)
 
@@ -310,6 +319,12 @@ def publish(actor: User, event: Event) -> ScheduleRelease:
     if previous is not None:  # the first release is announced by the event itself, not as changes
         _email_changes(event, release, changes)
     policy.forget_memo()
+    # A session moved to a bigger room may have seats for its waitlist now.
+    from .signups import fill_from_waitlist
+
+    for change in changes:
+        if change.kind == "moved":
+            fill_from_waitlist(grid.proposals[change.proposal_id])
     return release
 
 
@@ -383,7 +398,7 @@ class Published:
     def days(self) -> list[tuple[date, list[Slot]]]:
         grouped: dict[date, list[Slot]] = defaultdict(list)
         for slot in self.slots:
-            grouped[slot.starts_at.date()].append(slot)
+            grouped[local(self.release.event, slot.starts_at).date()].append(slot)
         return sorted(grouped.items())
 
 

@@ -1,0 +1,317 @@
+"""Sign-ups for released sessions, their waitlists, and check-in (by organizers, or with a room code).
+
+A session's seats are its room's capacity in the latest release. Signing up is not attending:
+only check-in records attendance, which is what opens session-tier materials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import mail, policy
+from ..extensions import db
+from ..models import Event, Proposal, ProposalStatus, Room, SignUp, Slot, User, utcnow
+from . import proposals as proposal_service
+from .errors import DomainError
+from .schedule import Session, local
+
+CONFIRMED = "confirmed"
+WAITLISTED = "waitlisted"
+# Check-in opens this long before a session starts, and closes when it ends.
+CHECK_IN_EARLY = timedelta(minutes=10)
+# Room codes avoid letters and digits that look alike when projected (0/O, 1/I/L, 5/S, 2/Z, 8/B).
+CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
+CODE_LENGTH = 6
+
+
+# --- seats --------------------------------------------------------------------------------
+
+
+def _lock_proposal(proposal: Proposal) -> None:
+    """Serialize seat changes for one session (row lock on PostgreSQL; SQLite serializes writers).
+
+    FOR NO KEY UPDATE: sign-ups wait for one another, but rows that merely reference the proposal
+    (attendance, materials, votes) can still be written meanwhile.
+    """
+    db.session.execute(sa.select(Proposal.id).where(Proposal.id == proposal.id).with_for_update(key_share=True))
+
+
+def _released_cell(proposal: Proposal) -> tuple[Room, Slot]:
+    entry = policy.released_entry(proposal)
+    room = db.session.get(Room, entry["room"]) if entry else None
+    slot = db.session.get(Slot, entry["slot"]) if entry else None
+    if room is None or slot is None:
+        raise DomainError("This session is not on the published schedule.")
+    return room, slot
+
+
+def _confirmed_count(proposal: Proposal) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(SignUp).where(
+        SignUp.proposal_id == proposal.id, SignUp.status == CONFIRMED))
+
+
+def _own_signup(user: User, proposal: Proposal) -> SignUp | None:
+    return db.session.scalar(sa.select(SignUp).where(SignUp.proposal_id == proposal.id, SignUp.user_id == user.id)
+                             .execution_options(populate_existing=True))
+
+
+def signup_refusal(user, proposal: Proposal) -> str:
+    """Why policy.can_sign_up said no, in words the person can act on (the policy decides; this only explains)."""
+    if policy.released_entry(proposal) is None:
+        return "This session is not on the published schedule."
+    if proposal.event.status not in policy.SIGNUP_STATUSES:
+        return "Sign-ups are open only while the event is open or running."
+    if policy.is_speaker(user, proposal):
+        return "You are speaking in this session, so your seat is kept."
+    return "Sign-ups are for attendees who signed the agreement, for sessions they may see."
+
+
+def sign_up(user: User, proposal: Proposal, now: datetime | None = None) -> SignUp:
+    """Take a seat in a released session, or a place on its waitlist when the room is full.
+
+    Who may: policy.can_sign_up (attendees who signed the agreement, for an accepted, released session
+    they may see, not their own, while the event is open or running). Raises DomainError when they may
+    not, when the session is over, or when they are signed up already. Seats are counted under a lock on
+    the proposal's row, so concurrent sign-ups never overbook. The caller commits.
+    """
+    if not policy.can_sign_up(user, proposal):
+        raise DomainError(signup_refusal(user, proposal))
+    room, slot = _released_cell(proposal)
+    if (now or utcnow()) >= slot.ends_at:
+        raise DomainError("This session is over.")
+    _lock_proposal(proposal)
+    existing = _own_signup(user, proposal)
+    if existing is not None:
+        if existing.status == CONFIRMED:
+            raise DomainError("You have a seat in this session already.")
+        raise DomainError(f"You are on this session's waitlist already (number {waitlist_position(existing)}).")
+    status = CONFIRMED if _confirmed_count(proposal) < room.capacity else WAITLISTED
+    # Taken under the lock, so the waitlist's order is the order in which people joined it.
+    signup = SignUp(proposal_id=proposal.id, user_id=user.id, status=status, created_at=utcnow())
+    db.session.add(signup)
+    db.session.flush()
+    return signup
+
+
+def cancel(user: User, proposal: Proposal) -> list[SignUp]:
+    """Give up one's seat or waitlist place. A freed seat goes to the earliest waitlisted person who may
+    still sign up, who is emailed.
+
+    Who may: the person who signed up. Raises DomainError when they have no sign-up for the session.
+    Returns the sign-ups promoted. The caller commits.
+    """
+    _lock_proposal(proposal)
+    signup = _own_signup(user, proposal)
+    if signup is None:
+        raise DomainError("You are not signed up for this session.")
+    was_seated = signup.status == CONFIRMED
+    db.session.delete(signup)
+    db.session.flush()
+    return fill_from_waitlist(proposal) if was_seated else []
+
+
+def fill_from_waitlist(proposal: Proposal) -> list[SignUp]:
+    """Promote waitlisted people, first come first served, while the released room has free seats;
+    email each. Call it whenever seats may have opened (a cancellation, a move to a bigger room).
+
+    People who may no longer sign up (revoked, excluded since, no longer able to see the talk) keep
+    their place but are passed over. Nobody is promoted for a session that is not released.
+    """
+    _lock_proposal(proposal)
+    db.session.flush()
+    entry = policy.released_entry(proposal)
+    room = db.session.get(Room, entry["room"]) if entry else None
+    slot = db.session.get(Slot, entry["slot"]) if entry else None
+    if room is None or slot is None or proposal.status != ProposalStatus.ACCEPTED:
+        return []
+    free = room.capacity - _confirmed_count(proposal)
+    if free <= 0:
+        return []
+    waiting = db.session.scalars(sa.select(SignUp).where(SignUp.proposal_id == proposal.id,
+                                                         SignUp.status == WAITLISTED)
+                                 .order_by(SignUp.created_at, SignUp.user_id)).all()
+    promoted: list[SignUp] = []
+    for signup in waiting:
+        if len(promoted) == free:
+            break
+        if not policy.can_sign_up(signup.user, proposal):
+            continue
+        signup.status = CONFIRMED
+        promoted.append(signup)
+        mail.queue(signup.user.email, f"A seat opened for you: {proposal.title}", "signup_promoted",
+                   user=signup.user, proposal=proposal, event=proposal.event, room=room,
+                   starts=local(proposal.event, slot.starts_at), ends=local(proposal.event, slot.ends_at))
+    return promoted
+
+
+def waitlist_position(signup: SignUp) -> int | None:
+    """1 for the head of the queue; None for a confirmed seat."""
+    if signup.status != WAITLISTED:
+        return None
+    return waitlist_positions(signup.user_id, [signup.proposal_id]).get(signup.proposal_id)
+
+
+def waitlist_positions(user_id: int, proposal_ids: Iterable[int]) -> dict[int, int]:
+    """This person's place in each waitlist they are on, among ``proposal_ids``, in one query."""
+    ids = list(proposal_ids)
+    if not ids:
+        return {}
+    ranked = sa.select(SignUp.proposal_id, SignUp.user_id, sa.func.row_number().over(
+        partition_by=SignUp.proposal_id, order_by=(SignUp.created_at, SignUp.user_id)).label("position")).where(
+        SignUp.proposal_id.in_(ids), SignUp.status == WAITLISTED).subquery()
+    return dict(db.session.execute(sa.select(ranked.c.proposal_id, ranked.c.position)
+                                   .where(ranked.c.user_id == user_id)).all())
+
+
+def confirmed_counts(proposal_ids: Iterable[int]) -> dict[int, int]:
+    """Seats taken per session, in one query."""
+    ids = list(proposal_ids)
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(SignUp.proposal_id, sa.func.count()).where(
+        SignUp.proposal_id.in_(ids), SignUp.status == CONFIRMED).group_by(SignUp.proposal_id)).all())
+
+
+def open_for_signup(user, event: Event, sessions: Iterable[Session]) -> set[int]:
+    """The proposal ids among ``sessions`` that policy.can_sign_up allows this person, without a query
+    per session.
+
+    ``sessions`` must come from schedule.published(user, event): each non-placeholder session is then
+    released and visible to ``user`` (proposals_visible_to, the twin of can_view_proposal) and lists its
+    confirmed speakers, which settles the per-session terms of can_sign_up; the per-event terms are asked
+    of the policy once. tests/sessions checks that this agrees with policy.can_sign_up session by session.
+    """
+    if not (policy.is_attendee(user, event) and policy.has_signed_current_agreement(user, event)
+            and event.status in policy.SIGNUP_STATUSES):
+        return set()
+    return {s.proposal.id for s in sessions
+            if s.proposal is not None and s.proposal.status == ProposalStatus.ACCEPTED
+            and all(speaker.id != user.id for speaker in s.speakers)}
+
+
+# --- check-in -----------------------------------------------------------------------------
+
+
+def check_in(actor: User, proposal: Proposal, user: User) -> bool:
+    """An organizer ticks ``user`` as attending a released session.
+
+    Who may: policy.can_check_in_attendees (the event's organizers and admins). Raises DomainError when
+    the actor may not, or when ``user`` is not an attendee who may see the session. Returns False when
+    the person was checked in already. The caller commits.
+    """
+    if not policy.can_check_in_attendees(actor, proposal):
+        raise DomainError("Only organizers check people in, for sessions on the published schedule.")
+    if not policy.is_attendee(user, proposal.event):
+        raise DomainError(f"{user.email} is not an attendee of this event.", field="email")
+    if not policy.can_view_proposal(user, proposal):
+        raise DomainError(f"{user.email} may not see this session, so cannot attend it.", field="email")
+    return proposal_service.record_attendance(actor, proposal, user, "organizer")
+
+
+def room_code(proposal: Proposal) -> str:
+    """The session's short check-in code, shown on the projector.
+
+    Derived with HMAC from the app's secret key, the proposal and its place in the latest release, so it
+    needs no storage, cannot be guessed, and changes when the session moves. Raises DomainError for a
+    session that is not on the published schedule.
+    """
+    entry = policy.released_entry(proposal)
+    if entry is None:
+        raise DomainError("This session is not on the published schedule.")
+    message = f"room-code:{proposal.id}:{entry['room']}:{entry['slot']}:{entry['sequence']}".encode()
+    key = current_app.config["SECRET_KEY"]
+    digest = hmac.new(key.encode() if isinstance(key, str) else key, message, hashlib.sha256).digest()
+    number = int.from_bytes(digest, "big")
+    letters = []
+    for _ in range(CODE_LENGTH):
+        number, index = divmod(number, len(CODE_ALPHABET))
+        letters.append(CODE_ALPHABET[index])
+    return "".join(letters)
+
+
+def normalize_code(code: str) -> str:
+    """What people type: any case, with spaces or dashes."""
+    return "".join(ch for ch in (code or "").upper() if not ch.isspace() and ch != "-")
+
+
+def codes_match(typed: str, proposal: Proposal) -> bool:
+    return hmac.compare_digest(normalize_code(typed).encode(), room_code(proposal).encode())
+
+
+def check_in_window(proposal: Proposal) -> tuple[datetime, datetime]:
+    """From 10 minutes before the released slot starts to its end, in UTC."""
+    _room, slot = _released_cell(proposal)
+    return slot.starts_at - CHECK_IN_EARLY, slot.ends_at
+
+
+def _window_problem(proposal: Proposal, now: datetime) -> str | None:
+    """Why ``now`` is outside the session's check-in window, or None when check-in is open."""
+    opens, closes = check_in_window(proposal)
+    event = proposal.event
+    if now < opens:
+        return (f"Check-in opens 10 minutes before the session, at {local(event, opens):%H:%M on %a %-d %b} "
+                f"({event.timezone}).")
+    if now >= closes:
+        return f"This session is over: check-in closed at {local(event, closes):%H:%M on %a %-d %b} ({event.timezone})."
+    return None
+
+
+def self_check_in(user: User, proposal: Proposal, code: str, now: datetime | None = None) -> bool:
+    """An attendee checks themself in with the code shown in the room, during the session only.
+
+    Who may: policy.can_check_in_self (attendees who may see the released session). Raises DomainError
+    when they may not, when the code is wrong, or outside the window (from 10 minutes before the slot
+    starts to its end). Returns False when they were checked in already. The caller commits.
+    """
+    if not policy.can_check_in_self(user, proposal):
+        raise DomainError("You cannot check in to this session.", field="code")
+    if not codes_match(code, proposal):
+        raise DomainError("The code is wrong. Check the code shown in the room and type it again.", field="code")
+    problem = _window_problem(proposal, now or utcnow())
+    if problem:
+        raise DomainError(problem, field="code")
+    return proposal_service.record_attendance(None, proposal, user, "checkin")
+
+
+def find_session_by_code(user: User, event: Event, code: str, now: datetime | None = None) -> Proposal:
+    """The released session, among those this person may see, whose room code is ``code``, and which is
+    under way (its check-in window is open).
+
+    Who may: anyone who may see the schedule; others find nothing. Raises DomainError when no session
+    matches ("the code is wrong") or when the one that matches is not under way.
+    """
+    if not normalize_code(code):
+        raise DomainError("Type the code shown in the room.", field="code")
+    release = policy.latest_release(event) if policy.can_view_schedule(user, event) else None
+    if release is None:
+        raise DomainError("The code is wrong. Check the code shown in the room and type it again.", field="code")
+    ids = [entry["proposal"] for entry in release.entries]
+    visible = db.session.scalars(policy.proposals_visible_to(user, event, now).where(
+        Proposal.id.in_(ids), Proposal.status == ProposalStatus.ACCEPTED).order_by(Proposal.id)).all()
+    matches = [proposal for proposal in visible if codes_match(code, proposal)]
+    if not matches:
+        raise DomainError("The code is wrong. Check the code shown in the room and type it again.", field="code")
+    now = now or utcnow()
+    # Two sessions sharing a code is all but impossible; should it happen, the one under way wins.
+    problems = [(proposal, _window_problem(proposal, now)) for proposal in matches]
+    for proposal, problem in problems:
+        if problem is None:
+            return proposal
+    raise DomainError(problems[0][1], field="code")
+
+
+def release_seats(event: Event, user: User) -> list[Proposal]:
+    """Remove every sign-up of ``user`` in ``event`` (on revocation); returns the sessions whose
+    confirmed seats were freed, for the caller to refill from their waitlists after its own locks."""
+    rows = db.session.scalars(sa.select(SignUp).join(Proposal, SignUp.proposal_id == Proposal.id).where(
+        SignUp.user_id == user.id, Proposal.event_id == event.id)).all()
+    freed = [row.proposal for row in rows if row.status == "confirmed"]
+    for row in rows:
+        db.session.delete(row)
+    return freed
