@@ -17,11 +17,20 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import login_as, make_candidate
+from tests.materials.conftest import stored_files
 from tests.views.test_csrf import snapshot
-from tests.views.test_route_matrix import event_form, link_token
+from tests.views.test_route_matrix import (
+    COSPEAKER_EMAIL,
+    Scene,
+    build_scene,
+    event_form,
+    keep_materials_in,
+    link_token,
+    talk_form,
+)
 from workshop.extensions import db
-from workshop.models import Candidate, CandidateStatus, Invitation, LoginToken, utcnow
-from workshop.services import accounts, invites
+from workshop.models import Candidate, CandidateStatus, Invitation, LoginToken, Tier, utcnow
+from workshop.services import accounts, invites, proposals
 
 S = CandidateStatus
 CLIENT_ERROR = range(400, 500)
@@ -521,3 +530,153 @@ def test_expired_sign_in_link_is_refused(client, world):
     db.session.execute(sa.update(LoginToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     db.session.commit()
     assert_link_refused(client, token)
+
+
+# --- proposals ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scene(world, tmp_path, monkeypatch) -> Scene:
+    keep_materials_in(monkeypatch, tmp_path / "materials")
+    return build_scene(world)
+
+
+BAD_TALK_FIELDS = [
+    ({"title": ""}, "Give the talk a title."),
+    ({"title": "   "}, "Give the talk a title"),
+    ({"duration_minutes": "0"}, "From 5 to 240 minutes."),
+    ({"duration_minutes": "1000"}, "From 5 to 240 minutes."),
+    ({"duration_minutes": ""}, "Say how long it lasts."),
+    ({"tier": "secret"}, "Not a valid choice"),
+    ({"kind": "keynote"}, "Not a valid choice"),
+    ({"cospeakers": "stranger@example.org"}, "Not attendees of this event: stranger@example.org."),
+    ({"cospeakers": "org@example.org"}, "Not attendees of this event: org@example.org."),
+    ({"cospeakers": f"{COSPEAKER_EMAIL}, theirs@example.org"}, "Not attendees of this event: theirs@example.org."),
+    ({"cospeakers": "not-an-email"}, "That email address is not valid"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), BAD_TALK_FIELDS)
+def test_new_talk_with_a_bad_field_is_refused(client, scene, changes, message):
+    assert scene.cospeaker.email == COSPEAKER_EMAIL  # an attendee: a list naming them refuses only the others
+    login_as(client, scene.world.attendee)
+    with nothing_changes():
+        response = client.post("/e/retreat/proposals/new", data=talk_form(**changes))
+    assert_refused(response, 400, message)
+
+
+# The edit page offers no tier (it changes only on the tier page, where the change is recorded).
+EDIT_FIELDS = [(changes, message) for changes, message in BAD_TALK_FIELDS if "tier" not in changes]
+
+
+@pytest.mark.parametrize(("changes", "message"), EDIT_FIELDS)
+def test_talk_edit_with_a_bad_field_saves_nothing(client, scene, changes, message):
+    """The whole edit is refused: the new title sent with the bad field is not saved either."""
+    talk = scene.talk
+    login_as(client, scene.speaker)
+    form = talk_form(**{"title": "Renamed Anyway", "cospeakers": COSPEAKER_EMAIL, **changes})
+    with nothing_changes():
+        response = client.post(f"/e/retreat/proposals/{talk.public_id}/edit", data=form)
+    assert_refused(response, 400, message)
+
+
+@pytest.mark.parametrize("tier", ["public", "secret"])
+def test_talk_edit_never_changes_the_tier_nor_fails_silently(client, scene, tier):
+    """A tier sent with an edit (the page has no such field) is either ignored, the rest being saved,
+    or refused with a reason the person can read; the tier itself stays as it was."""
+    talk = scene.talk
+    login_as(client, scene.speaker)
+    before = snapshot()
+    response = client.post(f"/e/retreat/proposals/{talk.public_id}/edit",
+                           data=talk_form(title="Renamed Anyway", cospeakers=COSPEAKER_EMAIL, tier=tier))
+    db.session.refresh(talk)
+    assert (talk.tier, talk.release_tier) == (Tier.ATTENDEES, None)
+    if response.status_code == 302:
+        assert talk.title == "Renamed Anyway"
+    else:
+        assert_refused(response, 400, "Not a valid choice")
+        assert snapshot() == before
+
+
+def local_minute(delta: timedelta) -> str:
+    """A time in the event's zone (UTC), as the tier form's field sends it."""
+    return (utcnow() + delta).strftime("%Y-%m-%dT%H:%M")
+
+
+BAD_TIER_CHANGES = [
+    ("speaker", {"tier": "restricted", "release_tier": "attendees", "release_at": local_minute(-timedelta(days=1))},
+     "Schedule the release in the future, or change the tier now."),
+    ("speaker", {"tier": "attendees", "release_tier": "restricted", "release_at": local_minute(timedelta(days=7))},
+     "A release opens the talk to a wider tier than it has now."),
+    ("speaker", {"tier": "session", "release_tier": "session", "release_at": local_minute(timedelta(days=7))},
+     "A release opens the talk to a wider tier than it has now."),
+    ("speaker", {"tier": "restricted", "release_tier": "public"}, "A scheduled release needs both a tier and a date."),
+    ("speaker", {"tier": "restricted", "release_tier": "public", "release_at": "next week"},
+     "Not a valid datetime value."),
+    ("speaker", {"tier": "secret"}, "Not a valid choice"),
+    ("speaker", {"tier": "attendees", "release_tier": "everyone"}, "Not a valid choice"),
+    ("organizer", {"tier": "public"}, "Organizers may make a talk more restricted, never less. Ask its speakers."),
+    ("organizer", {"tier": "attendees"}, "The talk already has this tier."),
+]
+
+
+@pytest.mark.parametrize(("person", "form", "message"), BAD_TIER_CHANGES)
+def test_bad_tier_change_is_refused(client, scene, person, form, message):
+    talk = scene.talk
+    login_as(client, scene.user(person))
+    with nothing_changes():
+        response = client.post(f"/e/retreat/proposals/{talk.public_id}/tier", data=form)
+    assert_refused(response, 400, message)
+
+
+BAD_ACCESS = [
+    ({"excluded": "not_a_domain"}, "“not_a_domain” is neither an email address nor a domain."),
+    ({"excluded": "-lab.example"}, "“-lab.example” is neither an email address nor a domain."),
+    # The address before the bad entry names someone without an account: none may be left behind.
+    ({"excluded": "rival@elsewhere.org lab..example"}, "“lab..example” is neither an email address nor a domain."),
+    ({"excluded": "speaker@example.org"}, "A speaker cannot be excluded from their own talk."),
+    ({"named": "stranger@example.org"}, "Not attendees of this event: stranger@example.org."),
+    ({"named": "not-an-email"}, "That email address is not valid"),
+]
+
+
+@pytest.mark.parametrize(("form", "message"), BAD_ACCESS)
+def test_bad_access_list_is_refused_and_the_old_one_stays(client, scene, form, message):
+    talk = scene.talk
+    proposals.set_access(scene.speaker, talk, "attendee@example.org", "rival.example")
+    db.session.commit()
+    login_as(client, scene.speaker)
+    with nothing_changes():
+        response = client.post(f"/e/retreat/proposals/{talk.public_id}/access", data=form)
+    assert_refused(response, 400, message)
+
+
+@pytest.mark.parametrize(("email", "message"), [
+    ("nobody@example.org", "No attendee has that address."),
+    ("stranger@example.org", "stranger@example.org is not an attendee of this event."),
+    ("not-an-email", "That email address is not valid."),
+])
+def test_attendance_of_someone_who_is_no_attendee_is_refused(as_organizer, scene, email, message):
+    talk = scene.talk
+    with nothing_changes():
+        response = as_organizer.post(f"/e/retreat/proposals/{talk.public_id}/attendance", data={"email": email})
+    assert_refused(response, 400, message)
+
+
+# --- materials ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "status", "message"), [
+    ({}, 400, "Choose a file to upload."),
+    ({"file": (io.BytesIO(b""), "slides.pdf")}, 422, "The file is empty."),
+])
+def test_upload_without_content_is_refused(client, scene, tmp_path, data, status, message):
+    material = scene.material  # one file is there already: it must stay the only one
+    files = stored_files(tmp_path / "materials")
+    assert len(files) == 1
+    login_as(client, scene.speaker)
+    with nothing_changes():
+        response = client.post(f"/e/retreat/proposals/{material.proposal.public_id}/materials", data=data,
+                               content_type="multipart/form-data")
+    assert_refused(response, status, message)
+    assert stored_files(tmp_path / "materials") == files

@@ -4,7 +4,9 @@ The table is the product's access rules written down once. A route added without
 fails ``test_every_route_has_a_row``, so no page ships without someone deciding who sees it.
 Denials follow one rule: 404 when the person may not know the object exists, 403 when they
 know it and the action is forbidden; pages that need only a signed-in person send anonymous
-visitors to the sign-in page.
+visitors to the sign-in page. A talk's own people (its speaker, an invited co-speaker) hold none
+of the roles; their answers are in a second table, so that every action refused to the roles is
+also shown to work for someone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tests.conftest import ROLES, login_as, make_candidate, make_participant, ma
 from tests.materials.conftest import make_pdf
 from workshop.extensions import db
 from workshop.models import (
+    Agreement,
+    AgreementAcceptance,
     Candidate,
     CandidateStatus,
     Material,
@@ -193,14 +197,18 @@ class Scene:
     login_token: str
 
     @cached_property
+    def talk_people(self) -> tuple[User, User]:
+        return tuple(signed_attendees(self.world.event, SPEAKER_EMAIL, COSPEAKER_EMAIL))
+
+    @property
     def speaker(self) -> User:
         """An attendee who holds none of the roles: the confirmed speaker of both talks."""
-        return make_participant(self.world.event, SPEAKER_EMAIL)
+        return self.talk_people[0]
 
-    @cached_property
+    @property
     def cospeaker(self) -> User:
         """An attendee invited to co-speak on ``talk``, who has not answered."""
-        return make_participant(self.world.event, COSPEAKER_EMAIL)
+        return self.talk_people[1]
 
     @cached_property
     def talk(self) -> Proposal:
@@ -231,6 +239,22 @@ def link_token(to_email: str, pattern: str) -> str:
         sa.select(OutboxMessage.body_text).where(OutboxMessage.to_email == to_email).order_by(OutboxMessage.id.desc())
     ).first()
     return re.search(pattern + r"([\w-]+)", body).group(1)
+
+
+def signed_attendees(event, *emails: str) -> list[User]:
+    """Accepted people who signed the current agreement, as ``make_participant`` makes them, in one commit."""
+    agreement = db.session.scalar(sa.select(Agreement).where(Agreement.event_id == event.id)
+                                  .order_by(Agreement.version.desc()).limit(1))
+    users = [User(email=email, name=email.split("@")[0].title()) for email in emails]
+    db.session.add_all(users)
+    db.session.flush()
+    for user in users:
+        db.session.add(Candidate(event_id=event.id, email=user.email, name=user.name,
+                                 status=CandidateStatus.ACCEPTED, user_id=user.id))
+        db.session.add(AgreementAcceptance(agreement_id=agreement.id, user_id=user.id, typed_name=user.name,
+                                           ip="127.0.0.1"))
+    db.session.commit()
+    return users
 
 
 @cache
@@ -495,3 +519,117 @@ def test_admin_pages_look_like_no_pages(client, world, role):
     existing, missing = client.get("/admin/users"), client.get("/admin/no-such-page")
     assert existing.status_code == 404
     assert denial_page(existing) == denial_page(missing)
+
+
+# --- talks and their materials: hidden ones look like missing ones ---------------------------
+
+
+def talk_url(talk: Proposal) -> str:
+    return f"/e/{talk.event.slug}/proposals/{talk.public_id}"
+
+
+def missing_talk_url(scene: Scene) -> str:
+    return f"/e/{scene.world.event.slug}/proposals/{public_id()}"
+
+
+def assert_looks_missing(client, hidden_url: str, missing_url: str) -> None:
+    hidden, missing = client.get(hidden_url), client.get(missing_url)
+    assert hidden.status_code == 404
+    assert denial_page(hidden) == denial_page(missing)
+
+
+def test_restricted_talk_looks_like_no_talk_to_people_not_named(client, scene):
+    """A restricted talk is, to an attendee not on its named list, a talk that does not exist."""
+    world, talk = scene.world, scene.talk
+    material = scene.material
+    named = make_participant(world.event, "named@example.org")
+    proposals.change_tier(scene.speaker, talk, Tier.RESTRICTED)
+    proposals.set_access(scene.speaker, talk, named.email, "")
+    db.session.commit()
+
+    login_as(client, named)
+    assert client.get(talk_url(talk)).status_code == 200
+    assert talk.title in client.get(f"/e/{world.event.slug}/proposals/").get_data(as_text=True)
+    assert client.get(f"/m/{material.public_id}").status_code == 200
+
+    login_as(client, world.attendee)
+    assert_looks_missing(client, talk_url(talk), missing_talk_url(scene))
+    assert_looks_missing(client, f"/m/{material.public_id}", f"/m/{public_id()}")
+    assert talk.title not in client.get(f"/e/{world.event.slug}/proposals/").get_data(as_text=True)
+    assert client.post(f"{talk_url(talk)}/vote").status_code == 404
+
+
+@pytest.mark.parametrize("exclusion", ["ada@cs.lab.example", "lab.example", "@cs.lab.example"])
+def test_excluded_attendee_finds_no_talk_and_no_material(client, scene, exclusion):
+    """An exclusion, of the person or of their email domain, hides the talk and its file entirely."""
+    world, talk = scene.world, scene.talk
+    material = scene.material
+    ada = make_participant(world.event, "ada@cs.lab.example")
+    login_as(client, ada)
+    assert client.get(talk_url(talk)).status_code == 200
+    assert client.get(f"/m/{material.public_id}").status_code == 200
+
+    proposals.set_access(scene.speaker, talk, "", exclusion)
+    db.session.commit()
+    assert_looks_missing(client, talk_url(talk), missing_talk_url(scene))
+    assert_looks_missing(client, f"/m/{material.public_id}", f"/m/{public_id()}")
+    assert talk.title not in client.get(f"/e/{world.event.slug}/proposals/").get_data(as_text=True)
+    # Other attendees are not touched by it.
+    login_as(client, world.attendee)
+    assert client.get(talk_url(talk)).status_code == 200
+
+
+@pytest.fixture
+def their_material(scene) -> Material:
+    """A PDF on an accepted talk of world.other_event, which none of world.event's people attend."""
+    world = scene.world
+    theirs = make_participant(world.other_event, "their-speaker@example.org")
+    talk = accepted_talk(theirs, world.other_organizer, world.other_event, "Their Own Results")
+    return upload_pdf(theirs, talk, "their-slides.pdf")
+
+
+def test_material_id_from_another_event_finds_nothing(client, scene, their_material):
+    """Another event's material id, guessed or leaked, opens nothing: not as a download, nor through
+    one of this event's talks, whoever asks."""
+    world, talk = scene.world, scene.talk
+    ours = f"{talk_url(talk)}/materials"
+    missing = public_id()
+
+    login_as(client, world.attendee)
+    assert_looks_missing(client, f"/m/{their_material.public_id}", f"/m/{missing}")
+    login_as(client, world.organizer)
+    assert_looks_missing(client, f"{ours}/{their_material.public_id}/log", f"{ours}/{missing}/log")
+    assert_looks_missing(client, f"/e/{world.event.slug}/proposals/{their_material.proposal.public_id}",
+                         missing_talk_url(scene))
+
+    login_as(client, scene.speaker)
+    every_material = sa.select(Material.__table__).order_by(Material.id)
+    before = db.session.execute(every_material).all()
+    assert client.post(f"{ours}/{their_material.public_id}/delete").status_code == 404
+    assert client.get(f"/m/{their_material.public_id}").status_code == 404
+    assert db.session.execute(every_material).all() == before
+    login_as(client, world.other_organizer)
+    assert client.get(f"/m/{their_material.public_id}").status_code == 200  # it exists, for its own event
+
+
+def test_excluded_organizer_finds_no_talk_where_others_review_it(client, scene):
+    """An exclusion beats the organizer's role: the talk, its file and its row in the export are gone
+    for them, while the event's other organizers still review it."""
+    world, talk = scene.world, scene.talk
+    material = scene.material
+    proposals.set_access(scene.speaker, talk, "", world.organizer.email)
+    db.session.commit()
+    export = f"/e/{world.event.slug}/proposals/export.csv"
+
+    login_as(client, world.organizer)
+    assert_looks_missing(client, talk_url(talk), missing_talk_url(scene))
+    assert_looks_missing(client, f"/m/{material.public_id}", f"/m/{public_id()}")
+    assert_looks_missing(client, f"{talk_url(talk)}/attendance", f"{missing_talk_url(scene)}/attendance")
+    assert client.post(f"{talk_url(talk)}/decide", data={"decision": "reject"}).status_code == 404
+    assert talk.title not in client.get(export).get_data(as_text=True)
+
+    login_as(client, scene.co_organizer)
+    assert client.get(talk_url(talk)).status_code == 200
+    assert talk.title in client.get(export).get_data(as_text=True)
+    db.session.refresh(talk)
+    assert talk.status == ProposalStatus.ACCEPTED

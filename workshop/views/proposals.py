@@ -51,10 +51,12 @@ def load_proposal(slug: str, public_id: str, may_act=None):
     return event, proposal
 
 
-def _data(form) -> proposals.ProposalData:
+def _data(form, proposal: Proposal | None = None) -> proposals.ProposalData:
+    """The form's values; when editing, the tier is the proposal's (it changes only on the tier page)."""
+    tier = Tier(form.tier.data) if "tier" in form else proposal.tier
     return proposals.ProposalData(
         title=form.title.data or "", abstract=form.abstract.data or "", kind=ProposalKind(form.kind.data),
-        duration_minutes=form.duration_minutes.data, tier=Tier(form.tier.data),
+        duration_minutes=form.duration_minutes.data, tier=tier,
         chatham_house=form.chatham_house.data, no_recording=form.no_recording.data,
         extra_terms=form.extra_terms.data or "")
 
@@ -125,12 +127,13 @@ def detail(slug: str, public_id: str):
 def edit(slug: str, public_id: str):
     event, proposal = load_proposal(slug, public_id, policy.can_edit_proposal)
     form = ProposalForm(obj=proposal)
+    del form.tier  # not on the edit page: the tier page changes it, and records the change
     if request.method == "GET":
-        form.kind.data, form.tier.data = proposal.kind.value, proposal.tier.value
+        form.kind.data = proposal.kind.value
         form.cospeakers.data = ", ".join(s.user.email for s in proposal.speakers if not s.is_lead)
     if form.validate_on_submit():
         try:
-            proposals.update(current_user, proposal, _data(form), form.cospeakers.data or "")
+            proposals.update(current_user, proposal, _data(form, proposal), form.cospeakers.data or "")
         except DomainError as error:
             db.session.rollback()
             form_error(form, error)
