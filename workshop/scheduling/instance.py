@@ -1,6 +1,7 @@
 """The problem turned into small integers, with everything the search needs precomputed.
 
-Ids may be any hashable; the search works on indices so that it can keep flat lists of counts.
+Ids may be any hashable; the search works on indices, so that sets of voters and speakers can be
+bits of Python integers and counts can be kept in lists.
 Every order here is derived from the input order or from sorted ids, never from set iteration or
 hashing, so that the same input gives the same indices in every process.
 """
@@ -11,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
-from .model import Placement, Problem, Talk
+from .model import Placement, Problem, Room, Talk
 
 
 def ordered(items: Iterable[Hashable]) -> list:
@@ -48,9 +49,6 @@ class Counts:
         self.planes = planes
         self._levels()
 
-    def copy(self) -> Counts:
-        return Counts(list(self.planes))
-
     def change(self, leaving: int, arriving: int) -> None:
         """Count one session fewer for the voters in ``leaving``, one more for ``arriving``."""
         planes = self.planes
@@ -82,9 +80,6 @@ class Counts:
         self.two = planes[1] & ~planes[0] & ~above_two if len(planes) > 1 else 0
         self.clashing = above_one
 
-    def count(self, voter: int) -> int:
-        return sum(((plane >> voter) & 1) << k for k, plane in enumerate(self.planes))
-
 
 @dataclass
 class Instance:
@@ -101,6 +96,7 @@ class Instance:
     problem: Problem
     slot_ids: list
     room_ids: list
+    rooms: list[Room]
     n_slots: int
     n_voters: int
     talks: list[Talk]
@@ -119,10 +115,9 @@ class Instance:
     base_counts: list[list[int]]
     n_planes: int
     fixed_placements: list[Placement]
-    fixed_talk_ids: set
     static_unplaced: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    talk_index: dict = field(default_factory=dict)
+    _planes: list[list[int]] | None = field(default=None, repr=False)
 
     @property
     def n_talks(self) -> int:
@@ -130,15 +125,16 @@ class Instance:
 
     def base_planes(self) -> list[Counts]:
         """Fresh per-slot counts holding only the pinned and fixed sessions."""
-        result = []
-        for counts in self.base_counts:
-            planes = [0] * self.n_planes
-            for v, c in enumerate(counts):
-                for k in range(self.n_planes):
-                    if c >> k & 1:
-                        planes[k] |= 1 << v
-            result.append(Counts(planes))
-        return result
+        if self._planes is None:
+            self._planes = []
+            for counts in self.base_counts:
+                planes = [0] * self.n_planes
+                for v, c in enumerate(counts):
+                    for k in range(c.bit_length()):
+                        if c >> k & 1:
+                            planes[k] |= 1 << v
+                self._planes.append(planes)
+        return [Counts(list(planes)) for planes in self._planes]
 
 
 def build_instance(problem: Problem) -> Instance:
@@ -161,7 +157,7 @@ def build_instance(problem: Problem) -> Instance:
             continue
         slot_ids.append(problem.slots[i].id)
     room_ids: list = []
-    rooms = []
+    rooms: list[Room] = []
     for room in problem.rooms:
         if room.id in room_ids:
             notes.append(f"room {room.id!r} is listed twice; the first entry is used")
@@ -197,7 +193,8 @@ def build_instance(problem: Problem) -> Instance:
                 notes.append(f"{kind} session {placement.talk_id!r} is not among the talks; it only blocks its room")
                 continue
             if placement.slot_id in talk.unavailable_slots:
-                notes.append(f"{kind} talk {talk.id!r} is in slot {placement.slot_id!r}, where its speakers are unavailable")
+                notes.append(f"{kind} talk {talk.id!r} is in slot {placement.slot_id!r}, "
+                             "where its speakers are unavailable")
             for speaker in talk.speakers:
                 busy_speakers[cell[1]][speaker].append(talk.id)
     for (r, s), talk_ids in sorted(occupied.items()):
@@ -255,6 +252,7 @@ def build_instance(problem: Problem) -> Instance:
         problem=problem,
         slot_ids=slot_ids,
         room_ids=room_ids,
+        rooms=rooms,
         n_slots=n_slots,
         n_voters=len(all_voters),
         talks=movable,
@@ -273,10 +271,8 @@ def build_instance(problem: Problem) -> Instance:
         base_counts=base_counts,
         n_planes=max(2, max((capacity[s] + fixed_per_slot[s] for s in range(n_slots)), default=0).bit_length()),
         fixed_placements=fixed_placements,
-        fixed_talk_ids=fixed_talk_ids,
         static_unplaced=static_unplaced,
         notes=notes,
-        talk_index={talk.id: t for t, talk in enumerate(movable)},
     )
 
 

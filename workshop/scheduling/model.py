@@ -112,9 +112,14 @@ def evaluate(problem: Problem, placements: Iterable[Placement]) -> Evaluation:
     The solver's own figures are kept incrementally; this independent recount is what tests and
     the schedule editor compare them with.
     """
-    talks = {talk.id: talk for talk in problem.talks}
-    rooms = {room.id: room for room in problem.rooms}
-    slots = {slot.id: slot for slot in problem.slots}
+    # The first entry wins for a repeated id, as in the solver.
+    talks: dict = {}
+    for talk in problem.talks:
+        talks.setdefault(talk.id, talk)
+    rooms: dict = {}
+    for room in problem.rooms:
+        rooms.setdefault(room.id, room)
+    slots = {slot.id for slot in problem.slots}
     placements = list(placements)
     conflicts: list[str] = []
 
@@ -138,7 +143,8 @@ def evaluate(problem: Problem, placements: Iterable[Placement]) -> Evaluation:
         if talk is None:
             continue
         if placement.slot_id in talk.unavailable_slots:
-            conflicts.append(f"talk {talk.id!r} placed in slot {placement.slot_id!r}, where its speakers are unavailable")
+            conflicts.append(f"talk {talk.id!r} placed in slot {placement.slot_id!r}, "
+                             "where its speakers are unavailable")
         for speaker in talk.speakers:
             speaker_slots[(speaker, placement.slot_id)].append(talk.id)
         for voter in talk.voters:

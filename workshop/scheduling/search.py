@@ -297,13 +297,10 @@ class SlotCosts:
     """Per-slot estimate of the secondary goals (closed-door misses, then overflow)."""
 
     def __init__(self, inst: Instance) -> None:
-        rooms = inst.problem.rooms
-        by_id = {room.id: room for room in rooms}
         self.inst = inst
         self.weight = sum(inst.demand) + 1
-        self.capacities = [sorted((by_id[inst.room_ids[r]].capacity for r in free), reverse=True)
-                           for free in inst.free_rooms]
-        self.closed = [sum(1 for r in free if by_id[inst.room_ids[r]].closed_door) for free in inst.free_rooms]
+        self.capacities = [sorted((inst.rooms[r].capacity for r in free), reverse=True) for free in inst.free_rooms]
+        self.closed = [sum(1 for r in free if inst.rooms[r].closed_door) for free in inst.free_rooms]
 
     def of(self, s: int, talks: list[int]) -> int:
         inst = self.inst

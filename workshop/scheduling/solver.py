@@ -16,22 +16,24 @@ from .search import State, anneal, greedy, polish
 #: Seconds per annealing step: a fixed part plus a part per voter (the bit masks grow with the
 #: number of voters), measured on a modest two-core machine and rounded up, so that the planned
 #: steps fit well inside the time limit.
-STEP_SECONDS = 1.2e-6
-STEP_SECONDS_PER_VOTER = 0.25e-9
+STEP_SECONDS = 1.0e-6
+STEP_SECONDS_PER_VOTER = 0.3e-9
 #: Seconds per branch-and-bound node, per movable talk and slot (each node looks at every
 #: remaining talk's usable slots), measured the same way.
 NODE_SECONDS_PER_TALK_SLOT = 0.18e-6
 #: Shares of the time limit planned for the annealing plus the exact search, and for the polish;
 #: the rest is slack for slower machines.
-SEARCH_SHARE = 0.70
+SEARCH_SHARE = 0.75
 POLISH_SHARE = 0.05
-#: Annealing steps per movable talk beyond which more steps were measured to buy almost nothing;
-#: on small instances the time left goes to the exact search instead.
-STEPS_PER_TALK = 50_000
+#: Annealing steps are capped at this many times the square of the number of movable talks:
+#: on small instances more steps were measured to buy nothing (40 talks settled within 300 000
+#: steps), and the time left goes to the exact search instead.
+STEPS_PER_TALK_SQUARED = 1500
 #: Share of the search time the exact search gets at least, when the instance is small enough
-#: to try it at all.
+#: to try it at all: up to about 20 talks it was measured to finish within a few seconds, beyond
+#: 24 it did not finish in a minute.
 EXACT_SHARE = 0.15
-EXACT_MAX_TALKS = 40
+EXACT_MAX_TALKS = 24
 
 
 def step_seconds(inst: Instance) -> float:
@@ -52,7 +54,7 @@ def plan(inst: Instance, time_limit: float, steps: int | None = None) -> tuple[i
     exact = inst.n_talks <= EXACT_MAX_TALKS
     if steps is None:
         steps = int(search_seconds * (1 - EXACT_SHARE if exact else 1) / step)
-        steps = min(steps, STEPS_PER_TALK * inst.n_talks)
+        steps = min(steps, STEPS_PER_TALK_SQUARED * inst.n_talks ** 2)
     else:
         search_seconds = steps * step / (1 - EXACT_SHARE if exact else 1)
     nodes = 0
@@ -70,9 +72,12 @@ def solve(problem: Problem, time_limit: float = 10.0, seed: int = 0, *, steps: i
     slot its speakers are unavailable; pinned and fixed placements stay. The objective, in order:
     place as many talks as possible, then fewest clashes ((voter, slot) pairs where the voter
     wants two or more of the slot's sessions), then fewest closed-door misses, then least
-    overflow. ``steps`` sets the annealing steps instead of deriving them from the limit (the
-    rest of the plan scales with it), for schedules that must reproduce on any machine. The same problem, limit (or steps) and seed give the same schedule, unless the
-    time limit cuts the plan short, which ``Result.stopped_by_time`` reports.
+    overflow.
+
+    The same problem, limit and seed give the same schedule, unless the time limit cuts the
+    plan short, which ``Result.stopped_by_time`` reports. ``steps`` sets the annealing steps
+    instead of deriving them from the limit (the rest of the plan scales with it); with a
+    generous limit, that reproduces a schedule on any machine, however slow.
     Never raises for an infeasible problem: what cannot be placed is listed in ``unplaced``.
     """
     started = time.monotonic()
@@ -103,24 +108,24 @@ def solve(problem: Problem, time_limit: float = 10.0, seed: int = 0, *, steps: i
         method.append("branch and bound")
         if best != state.slot_of:
             state.load(best)
-            left_out = len(state.unplaced())
+            if len(state.unplaced()) != left_out:
+                left_out = len(state.unplaced())
+                bound, bound_note = lower_bound(inst, left_out)
         if complete:
             optimal = True
             bound = clashes
             bound_note = "proven optimal by exhaustive branch and bound"
         elif not timed_out:
             bound_note += "; branch and bound did not finish within its share of the time limit"
-    elif optimal and left_out == 0:
+    elif optimal:
         bound_note = "the schedule reaches the lower bound, so it is optimal"
-    if not optimal and left_out:
-        bound, bound_note = lower_bound(inst, left_out)
 
     if not stopped_by_time:
         done, timed_out = polish(state, rng, polish_budget, deadline)
         iterations += done
         stopped_by_time |= timed_out
 
-    placements = _with_rooms(inst, state)
+    placements = schedule_placements(inst, state)
     unplaced = dict(inst.static_unplaced)
     for t in state.unplaced():
         unplaced[inst.talks[t].id] = _why_unplaced(inst, state, t)
@@ -141,19 +146,20 @@ def greedy_schedule(problem: Problem) -> Result:
     for t in state.unplaced():
         unplaced[inst.talks[t].id] = _why_unplaced(inst, state, t)
     optimal = left_out == 0 and state.clashes == bound
-    return _result(problem, inst, _with_rooms(inst, state), unplaced, bound, bound_note, optimal, "greedy",
+    if optimal:
+        bound_note = "the schedule reaches the lower bound, so it is optimal"
+    return _result(problem, inst, schedule_placements(inst, state), unplaced, bound, bound_note, optimal, "greedy",
                    started, 0, 0, False)
 
 
-def _with_rooms(inst: Instance, state: State) -> list[Placement]:
+def schedule_placements(inst: Instance, state: State) -> list[Placement]:
     """Pinned and fixed placements as given, plus each slot's talks matched to its free rooms."""
-    rooms = {room.id: room for room in inst.problem.rooms}
     placements = list(inst.fixed_placements)
     for s, slot_id in enumerate(inst.slot_ids):
         talks = sorted(state.members[s])
         free = inst.free_rooms[s]
         chosen = assign_rooms([(inst.demand[t], inst.needs_closed_door[t]) for t in talks],
-                              [(rooms[inst.room_ids[r]].capacity, rooms[inst.room_ids[r]].closed_door) for r in free])
+                              [(inst.rooms[r].capacity, inst.rooms[r].closed_door) for r in free])
         for t, k in zip(talks, chosen):
             placements.append(Placement(inst.talks[t].id, inst.room_ids[free[k]], slot_id))
     slot_rank = {slot_id: s for s, slot_id in enumerate(inst.slot_ids)}
@@ -178,7 +184,11 @@ def _why_unplaced(inst: Instance, state: State, t: int) -> str:
         parts.append(f"{full} have every room taken")
     if busy:
         parts.append(f"{busy} already have one of its speakers in another talk")
-    return f"no place left: of the {len(usable)} slots it can use, " + " and ".join(parts)
+    reason = f"no place left: of the {len(usable)} slots it can use, " + " and ".join(parts)
+    rooms = sum(inst.capacity)
+    if inst.n_talks > rooms:
+        reason = f"there are more talks to place ({inst.n_talks}) than free rooms in all slots ({rooms}); " + reason
+    return reason
 
 
 def _result(problem: Problem, inst: Instance, placements: list[Placement], unplaced: dict[Hashable, str],
