@@ -8,7 +8,7 @@ from flask_login import current_user
 from .. import policy
 from ..extensions import db
 from ..forms.autoschedule import ApplyForm, AutoScheduleForm
-from ..services import autoschedule
+from ..services import autoschedule, schedule
 from ..services.errors import DomainError
 from ._helpers import form_error, load_event
 
@@ -37,7 +37,7 @@ def form(slug: str):
         else:
             apply_form = ApplyForm(formdata=None, payload=preview.payload())
             return render_template("autoschedule/preview.html", event=event, preview=preview, apply_form=apply_form,
-                                   result=preview.result)
+                                   result=preview.result, local=schedule.local)
     return render_template("autoschedule/form.html", event=event, form=form), 400 if form.errors else 200
 
 
