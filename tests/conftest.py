@@ -73,6 +73,8 @@ def app(tmp_path_factory):
         "BASE_URL": "http://conclave.test",
         "MAIL_BACKEND": "memory",
         "MAIL_FILE_DIR": str(tmp / "outbox"),
+        "MATERIALS_DIR": str(tmp / "materials"),
+        "STORAGE_URL": "",
         "WTF_CSRF_ENABLED": False,
         "SESSION_COOKIE_SECURE": False,
         "SIGNIN_RATE_LIMIT": "1000 per minute",

@@ -8,13 +8,14 @@ by clicking it.
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
-from . import mail
+from . import mail, policy
 from .extensions import db
 from .models import (
     Candidate,
@@ -29,7 +30,7 @@ from .models import (
     User,
     utcnow,
 )
-from .services import accounts, agreements, events, invites, proposals
+from .services import accounts, agreements, events, invites, materials, proposals, schedule, signups
 
 SLUG = "demo"
 DEMO_IP = "192.0.2.10"  # TEST-NET-1: a documentation address, never a real visitor's
@@ -183,7 +184,8 @@ def create_demo() -> list[str]:
     invites.update_candidate(organizer, kofi, kofi.name, kofi.affiliation,
                              "Two vouches. Decide at the next organizers' call.", "evals, nominated")
 
-    _add_talks(event, organizer, users)
+    talks = _add_talks(event, organizer, users)
+    _add_schedule(event, organizer, users, talks)
 
     db.session.commit()
     counts = invites.status_counts(event)
@@ -235,9 +237,50 @@ def _add_talks(event: Event, organizer: User, users: dict[str, User]) -> None:
                       ProposalKind.TALK, 30, Tier.PUBLIC)
     harness = talk("bruno", "Lightning: five pitfalls of eval harnesses",
                    "Five ways our harness lied to us, in five minutes.", ProposalKind.LIGHTNING, 5, Tier.ATTENDEES)
-    for accepted in (circuits, red_team, governance):
+    for accepted in (circuits, red_team, governance, harness):
         proposals.decide(organizer, accepted, True, "Welcome aboard.")
     proposals.toggle_vote(users["emeka"], harness)
     proposals.toggle_vote(users["amara"], harness)
     proposals.toggle_vote(users["emeka"], red_team)
     proposals.record_attendance(organizer, red_team, users["emeka"])
+    materials.store_upload(users["amara"], circuits, "sparse-circuits-slides.pdf", io.BytesIO(_slides(
+        "Sparse feature circuits", ["Refusal traced through 40k features", "What we cannot explain yet"])))
+    materials.store_upload(users["bruno"], red_team, "red-team-notes.pdf", io.BytesIO(_slides(
+        "Red-teaming results", ["Three failures we did not expect", "Mitigations that held"])))
+    return {"circuits": circuits, "red_team": red_team, "governance": governance, "harness": harness}
+
+
+def _slides(title: str, points: list[str]) -> bytes:
+    """A small PDF deck, so downloads (and their watermark) can be tried in the demo."""
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    deck = canvas.Canvas(buffer, pagesize=landscape(A4))
+    for heading in [title, *points]:
+        deck.setFont("Helvetica-Bold", 32)
+        deck.drawString(60, 420, heading)
+        deck.setFont("Helvetica", 16)
+        deck.drawString(60, 380, "Demo slide: confidential to the people the speaker chose.")
+        deck.showPage()
+    deck.save()
+    return buffer.getvalue()
+
+
+def _add_schedule(event: Event, organizer: User, users: dict[str, User], talks: dict) -> None:
+    """Three rooms, two days of slots, the accepted talks placed and published; a few sign-ups."""
+    lake = schedule.add_room(organizer, event, "Lake Room", 30, closed_door=True)
+    garden = schedule.add_room(organizer, event, "Garden Pavilion", 12, closed_door=False)
+    schedule.add_room(organizer, event, "Library", 6, closed_door=True)
+    day1 = schedule.add_slots(organizer, event, event.starts_on, [time(9), time(10, 30), time(14), time(15, 30)], 75,
+                              "Day 1")
+    schedule.add_slots(organizer, event, event.starts_on + timedelta(days=1), [time(9), time(10, 30)], 75, "Day 2")
+    schedule.place(organizer, talks["circuits"], lake.id, day1[0].id, pinned=True)
+    schedule.place(organizer, talks["red_team"], lake.id, day1[1].id)
+    schedule.place(organizer, talks["governance"], garden.id, day1[1].id)
+    schedule.place(organizer, talks["harness"], garden.id, day1[2].id)
+    schedule.publish(organizer, event)
+    db.session.flush()
+    policy.forget_memo()
+    signups.sign_up(users["emeka"], talks["red_team"])
+    signups.sign_up(users["amara"], talks["harness"])
