@@ -641,6 +641,11 @@ def can_check_in_attendees(user, proposal: Proposal) -> bool:
     return can_record_attendance(user, proposal) and released_entry(proposal) is not None
 
 
+def can_check_in_self_at(user, event: Event) -> bool:
+    """The room-code form: attendees who signed the agreement (organizers tick people instead)."""
+    return is_attendee(user, event) and has_signed_current_agreement(user, event)
+
+
 def can_check_in_self(user, proposal: Proposal) -> bool:
     """Attendees who may see a released session check themselves in with its room code
     (the service checks the code and that the session is under way)."""

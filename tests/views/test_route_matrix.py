@@ -12,11 +12,13 @@ also shown to work for someone.
 from __future__ import annotations
 
 import io
+import json
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache, cached_property
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ from flask import current_app, url_for
 
 from tests.conftest import ROLES, login_as, make_candidate, make_participant, make_user
 from tests.materials.conftest import make_pdf
+from workshop import calendar
 from workshop.extensions import db
 from workshop.models import (
     Agreement,
@@ -35,11 +38,15 @@ from workshop.models import (
     Proposal,
     ProposalKind,
     ProposalStatus,
+    Room,
+    SignUp,
+    Slot,
     Tier,
     User,
     public_id,
 )
-from workshop.services import accounts, invites, materials, proposals
+from workshop.services import accounts, autoschedule, invites, materials, proposals, schedule, signups
+from workshop.services.tokens import new_token
 
 LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
 
@@ -72,6 +79,10 @@ SPEAKERS_ONLY = by_role(404, 404, 404, 403, 404, 403, 403)
 # Organizers review, decide and take attendance; attendees see the talk but may not.
 TALK_MANAGE_PAGE = by_role(404, 404, 404, 403, 404, 200, 200)
 TALK_MANAGE_ACTION = by_role(404, 404, 404, 403, 404, 302, 302)
+# The roles who may see the schedule, and so subscribe to its calendar.
+SUBSCRIBERS = ("attendee", "organizer", "admin")
+# Speakers of accepted talks say when they cannot speak; the scene's speaker is one (SPEAKERS below).
+AVAILABILITY = by_role(404, 404, 403, 403, 404, 403, 403)
 
 EXPECTED: dict[str, dict[str, dict]] = {
     "main.home": {"GET": everyone(200)},
@@ -140,6 +151,40 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "materials.log": {"GET": TALK_MANAGE_PAGE},
     "materials.download": {"GET": by_role(404, 404, 404, 200, 404, 200, 200)},
     "materials.trace": {"GET": MANAGE_PAGE},
+    "schedule.editor": {"GET": MANAGE_PAGE},
+    "schedule.place": {"POST": MANAGE_ACTION},
+    "schedule.unplace": {"POST": MANAGE_ACTION},
+    "schedule.pin": {"POST": MANAGE_ACTION},
+    "schedule.publish": {"POST": MANAGE_ACTION},
+    "schedule.releases": {"GET": MANAGE_PAGE},
+    "schedule.rooms": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    "schedule.delete_room": {"POST": MANAGE_ACTION},
+    "schedule.slots": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    "schedule.delete_slot": {"POST": MANAGE_ACTION},
+    "schedule.availability": {"GET": AVAILABILITY, "POST": AVAILABILITY},
+    # The auto-scheduler's POST shows a preview and saves nothing; applying the preview places the talk.
+    "autoschedule.form": {"GET": MANAGE_PAGE, "POST": MANAGE_PAGE},
+    "autoschedule.apply": {"POST": MANAGE_ACTION},
+    # The routes below ask about the scene's talk once it is placed and published as release 1.
+    "sessions.schedule": {"GET": CONTENT_PAGE},
+    "sessions.agenda": {"GET": CONTENT_PAGE},
+    # Seats are for attendees who see the session; organizers run it and hold none.
+    "sessions.signup": {"POST": by_role(404, 404, 404, 302, 404, 403, 403)},
+    # Giving up a seat one does not hold changes nothing and says so; only the attendee holds one here.
+    "sessions.cancel": {"POST": by_role(404, 404, 404, 302, 404, 409, 409)},
+    "sessions.checkin": {"GET": TALK_MANAGE_PAGE, "POST": TALK_MANAGE_ACTION},
+    "sessions.projector": {"GET": TALK_MANAGE_PAGE},
+    # The session's real code while it is under way: the unsigned know the event but not its schedule.
+    "sessions.self_checkin": {"POST": by_role(404, 404, 403, 302, 404, 403, 403)},
+    "calendar.subscribe": {"GET": CONTENT_PAGE},
+    # The new secret link is shown in this answer only, so it is a page, not a redirect.
+    "calendar.reset": {"POST": by_role(404, 404, 403, 200, 404, 200, 200)},
+    "calendar.revoke": {"POST": by_role(404, 404, 403, 302, 404, 302, 302)},
+    # Asked with the public page off; while it is on, anyone gets its public sessions (a test below).
+    "calendar.event_ics": {"GET": CONTENT_PAGE},
+    "calendar.session_ics": {"GET": TALK_PAGE},
+    # A guessed token opens nothing, whoever asks: the token decides, not the session (a real one: below).
+    "calendar.personal": {"GET": everyone(404)},
 }
 
 # The people a talk gives rights to, who are none of the roles: its speaker, and a co-speaker invited
@@ -164,6 +209,15 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "materials.log": {"GET": {"speaker": 200, "cospeaker": 403}},
     "materials.download": {"GET": {"speaker": 200}},
     "materials.trace": {"GET": {"speaker": 403}},
+    "schedule.editor": {"GET": {"speaker": 403}},
+    # Until they confirm, an invited co-speaker is not one of the speakers.
+    "schedule.availability": {"GET": {"speaker": 200, "cospeaker": 403}, "POST": {"speaker": 302, "cospeaker": 403}},
+    "autoschedule.form": {"GET": {"speaker": 403}},
+    # A speaker keeps their seat in their own session.
+    "sessions.signup": {"POST": {"speaker": 403}},
+    "sessions.checkin": {"GET": {"speaker": 403}, "POST": {"speaker": 403}},
+    "sessions.projector": {"GET": {"speaker": 403}},
+    "calendar.session_ics": {"GET": {"speaker": 200, "cospeaker": 200}},
 }
 
 
@@ -185,8 +239,8 @@ SPEAKER_EMAIL, COSPEAKER_EMAIL = "speaker@example.org", "cospeaker@example.org"
 class Scene:
     """The world plus the objects the routes' URLs point at: all real, all of world.event.
 
-    The talks, their people and the PDF are made on first use: most routes need none of them, and
-    they are the slowest part of a scene. Ask for them before a snapshot that must not see them made.
+    The talks, their people, the PDF and the schedule are made on first use: most routes need none of
+    them, and they are the slowest part of a scene. Ask for them before a snapshot that must not see them made.
     """
 
     world: object
@@ -228,6 +282,61 @@ class Scene:
     def material(self) -> Material:
         """A PDF on ``talk``, uploaded by its speaker."""
         return upload_pdf(self.speaker, self.talk)
+
+    @cached_property
+    def room(self) -> Room:
+        """An empty closed-door room of world.event."""
+        room = schedule.add_room(self.world.organizer, self.world.event, "Annex", 20, True)
+        db.session.commit()
+        return room
+
+    @cached_property
+    def slot(self) -> Slot:
+        """An empty slot of world.event, under way now: it began five minutes ago and lasts an hour.
+
+        Sign-up, check-in and the room code read the real clock, so the event is made to begin on its day.
+        """
+        event = self.world.event
+        start = (datetime.now(ZoneInfo(event.timezone)) - timedelta(minutes=5)).replace(second=0, microsecond=0)
+        event.starts_on = start.date()
+        [slot] = schedule.add_slots(self.world.organizer, event, start.date(), [start.time()], 60)
+        db.session.commit()
+        return slot
+
+    @cached_property
+    def placed_talk(self) -> Proposal:
+        """``talk``, placed in ``room`` at ``slot``."""
+        schedule.place(self.world.organizer, self.talk, self.room.id, self.slot.id)
+        db.session.commit()
+        return self.talk
+
+    @cached_property
+    def released_talk(self) -> Proposal:
+        """``placed_talk``, published as the event's first release: attendees see it on the schedule."""
+        talk = self.placed_talk
+        release = schedule.publish(self.world.organizer, self.world.event)
+        db.session.commit()
+        assert [entry["proposal"] for entry in release.entries] == [talk.id]
+        return talk
+
+    @cached_property
+    def seat(self) -> SignUp:
+        """The attendee's seat in ``released_talk``."""
+        seat = signups.sign_up(self.world.attendee, self.released_talk)
+        db.session.commit()
+        assert seat.status == signups.CONFIRMED
+        return seat
+
+    @cached_property
+    def feed_links(self) -> dict[str, str]:
+        """A secret calendar link for each role who may subscribe: role → token."""
+        tokens = {role: calendar.reset_feed(self.world.users[role], self.world.event) for role in SUBSCRIBERS}
+        db.session.commit()
+        return tokens
+
+    def close_public_page(self) -> None:
+        self.world.event.public_page = False
+        db.session.commit()
 
     def user(self, person: str) -> User | None:
         return getattr(self, person) if person in TALK_PEOPLE else self.world.users[person]
@@ -318,17 +427,49 @@ def scene(world, tmp_path, monkeypatch) -> Scene:
     return build_scene(world)
 
 
+# What a route needs besides the objects its URL names, so that its page shows something or its action has
+# something to act on: made on first use, before the request (and before a snapshot of the tables).
+NEEDS = {
+    "schedule.editor": lambda scene: scene.placed_talk,
+    "schedule.publish": lambda scene: scene.placed_talk,
+    "schedule.releases": lambda scene: scene.released_talk,
+    # The speaker's accepted talk makes them one of the speakers; the slot is the one they cannot make.
+    "schedule.availability": lambda scene: (scene.talk, scene.slot),
+    "autoschedule.form": lambda scene: (scene.talk, scene.room, scene.slot),
+    "sessions.schedule": lambda scene: scene.released_talk,
+    "sessions.agenda": lambda scene: scene.seat,
+    "sessions.cancel": lambda scene: scene.seat,
+    "calendar.revoke": lambda scene: scene.feed_links,
+    "calendar.event_ics": lambda scene: (scene.released_talk, scene.close_public_page()),
+}
+# Routes about the scene's talk once it is released (the others ask about it as a proposal).
+RELEASED_TALK_ROUTES = ("sessions.", "calendar.")
+
+
+def talk_of(endpoint: str, scene: Scene) -> Proposal:
+    """The talk a route's URL names: the one with extra terms for accepting them, the released one for
+    the routes about sessions, the plain one otherwise."""
+    if endpoint == "proposals.terms":
+        return scene.terms_talk
+    return scene.released_talk if endpoint.startswith(RELEASED_TALK_ROUTES) else scene.talk
+
+
 def url_of(app, endpoint: str, scene: Scene) -> str:
-    """The route's URL with every argument filled from the scene (making only the objects it names)."""
-    talk = (lambda: scene.terms_talk) if endpoint == "proposals.terms" else (lambda: scene.talk)
+    """The route's URL with every argument filled from the scene (making only the objects it names, and
+    those it needs: see NEEDS)."""
+    if endpoint in NEEDS:
+        NEEDS[endpoint](scene)
     values = {
         "slug": lambda: scene.world.event.slug,
         "candidate_id": lambda: scene.candidate.id,
         "user_id": lambda: scene.world.stranger.id if endpoint == "admin.user_action" else scene.co_organizer.id,
         "action": lambda: "disable",
-        "token": lambda: scene.invitation_token if endpoint == "invitation.answer" else scene.login_token,
-        "public_id": lambda: talk().public_id,
+        "token": lambda: {"invitation.answer": scene.invitation_token,
+                          "calendar.personal": new_token()[0]}.get(endpoint, scene.login_token),  # never issued
+        "public_id": lambda: talk_of(endpoint, scene).public_id,
         "material_public_id": lambda: scene.material.public_id,
+        "room_id": lambda: scene.room.id,
+        "slot_id": lambda: scene.slot.id,
     }
     [rule] = app.url_map.iter_rules(endpoint)
     arguments = {name: values[name]() for name in rule.arguments}
@@ -348,6 +489,17 @@ def event_form(event, **changes) -> dict:
 def post_data(endpoint: str, scene: Scene) -> dict:
     """A valid form for each POST route, so that a 2xx/3xx means the action really ran."""
     soon = date.today() + timedelta(days=60)
+    # Made on demand: each needs objects (a talk, a room, a placement) that other routes must not see made.
+    made_on_demand = {
+        "schedule.place": lambda: {"proposal": scene.talk.public_id, "room": scene.room.id, "slot": scene.slot.id},
+        "schedule.unplace": lambda: {"proposal": scene.placed_talk.public_id},
+        "schedule.pin": lambda: {"proposal": scene.placed_talk.public_id},
+        "schedule.availability": lambda: {"unavailable": [str(scene.slot.id)]},
+        "autoschedule.apply": lambda: {"payload": previewed_payload(scene)},
+        "sessions.self_checkin": lambda: {"code": signups.room_code(scene.released_talk)},
+    }
+    if endpoint in made_on_demand:
+        return made_on_demand[endpoint]()
     forms = {
         "auth.sign_in": {"email": "stranger@example.org"},
         "auth.account": {"name": "A New Name"},
@@ -376,8 +528,20 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "proposals.terms": {"agree": "y"},
         # A fresh stream for every request: a read one would upload nothing.
         "materials.upload": {"file": (io.BytesIO(pdf_bytes()), "more-slides.pdf")},
+        "schedule.rooms": {"name": "Annex Two", "capacity": "12", "closed_door": "y"},
+        "schedule.slots": {"day": scene.world.event.starts_on.isoformat(), "starts": "18:00, 19:00", "minutes": "30"},
+        "autoschedule.form": {"scope": "unplaced", "time_limit": "1", "seed": "0"},
+        "sessions.checkin": {"email": "attendee@example.org"},
     }
     return forms.get(endpoint, {})
+
+
+def previewed_payload(scene: Scene) -> str:
+    """What the auto-scheduler's preview hands to its apply form: here, the unplaced talk in the one free cell."""
+    talk, room, slot = scene.talk, scene.room, scene.slot
+    payload = autoschedule.preview(scene.world.organizer, scene.world.event, "unplaced", 1, 0).payload()
+    assert json.loads(payload) == [[talk.id, room.id, slot.id]]
+    return payload
 
 
 def request_as(client, method: str, url: str, data: dict):
@@ -425,6 +589,57 @@ def test_public_page_is_absent_until_enabled(client, world):
     for role in ROLES:
         login_as(client, world.users[role])
         assert client.get(f"/e/{world.event.slug}/public").status_code == 404, role
+
+
+# --- calendar feeds: the secret link decides, and only while its owner may see the schedule -----
+
+FEED_LINK = re.compile(r"http://conclave\.test(/calendar/[\w-]+\.ics)")
+
+
+def test_personal_feed_opens_with_its_link_until_its_owner_is_revoked(client, scene):
+    """The link the subscribe page hands out opens its owner's sessions, signed in or not; once the owner
+    is revoked it opens nothing, while another subscriber's link still works."""
+    world, talk = scene.world, scene.seat.proposal
+    login_as(client, world.attendee)
+    page = client.post(f"/e/{world.event.slug}/calendar/reset")
+    assert page.status_code == 200
+    url = FEED_LINK.search(page.get_data(as_text=True)).group(1)
+    organizers_url = f"/calendar/{calendar.reset_feed(world.organizer, world.event)}.ics"
+    db.session.commit()
+
+    login_as(client, None)
+    feed = client.get(url)
+    assert feed.status_code == 200 and feed.content_type.startswith("text/calendar")
+    assert f"X-WR-CALNAME:{world.event.title}: my sessions" in feed.get_data(as_text=True)
+    assert talk.title in feed.get_data(as_text=True)
+
+    candidate = db.session.scalar(sa.select(Candidate).where(Candidate.event_id == world.event.id,
+                                                             Candidate.user_id == world.attendee.id))
+    invites.revoke(world.organizer, world.event, [candidate])
+    db.session.commit()
+    assert client.get(url).status_code == 404
+    login_as(client, world.attendee)
+    assert client.get(url).status_code == 404
+    assert client.get(organizers_url).status_code == 200
+
+
+def test_event_feed_with_the_public_page_on_holds_only_public_sessions(client, scene):
+    """While the public page is on, anyone may have the event's feed: the public sessions, and nothing of
+    the others, not even a closed placeholder."""
+    world, talk = scene.world, scene.released_talk
+    url = f"/e/{world.event.slug}/calendar.ics"
+    login_as(client, world.attendee)
+    assert talk.title in client.get(url).get_data(as_text=True)
+    for role in ("anonymous", "stranger", "unsigned", "other_organizer"):
+        login_as(client, world.users[role])
+        feed = client.get(url)
+        assert feed.status_code == 200, role
+        assert "BEGIN:VEVENT" not in feed.get_data(as_text=True), role
+
+    proposals.change_tier(scene.speaker, talk, Tier.PUBLIC)
+    db.session.commit()
+    login_as(client, None)
+    assert talk.title in client.get(url).get_data(as_text=True)
 
 
 # --- no object is reachable by a guessed id ---------------------------------------------------

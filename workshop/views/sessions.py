@@ -155,7 +155,7 @@ def agenda(slug: str):
 @limiter.limit(_token_limit, key_func=_per_person)
 def self_checkin(slug: str):
     """An attendee types the code shown in the room; it checks them in to the session under way."""
-    event = load_event(slug, policy.can_view_event, policy.can_view_schedule)
+    event = load_event(slug, policy.can_view_event, policy.can_check_in_self_at)
     form = RoomCodeForm()
     if form.validate_on_submit():
         now = utcnow()
@@ -192,14 +192,13 @@ def signup(slug: str, public_id: str):
         seat = signups.sign_up(current_user, proposal)
     except DomainError as error:
         db.session.rollback()
-        flash(error.message, "error")
+        abort(409, error.message)
+    db.session.commit()
+    if seat.status == signups.CONFIRMED:
+        flash(f"You have a seat in “{proposal.title}”.", "success")
     else:
-        db.session.commit()
-        if seat.status == signups.CONFIRMED:
-            flash(f"You have a seat in “{proposal.title}”.", "success")
-        else:
-            flash(f"“{proposal.title}” is full: you are number {signups.waitlist_position(seat)} on its waitlist. "
-                  "If a seat opens, it is yours and we email you.", "info")
+        flash(f"“{proposal.title}” is full: you are number {signups.waitlist_position(seat)} on its waitlist. "
+              "If a seat opens, it is yours and we email you.", "info")
     return redirect(_back(slug))
 
 
@@ -213,10 +212,9 @@ def cancel(slug: str, public_id: str):
         signups.cancel(current_user, proposal)
     except DomainError as error:
         db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"You are no longer signed up for “{proposal.title}”.", "success")
+        abort(409, error.message)
+    db.session.commit()
+    flash(f"You are no longer signed up for “{proposal.title}”.", "success")
     return redirect(_back(slug))
 
 
