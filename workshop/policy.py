@@ -37,6 +37,7 @@ from .models import (
     ProposalSpeaker,
     ProposalStatus,
     ScheduleRelease,
+    Slot,
     TermsAcceptance,
     Tier,
     User,
@@ -628,12 +629,19 @@ def can_state_availability(user, event: Event) -> bool:
 
 
 def can_sign_up(user, proposal: Proposal) -> bool:
-    """Attendees sign up for released sessions they may see, while the event is open or running."""
+    """Attendees sign up for released sessions they may see and that are not over, while the event is
+    open or running."""
     event = proposal.event
+    entry = released_entry(proposal)
     return (is_attendee(user, event) and has_signed_current_agreement(user, event)
             and event.status in SIGNUP_STATUSES and proposal.status == ProposalStatus.ACCEPTED
             and not is_speaker(user, proposal) and can_view_proposal(user, proposal)
-            and released_entry(proposal) is not None)
+            and entry is not None and not _is_over(entry))
+
+
+def _is_over(entry: dict) -> bool:
+    slot = db.session.get(Slot, entry["slot"])
+    return slot is None or slot.ends_at <= utcnow()
 
 
 def can_check_in_attendees(user, proposal: Proposal) -> bool:

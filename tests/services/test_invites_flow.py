@@ -3,6 +3,7 @@
 import re
 
 import sqlalchemy as sa
+from werkzeug.datastructures import MultiDict
 
 from tests.conftest import login_as, make_candidate, make_event, make_user
 from workshop.extensions import db
@@ -82,3 +83,17 @@ def test_full_event_waitlists_and_a_decline_promotes(client, sent):
     assert statuses["p1@example.org"] == S.ACCEPTED
     assert statuses["p2@example.org"] == S.WAITLISTED
     assert any("seat opened" in m["Subject"] for m in sent.to("p1@example.org"))
+
+
+def test_the_import_button_imports_as_a_browser_sends_it(client):
+    """A browser sends every field of the preview form, then the pressed button's name and value."""
+    organizer = make_user("org@example.org")
+    make_event("retreat", organizers=[organizer])
+    login_as(client, organizer)
+    text = "email,name\nada@example.org,Ada\nalan@example.org,Alan\n"
+    page = client.post("/e/retreat/manage/invites/import", data={"stage": "upload", "text": text})
+    assert page.status_code == 200 and "Import 2 people" in page.get_data(as_text=True)
+    form = MultiDict([("stage", "confirm"), ("action", ""), ("text", text), ("action", "import")])
+    response = client.post("/e/retreat/manage/invites/import", data=form)
+    assert response.status_code == 302
+    assert {c.email for c in db.session.scalars(sa.select(Candidate))} == {"ada@example.org", "alan@example.org"}

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from .accounts import strip
@@ -31,7 +31,8 @@ class ImportUploadForm(FlaskForm):
 class ImportConfirmForm(FlaskForm):
     text = TextAreaField("Rows", validators=[DataRequired("There is nothing to import."), Length(max=2_000_000)])
     approved = BooleanField("Mark everyone approved: ready to invite")
-    action = HiddenField()
+    # Which button was pressed ("check" or "import") is read from the request: a hidden field of
+    # the same name would come first in the form data and always win.
 
 
 class BulkForm(FlaskForm):

@@ -190,8 +190,9 @@ def open_for_signup(user, event: Event, sessions: Iterable[Session]) -> set[int]
     if not (policy.is_attendee(user, event) and policy.has_signed_current_agreement(user, event)
             and event.status in policy.SIGNUP_STATUSES):
         return set()
+    now = utcnow()
     return {s.proposal.id for s in sessions
-            if s.proposal is not None and s.proposal.status == ProposalStatus.ACCEPTED
+            if s.proposal is not None and s.proposal.status == ProposalStatus.ACCEPTED and s.slot.ends_at > now
             and all(speaker.id != user.id for speaker in s.speakers)}
 
 

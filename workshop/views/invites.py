@@ -152,7 +152,7 @@ def import_csv(slug: str):
             empty = invites.ImportPreview([], problems or ["The form expired; upload the file again."])
             return render_template("invites/preview.html", event=event, preview=empty, form=confirm), 400
         text = confirm.text.data
-        if confirm.action.data == "import":
+        if request.form.getlist("action")[-1:] == ["import"]:
             try:
                 preview = invites.import_candidates(current_user, event, text, confirm.approved.data)
             except DomainError as error:
