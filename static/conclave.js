@@ -31,3 +31,18 @@ document.addEventListener("submit", (event) => {
     button.setAttribute("aria-busy", "true");
   }
 });
+
+// A form sent back with errors: put the cursor in the first field that needs fixing.
+document.addEventListener("DOMContentLoaded", () => {
+  const invalid = document.querySelector('[aria-invalid="true"]');
+  if (invalid) invalid.focus();
+});
+
+// Pages that stay on a screen (the projector) reload themselves now and then, while they are visible.
+document.addEventListener("DOMContentLoaded", () => {
+  const seconds = Number(document.body.dataset.reloadSeconds);
+  if (!seconds) return;
+  window.setInterval(() => {
+    if (document.visibilityState === "visible") window.location.reload();
+  }, seconds * 1000);
+});
