@@ -97,3 +97,25 @@ def test_the_import_button_imports_as_a_browser_sends_it(client):
     response = client.post("/e/retreat/manage/invites/import", data=form)
     assert response.status_code == 302
     assert {c.email for c in db.session.scalars(sa.select(Candidate))} == {"ada@example.org", "alan@example.org"}
+
+
+def test_the_audit_log_names_talks_and_files_by_title(client):
+    from workshop.models import Material, Proposal
+    from workshop.services import audit
+
+    organizer = make_user("org@example.org")
+    event = make_event("retreat", organizers=[organizer])
+    proposal = Proposal(event_id=event.id, title="Sparse circuits", public_id="talk0000000001")
+    db.session.add(proposal)
+    db.session.flush()
+    db.session.add(Material(proposal_id=proposal.id, filename="slides.pdf", content_type="application/pdf", size=1,
+                            sha256="0" * 64, storage_key="k" * 20, public_id="file0000000001"))
+    audit.record(organizer, event, "propose", "proposal talk0000000001")
+    audit.record(organizer, event, "upload material", "material file0000000001")
+    audit.record(organizer, event, "invite", "candidate ada@example.org")
+    db.session.commit()
+    login_as(client, organizer)
+    for url in ("/e/retreat/manage/audit", "/e/retreat/manage/"):
+        page = client.get(url).get_data(as_text=True)
+        assert "talk “Sparse circuits”" in page and "file “slides.pdf” of “Sparse circuits”" in page
+        assert "talk0000000001" not in page and "candidate ada@example.org" in page

@@ -1,5 +1,7 @@
 """Organizers' pages for one event: dashboard, settings, organizers, agreement, audit log."""
 
+import re
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -9,7 +11,7 @@ from .. import policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
-from ..models import Agreement, AgreementAcceptance, AuditEntry, EventStatus, User
+from ..models import Agreement, AgreementAcceptance, AuditEntry, EventStatus, Material, Proposal, User
 from ..services import agreements, events, invites
 from ..services.errors import DomainError
 from ._helpers import form_error, int_arg, load_event
@@ -17,6 +19,30 @@ from .admin import event_data
 
 bp = Blueprint("manage", __name__, url_prefix="/e/<slug>/manage")
 AUDIT_PAGE = 100
+_ID_TARGET = re.compile(r"^(proposal|material) ([A-Za-z0-9_-]{8,24})$")
+
+
+def readable_targets(event, entries) -> dict[int, str]:
+    """Audit targets name talks and files by their ids; show their titles instead (two queries)."""
+    wanted: dict[str, set[str]] = {"proposal": set(), "material": set()}
+    for entry in entries:
+        match = _ID_TARGET.match(entry.target)
+        if match:
+            wanted[match.group(1)].add(match.group(2))
+    titles = {("proposal", pid): f"talk “{title}”" for pid, title in db.session.execute(
+        sa.select(Proposal.public_id, Proposal.title).where(
+            Proposal.event_id == event.id, Proposal.public_id.in_(wanted["proposal"])))} if wanted["proposal"] else {}
+    if wanted["material"]:
+        titles.update({("material", mid): f"file “{name}” of “{title}”" for mid, name, title in db.session.execute(
+            sa.select(Material.public_id, Material.filename, Proposal.title)
+            .join(Proposal, Material.proposal_id == Proposal.id)
+            .where(Proposal.event_id == event.id, Material.public_id.in_(wanted["material"])))})
+    readable = {}
+    for entry in entries:
+        match = _ID_TARGET.match(entry.target)
+        if match and (match.group(1), match.group(2)) in titles:
+            readable[entry.id] = titles[(match.group(1), match.group(2))]
+    return readable
 
 
 @bp.get("/")
@@ -29,7 +55,8 @@ def dashboard(slug: str):
         .options(selectinload(AuditEntry.actor)).order_by(AuditEntry.id.desc()).limit(8)
     ).all()
     return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event),
-                           counts=invites.status_counts(event), recent=recent)
+                           counts=invites.status_counts(event), recent=recent,
+                           targets=readable_targets(event, recent))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -131,4 +158,4 @@ def audit_log(slug: str):
     more = len(entries) > AUDIT_PAGE
     entries = entries[:AUDIT_PAGE]
     return render_template("manage/audit.html", event=event, entries=entries,
-                           older=entries[-1].id if more else None)
+                           older=entries[-1].id if more else None, targets=readable_targets(event, entries))
