@@ -185,7 +185,7 @@ def visits(scene: Scene, browsers: Browser) -> list[Visit]:
         Visit("talk-new", EMEKA, f"{e}/proposals/new", "Propose a talk"),
         Visit("talk-new-errors", EMEKA, f"{e}/proposals/new", "Propose a talk", _submit_empty("Submit proposal"),
               status=400),
-        Visit("talk-tier", AMARA, f"{e}/proposals/{t['circuits']}/tier", "Who may see this talk"),
+        Visit("talk-tier", AMARA, f"{e}/proposals/{t['circuits']}/tier", "Change tier"),
         Visit("talk-access", AMARA, f"{e}/proposals/{t['circuits']}/access", "Named people and exclusions"),
         Visit("availability", AMARA, f"{e}/availability", "When you cannot speak"),
         Visit("schedule", EMEKA, f"{e}/schedule", "Schedule"),

@@ -149,7 +149,7 @@ def test_invitee_journey(app, invited, browser, live_server, shoot):
     looked_at(page, errors, shoot, "07-talks")
     vote.click()
 
-    expect(flash).to_have_text("Marked: you want to attend.")
+    expect(flash).to_have_text(f"Marked: you want to attend “{OTHER_TALK}”.")
     expect(vote).to_have_attribute("aria-pressed", "true")
     expect(vote).to_have_text("★ I want to attend")
     expect(mine.locator(".votes")).to_have_text("0 want to attend")

@@ -288,7 +288,7 @@ def test_speaker_uploads_lowers_the_tier_after_the_event_and_sees_who_downloaded
 
     # The speaker opens the talk to every attendee.
     page.get_by_role("link", name="Change tier").click()
-    expect(page.get_by_role("heading", name="Who may see this talk")).to_be_visible()
+    expect(page.get_by_role("heading", name="Change tier")).to_be_visible()
     expect(page.locator("main")).to_contain_text("In force now: session.")
     errors.assert_none()
     shoot(page, "j3-speaker-tier", phone=True)

@@ -70,7 +70,7 @@ def test_speaker_restricts_slides_to_a_named_colleague(app, scene, browser, live
     page.get_by_label("File").set_input_files(slides(tmp_path))
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#materials")).to_contain_text("refusal-circuits.pdf")
-    page.get_by_role("link", name="Who may see it").click()
+    page.get_by_role("link", name="Named people & exclusions").click()
     page.get_by_label("Named people").fill(ALLOWED)
     page.get_by_role("button", name="Save").click()
     page.get_by_role("link", name="Change tier").click()

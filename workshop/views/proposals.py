@@ -238,7 +238,7 @@ def vote(slug: str, public_id: str):
         abort(400, "The form expired; try again.")
     voted = proposals.toggle_vote(current_user, proposal)
     db.session.commit()
-    flash("Marked: you want to attend." if voted else "Unmarked.", "success")
+    flash(f"Marked: you want to attend “{proposal.title}”." if voted else f"Unmarked “{proposal.title}”.", "success")
     back = url_for("proposals.index", slug=slug) if request.form.get("from") == "list" else url_for(
         "proposals.detail", slug=slug, public_id=public_id)
     return redirect(back)
