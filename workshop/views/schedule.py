@@ -259,24 +259,30 @@ def rooms(slug: str):
     return _rooms_page(event, form)
 
 
+def _delete(event: Event, remove, what: str, page, endpoint: str):
+    """Delete an empty room or slot: load → check the form → act → commit. A refusal (sessions in it)
+    answers 409 on the same page, with the reason."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "The form expired; try again.")
+    try:
+        remove(current_user, event)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return page(event, None, 409)
+    db.session.commit()
+    flash(f"{what} is deleted.", "success")
+    return redirect(url_for(endpoint, slug=event.slug))
+
+
 @bp.post(f"{BASE}/rooms/<id:room_id>/delete")
 def delete_room(slug: str, room_id: int):
     """Delete an empty room; one with sessions in it is refused (409) until they move. Organizers and admins;
     404 for a room of another event."""
     event = _managed(slug)
     room = db.session.scalar(sa.select(Room).where(Room.id == room_id, Room.event_id == event.id)) or abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
-    name = room.name
-    try:
-        schedule.delete_room(current_user, event, room)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return _rooms_page(event, RoomForm(formdata=None), 409)
-    db.session.commit()
-    flash(f"{name} is deleted.", "success")
-    return redirect(url_for("schedule.rooms", slug=event.slug))
+    return _delete(event, lambda actor, e: schedule.delete_room(actor, e, room), room.name,
+                   lambda e, _, status: _rooms_page(e, RoomForm(formdata=None), status), "schedule.rooms")
 
 
 # --- slots --------------------------------------------------------------------------------------
@@ -322,18 +328,9 @@ def delete_slot(slug: str, slot_id: int):
     404 for a slot of another event."""
     event = _managed(slug)
     slot = db.session.scalar(sa.select(Slot).where(Slot.id == slot_id, Slot.event_id == event.id)) or abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
     label = _labels(event, [slot])[slot.id]
-    try:
-        schedule.delete_slot(current_user, event, slot)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return _slots_page(event, SlotsForm(formdata=None), 409)
-    db.session.commit()
-    flash(f"The slot {label} is deleted.", "success")
-    return redirect(url_for("schedule.slots", slug=event.slug))
+    return _delete(event, lambda actor, e: schedule.delete_slot(actor, e, slot), f"The slot {label}",
+                   lambda e, _, status: _slots_page(e, SlotsForm(formdata=None), status), "schedule.slots")
 
 
 # --- speakers' availability ---------------------------------------------------------------------
