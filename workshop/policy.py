@@ -644,6 +644,24 @@ def _is_over(entry: dict) -> bool:
     return slot is None or slot.ends_at <= utcnow()
 
 
+def sessions_open_for_signup(user, event: Event, sessions) -> set[int]:
+    """Set twin of can_sign_up: the proposal ids among ``sessions`` this person may sign up for,
+    without a query per session.
+
+    ``sessions`` must come from services.schedule.published(user, event): each non-placeholder session is then
+    released and visible to ``user`` (proposals_visible_to, the twin of can_view_proposal) and lists its
+    confirmed speakers, which settles the per-session terms of can_sign_up; the per-event terms are asked
+    of the policy once. tests/sessions checks that this agrees with policy.can_sign_up session by session.
+    """
+    if not (is_attendee(user, event) and has_signed_current_agreement(user, event)
+            and event.status in SIGNUP_STATUSES):
+        return set()
+    now = utcnow()
+    return {s.proposal.id for s in sessions
+            if s.proposal is not None and s.proposal.status == ProposalStatus.ACCEPTED and s.slot.ends_at > now
+            and all(speaker.id != user.id for speaker in s.speakers)}
+
+
 def can_check_in_attendees(user, proposal: Proposal) -> bool:
     """Organizers tick attendance from a list, and show the room code on the projector."""
     return can_record_attendance(user, proposal) and released_entry(proposal) is not None

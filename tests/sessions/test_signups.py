@@ -202,7 +202,8 @@ def test_signing_up_is_not_attending(programme: Programme):
 
 @pytest.mark.parametrize("who", ["a", "named", "speaker", "organizer", "unsigned"])
 def test_the_schedule_pages_shortcut_agrees_with_the_policy(programme: Programme, who):
-    """open_for_signup decides the page's buttons without a query per session; it must say what the policy says."""
+    """policy.sessions_open_for_signup decides the page's buttons without a query per session; it must agree
+    with can_sign_up, session by session."""
     extra = make_talk(programme.event, programme.speaker, "Restricted, then opened", Tier.RESTRICTED)
     make_participant(programme.event, "late@example.org")
     programme.place(extra, programme.hall, programme.slots[1])
@@ -210,7 +211,7 @@ def test_the_schedule_pages_shortcut_agrees_with_the_policy(programme: Programme
     user = getattr(programme, who)
 
     released = schedule.published(user, programme.event)
-    shortcut = signups.open_for_signup(user, programme.event, released.sessions)
+    shortcut = policy.sessions_open_for_signup(user, programme.event, released.sessions)
 
     every = [programme.small, programme.hall_talk, programme.secret, extra]
     assert shortcut == {p.id for p in every if policy.can_sign_up(user, p)}

@@ -19,7 +19,7 @@ from ..extensions import db
 from ..models import Event, Proposal, ProposalStatus, Room, SignUp, Slot, User, utcnow
 from . import proposals as proposal_service
 from .errors import DomainError
-from .schedule import Session, local
+from .schedule import local
 
 CONFIRMED = "confirmed"
 WAITLISTED = "waitlisted"
@@ -176,24 +176,6 @@ def confirmed_counts(proposal_ids: Iterable[int]) -> dict[int, int]:
         return {}
     return dict(db.session.execute(sa.select(SignUp.proposal_id, sa.func.count()).where(
         SignUp.proposal_id.in_(ids), SignUp.status == CONFIRMED).group_by(SignUp.proposal_id)).all())
-
-
-def open_for_signup(user, event: Event, sessions: Iterable[Session]) -> set[int]:
-    """The proposal ids among ``sessions`` that policy.can_sign_up allows this person, without a query
-    per session.
-
-    ``sessions`` must come from schedule.published(user, event): each non-placeholder session is then
-    released and visible to ``user`` (proposals_visible_to, the twin of can_view_proposal) and lists its
-    confirmed speakers, which settles the per-session terms of can_sign_up; the per-event terms are asked
-    of the policy once. tests/sessions checks that this agrees with policy.can_sign_up session by session.
-    """
-    if not (policy.is_attendee(user, event) and policy.has_signed_current_agreement(user, event)
-            and event.status in policy.SIGNUP_STATUSES):
-        return set()
-    now = utcnow()
-    return {s.proposal.id for s in sessions
-            if s.proposal is not None and s.proposal.status == ProposalStatus.ACCEPTED and s.slot.ends_at > now
-            and all(speaker.id != user.id for speaker in s.speakers)}
 
 
 # --- check-in -----------------------------------------------------------------------------

@@ -126,6 +126,16 @@ def _proposal(event: Event, public_id: str | None) -> Proposal | None:
                                                        Proposal.public_id == (public_id or "")))
 
 
+def _chosen_session(event: Event, form):
+    """The proposal a session form names, or (None, the editor again with a 400 saying what is wrong)."""
+    if not form.validate_on_submit():
+        return None, _refuse(event, _form_message(form), 400)
+    proposal = _proposal(event, form.proposal.data)
+    if proposal is None:
+        return None, _refuse(event, "That session is not one of this event's proposals.", 400)
+    return proposal, None
+
+
 @bp.get(BASE)
 def editor(slug: str):
     """Rooms × slots with the accepted sessions, their conflicts, the unplaced list and publishing.
@@ -141,11 +151,9 @@ def place(slug: str):
     or a room or slot of another event."""
     event = _managed(slug)
     form = PlaceForm()
-    if not form.validate_on_submit():
-        return _refuse(event, _form_message(form), 400)
-    proposal = _proposal(event, form.proposal.data)
-    if proposal is None:
-        return _refuse(event, "That session is not one of this event's proposals.", 400)
+    proposal, refused = _chosen_session(event, form)
+    if refused:
+        return refused
     try:
         placement = schedule.place(current_user, proposal, form.room.data, form.slot.data)
     except DomainError as error:
@@ -162,11 +170,9 @@ def unplace(slug: str):
     placed."""
     event = _managed(slug)
     form = SessionForm()
-    if not form.validate_on_submit():
-        return _refuse(event, _form_message(form), 400)
-    proposal = _proposal(event, form.proposal.data)
-    if proposal is None:
-        return _refuse(event, "That session is not one of this event's proposals.", 400)
+    proposal, refused = _chosen_session(event, form)
+    if refused:
+        return refused
     try:
         schedule.unplace(current_user, proposal)
     except DomainError as error:
@@ -182,11 +188,9 @@ def pin(slug: str):
     409 if it is not placed."""
     event = _managed(slug)
     form = SessionForm()
-    if not form.validate_on_submit():
-        return _refuse(event, _form_message(form), 400)
-    proposal = _proposal(event, form.proposal.data)
-    if proposal is None:
-        return _refuse(event, "That session is not one of this event's proposals.", 400)
+    proposal, refused = _chosen_session(event, form)
+    if refused:
+        return refused
     placement = db.session.scalar(sa.select(Placement).where(Placement.proposal_id == proposal.id))
     pinned = not (placement is not None and placement.pinned)
     try:

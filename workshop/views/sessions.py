@@ -101,7 +101,7 @@ def _seat_context(user, event: Event, sessions: list[Session]) -> dict:
     ids = [s.proposal.id for s in sessions if s.proposal is not None]
     waiting = [s.proposal.id for s in sessions if s.signed_up == signups.WAITLISTED]
     return {"taken": signups.confirmed_counts(ids), "positions": signups.waitlist_positions(user.id, waiting),
-            "signable": signups.open_for_signup(user, event, sessions)}
+            "signable": policy.sessions_open_for_signup(user, event, sessions)}
 
 
 @bp.get("/e/<slug>/schedule")
