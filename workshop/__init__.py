@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from . import config as config_module
+from . import dbguard
 from .extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ class RowId(IntegerConverter):
 
 
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(
+    app = dbguard.GuardedFlask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
@@ -150,6 +151,8 @@ def _register_errors(app: Flask) -> None:
         response.set_data(render_template("errors/error.html", error=error))
         response.content_type = "text/html; charset=utf-8"
         return response
+
+    dbguard.init_app(app, http_error)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
