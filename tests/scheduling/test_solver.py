@@ -38,7 +38,7 @@ def count_clashes(problem: Problem, placements: list[Placement]) -> tuple[int, i
 
 
 def brute_force(problem: Problem) -> tuple[int, int]:
-    """(fewest unplaced talks, fewest clashes among schedules placing that many), by trying every
+    """(fewest unplaced talks, fewest missed talks among schedules placing that many), by trying every
     slot (or none) for every movable talk. Rooms are left out: any slot holding no more talks
     than it has free rooms can seat them, and rooms do not change clashes.
     """
@@ -66,7 +66,7 @@ def brute_force(problem: Problem) -> tuple[int, int]:
         if not ok:
             continue
         placements = list(fixed) + [Placement(talk.id, "any", s) for talk, s in zip(movable, choice) if s is not None]
-        key = (sum(1 for s in choice if s is None), count_clashes(problem, placements)[0])
+        key = (sum(1 for s in choice if s is None), count_clashes(problem, placements)[1])
         if best is None or key < best:
             best = key
     assert best is not None
@@ -106,9 +106,9 @@ def assert_valid(problem: Problem, result: Result) -> None:
     closed = sum(1 for p in result.placements
                  if talks[p.talk_id].needs_closed_door and not rooms[p.room_id].closed_door)
     assert (result.overflow, result.closed_door_violations) == (overflow, closed)
-    assert 0 <= result.bound <= result.clashes
+    assert 0 <= result.bound <= result.missed
     if result.optimal:
-        assert result.bound == result.clashes
+        assert result.bound == result.missed
 
 
 def random_problem(seed: int, n_talks: int, n_rooms: int, n_slots: int, n_voters: int,
@@ -184,13 +184,13 @@ def test_a_voter_wanting_more_talks_than_slots_gives_a_proven_bound():
 
 
 def test_counting_bound_accounts_for_rooms_per_slot():
-    # One voter wants five talks; two slots of three rooms hold them only as 3 + 2, so both
-    # slots clash, and the per-voter count proves 2 without any search.
+    # One voter wants five talks in two slots of three rooms: only two can be seen, three are
+    # missed, and the per-voter count proves it without any search.
     talks = [Talk(name, {name}, {"v"}) for name in "abcde"]
     problem = Problem(talks, [Room(r, 5) for r in "xyz"], [Slot(1, 1), Slot(2, 2)])
     result = solve(problem, time_limit=1)
     assert_valid(problem, result)
-    assert result.clashes == 2 and result.bound == 2 and result.optimal
+    assert result.missed == 3 and result.bound == 3 and result.optimal
     assert "branch and bound" not in result.method
 
 
@@ -214,12 +214,12 @@ def test_rooms_go_to_the_sessions_that_need_them():
 @pytest.mark.parametrize("seed", range(6))
 def test_finds_and_proves_the_brute_force_optimum(seed):
     problem = random_problem(seed, n_talks=7, n_rooms=2, n_slots=4, n_voters=12, pinned=seed % 2)
-    least_unplaced, least_clashes = brute_force(problem)
+    least_unplaced, least_missed = brute_force(problem)
     result = solve(problem, time_limit=2, seed=seed)
     assert_valid(problem, result)
     assert len(result.unplaced) == least_unplaced
-    assert result.clashes == least_clashes
-    assert result.optimal and result.bound == least_clashes
+    assert result.missed == least_missed
+    assert result.optimal and result.bound == least_missed
 
 
 def test_places_as_many_talks_as_possible_before_counting_clashes():
@@ -237,7 +237,7 @@ def test_places_as_many_talks_as_possible_before_counting_clashes():
     expected = brute_force(problem)
     result = solve(problem, time_limit=1)
     assert_valid(problem, result)
-    assert (len(result.unplaced), result.clashes) == expected == (1, 2)
+    assert (len(result.unplaced), result.missed) == expected == (1, 2)
     (left_out,) = result.unplaced
     assert "speaker 'x' has 3 talks" in result.unplaced[left_out]
 
@@ -248,24 +248,24 @@ def test_exact_search_finds_the_optimum_from_an_empty_start(seed):
     # the brute-force optimum, leaving talks out only when that places the most.
     problem = random_problem(20 + seed, n_talks=7, n_rooms=1, n_slots=5, n_voters=10)
     inst = build_instance(problem)
-    best, clashes, complete, _, _ = branch_and_bound(inst, [-1] * inst.n_talks, 10**6, time.monotonic() + 60)
+    best, missed, complete, _, _ = branch_and_bound(inst, [-1] * inst.n_talks, 10**6, time.monotonic() + 60)
     assert complete
-    assert (best.count(-1) + len(inst.static_unplaced), clashes) == brute_force(problem)
+    assert (best.count(-1) + len(inst.static_unplaced), missed) == brute_force(problem)
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_incremental_clash_counts_match_a_recount(seed):
-    # The annealing keeps clashes by deltas; after thousands of moves and swaps (with pins, so
-    # counts start above zero) they must still equal a count from scratch.
+def test_incremental_missed_counts_match_a_recount(seed):
+    # The annealing keeps missed talks by deltas; after thousands of moves and swaps (with pins,
+    # so counts start above zero) they must still equal a count from scratch.
     problem = random_problem(seed, n_talks=24, n_rooms=3, n_slots=6, n_voters=40, wants=(3, 7), pinned=2)
     inst = build_instance(problem)
     state = greedy(inst)
-    best, best_clashes, steps, _ = anneal(state, random.Random(seed), 20000, 0, time.monotonic() + 60,
-                                          t_start=3.0, t_end=0.5)
+    best, best_missed, steps, _ = anneal(state, random.Random(seed), 20000, 0, time.monotonic() + 60,
+                                         t_start=3.0, t_end=0.5)
     assert steps == 20000
-    assert state.clashes == count_clashes(problem, schedule_placements(inst, state))[0]
+    assert state.missed == count_clashes(problem, schedule_placements(inst, state))[1]
     state.load(best)
-    assert best_clashes == state.clashes == count_clashes(problem, schedule_placements(inst, state))[0]
+    assert best_missed == state.missed == count_clashes(problem, schedule_placements(inst, state))[1]
 
 
 # -- pinned and fixed sessions ------------------------------------------------------------------------
@@ -427,7 +427,7 @@ def test_random_instances_keep_every_rule(seed):
     assert not evaluate(problem, result.placements).conflicts
     baseline = greedy_schedule(problem)
     assert_valid(problem, baseline)
-    assert (len(result.unplaced), result.clashes) <= (len(baseline.unplaced), baseline.clashes)
+    assert (len(result.unplaced), result.missed) <= (len(baseline.unplaced), baseline.missed)
 
 
 def test_solver_beats_its_greedy_seed_on_a_crowded_instance():
@@ -435,7 +435,7 @@ def test_solver_beats_its_greedy_seed_on_a_crowded_instance():
     baseline = greedy_schedule(problem)
     result = solve(problem, time_limit=30, seed=0, steps=60000)
     assert_valid(problem, result)
-    assert result.clashes < baseline.clashes
+    assert result.missed < baseline.missed
 
 
 def test_evaluate_flags_every_broken_rule():

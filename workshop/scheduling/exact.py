@@ -39,11 +39,10 @@ def branch_and_bound(inst: Instance, incumbent: list[int], node_budget: int,
     n, n_slots = inst.n_talks, inst.n_slots
     big = inst.n_voters * max(1, n_slots) + 1
     counts = inst.base_planes()
-    base_clashes = sum(c.clashing.bit_count() for c in counts)
+    base_missed = sum(c.missed() for c in counts)
 
     best = list(incumbent)
-    best_clashes = _clashes_of(inst, incumbent)
-    best_cost = sum(1 for s in incumbent if s < 0) * big + best_clashes
+    best_cost = sum(1 for s in incumbent if s < 0) * big + _missed_of(inst, incumbent)
 
     # A slot holding a pinned or fixed session (it has fewer free rooms than there are rooms)
     # differs from the others by more than this signature shows, so it gets no class.
@@ -69,7 +68,7 @@ def branch_and_bound(inst: Instance, incumbent: list[int], node_budget: int,
         for s in allowed[t]:
             if load[s] >= capacity[s] or speaking[s] & speakers:
                 continue
-            options.append(((mask & counts[s].one).bit_count(), s))
+            options.append(((mask & counts[s].wanting).bit_count(), s))
         return options
 
     def sure_cost(i: int) -> int:
@@ -129,16 +128,16 @@ def branch_and_bound(inst: Instance, incumbent: list[int], node_budget: int,
             dfs(i + 1, cost + big)
 
     try:
-        dfs(0, base_clashes)
+        dfs(0, base_missed)
         complete = True
     except _Stop:
         complete = False
     return best, best_cost % big, complete, nodes, timed_out
 
 
-def _clashes_of(inst: Instance, slot_of: list[int]) -> int:
+def _missed_of(inst: Instance, slot_of: list[int]) -> int:
     counts = inst.base_planes()
     for t, s in enumerate(slot_of):
         if s >= 0:
             counts[s].change(0, inst.masks[t])
-    return sum(c.clashing.bit_count() for c in counts)
+    return sum(c.missed() for c in counts)

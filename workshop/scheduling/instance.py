@@ -37,13 +37,13 @@ class Counts:
 
     ``planes[k]`` holds bit k of every voter's count, so adding a talk to the slot is a binary
     increment of the voters in its mask, done with a few operations on Python integers instead
-    of a loop over voters. ``one``, ``two`` and ``clashing`` are the voters whose count is exactly
-    1, exactly 2 and at least 2: a move's change in clashes is then a couple of ``bit_count``
-    calls (moving a talk in makes its voters in ``one`` clash; moving it out frees those in
-    ``two``).
+    of a loop over voters. ``wanting`` holds the voters whose count is at least 1 and ``missing``
+    those whose count is at least 2: a move's change in missed talks is then a couple of
+    ``bit_count`` calls (moving a talk in makes each of its voters in ``wanting`` miss one more
+    talk; moving it out gives back one to each of its voters in ``missing``).
     """
 
-    __slots__ = ("planes", "one", "two", "clashing")
+    __slots__ = ("planes", "wanting", "missing")
 
     def __init__(self, planes: list[int]) -> None:
         self.planes = planes
@@ -73,12 +73,13 @@ class Counts:
         above_one = 0
         for plane in planes[1:]:
             above_one |= plane
-        above_two = 0
-        for plane in planes[2:]:
-            above_two |= plane
-        self.one = planes[0] & ~above_one
-        self.two = planes[1] & ~planes[0] & ~above_two if len(planes) > 1 else 0
-        self.clashing = above_one
+        self.missing = above_one
+        self.wanting = above_one | planes[0]
+
+    def missed(self) -> int:
+        """Sum over voters of max(0, count - 1): the sessions of this slot its voters miss."""
+        total = sum(plane.bit_count() << k for k, plane in enumerate(self.planes))
+        return total - self.wanting.bit_count()
 
 
 @dataclass

@@ -45,7 +45,7 @@ class State:
         # Speakers of the slot's movable talks, as bits: a speaker is never in two of them at once,
         # so a talk's speakers are added and removed with a plain XOR.
         self.speaking = [0] * inst.n_slots
-        self.clashes = sum(c.clashing.bit_count() for c in self.counts)
+        self.missed = sum(c.missed() for c in self.counts)
 
     # -- queries -----------------------------------------------------------------------------
     def has_room(self, s: int) -> bool:
@@ -65,7 +65,7 @@ class State:
     def place(self, t: int, s: int) -> None:
         mask = self.inst.masks[t]
         counts = self.counts[s]
-        self.clashes += (mask & counts.one).bit_count()
+        self.missed += (mask & counts.wanting).bit_count()
         counts.change(0, mask)
         self.speaking[s] ^= self.inst.speaker_masks[t]
         self.slot_of[t] = s
@@ -76,7 +76,7 @@ class State:
         s = self.slot_of[t]
         mask = self.inst.masks[t]
         counts = self.counts[s]
-        self.clashes -= (mask & counts.two).bit_count()
+        self.missed -= (mask & counts.missing).bit_count()
         counts.change(mask, 0)
         self.speaking[s] ^= self.inst.speaker_masks[t]
         members = self.members[s]
@@ -113,12 +113,11 @@ def greedy(inst: Instance) -> State:
             if not state.can_place(t, s):
                 continue
             counts = state.counts[s]
-            key = ((mask & counts.one).bit_count(), (mask & (counts.planes[0] | counts.clashing)).bit_count(),
-                   len(state.members[s]), s)
+            key = ((mask & counts.wanting).bit_count(), len(state.members[s]), s)
             if best is None or key < best:
                 best = key
         if best is not None:
-            state.place(t, best[3])
+            state.place(t, best[2])
     repair(state)
     return state
 
@@ -189,10 +188,10 @@ def anneal(state: State, rng: random.Random, budget: int, target: int, deadline:
     inst = state.inst
     slot_of = state.slot_of
     best = list(slot_of)
-    best_clashes = state.clashes
+    best_missed = state.missed
     movers = [t for t in range(inst.n_talks) if slot_of[t] >= 0 and len(inst.allowed[t]) > 1]
-    if not movers or budget <= 0 or best_clashes <= target:
-        return best, best_clashes, 0, False
+    if not movers or budget <= 0 or best_missed <= target:
+        return best, best_missed, 0, False
 
     allowed, allowed_sets, masks = inst.allowed, inst.allowed_sets, inst.masks
     speaker_masks = inst.speaker_masks
@@ -209,7 +208,7 @@ def anneal(state: State, rng: random.Random, budget: int, target: int, deadline:
             state.load(best)
         slot_of, members, position = state.slot_of, state.members, state.position
         counts, speaking = state.counts, state.speaking
-        clashes = state.clashes
+        missed = state.missed
         start_temp = t_start * (0.5 ** round_no)
         ratio = (t_end / start_temp) if start_temp > t_end else 1.0
         round_steps = per_round if round_no < rounds - 1 else budget - steps
@@ -237,7 +236,7 @@ def anneal(state: State, rng: random.Random, budget: int, target: int, deadline:
                 st = speaker_masks[t]
                 if speaking[b] & st:
                     continue
-                delta = (mt & cb.one).bit_count() - (mt & ca.two).bit_count()
+                delta = (mt & cb.wanting).bit_count() - (mt & ca.missing).bit_count()
                 if delta > 0 and (delta >= 64 or random_() >= accept[delta]):
                     continue
                 ca.change(mt, 0)
@@ -257,8 +256,8 @@ def anneal(state: State, rng: random.Random, budget: int, target: int, deadline:
                 mu = masks[u]
                 common = mt & mu
                 only_t, only_u = mt ^ common, mu ^ common
-                delta = ((only_t & cb.one).bit_count() - (only_t & ca.two).bit_count()
-                         + (only_u & ca.one).bit_count() - (only_u & cb.two).bit_count())
+                delta = ((only_t & cb.wanting).bit_count() - (only_t & ca.missing).bit_count()
+                         + (only_u & ca.wanting).bit_count() - (only_u & cb.missing).bit_count())
                 if delta > 0 and (delta >= 64 or random_() >= accept[delta]):
                     continue
                 ca.change(only_t, only_u)
@@ -267,17 +266,17 @@ def anneal(state: State, rng: random.Random, budget: int, target: int, deadline:
                 speaking[b] ^= st ^ su
                 _relocate(t, a, b, members, position, slot_of)
                 _relocate(u, b, a, members, position, slot_of)
-            clashes += delta
-            if clashes < best_clashes:
-                best_clashes = clashes
+            missed += delta
+            if missed < best_missed:
+                best_missed = missed
                 best = list(slot_of)
-                if best_clashes <= target:
+                if best_missed <= target:
                     break
         steps += done
-        state.clashes = clashes
-        if timed_out or best_clashes <= target:
+        state.missed = missed
+        if timed_out or best_missed <= target:
             break
-    return best, best_clashes, steps, timed_out
+    return best, best_missed, steps, timed_out
 
 
 def _relocate(t: int, a: int, b: int, members: list[list[int]], position: list[int], slot_of: list[int]) -> None:
@@ -356,8 +355,8 @@ def polish(state: State, rng: random.Random, budget: int, deadline: float) -> tu
                 continue
             common = mt & masks[u]
             only_t, only_u = mt ^ common, masks[u] ^ common
-        delta = ((only_t & cb.one).bit_count() - (only_t & ca.two).bit_count()
-                 + (only_u & ca.one).bit_count() - (only_u & cb.two).bit_count())
+        delta = ((only_t & cb.wanting).bit_count() - (only_t & ca.missing).bit_count()
+                 + (only_u & ca.wanting).bit_count() - (only_u & cb.missing).bit_count())
         if delta > 0:
             continue
         new_a = [x for x in members[a] if x != t] + ([u] if u >= 0 else [])
@@ -372,6 +371,6 @@ def polish(state: State, rng: random.Random, budget: int, deadline: float) -> tu
         _relocate(t, a, b, members, position, slot_of)
         if u >= 0:
             _relocate(u, b, a, members, position, slot_of)
-        state.clashes += delta
+        state.missed += delta
         slot_cost[a], slot_cost[b] = cost_a, cost_b
     return steps, False

@@ -93,16 +93,16 @@ def solve(problem: Problem, time_limit: float = 10.0, seed: int = 0, *, steps: i
     iterations = 0
     stopped_by_time = False
 
-    if state.clashes > bound:
+    if state.missed > bound:
         best, _, done, timed_out = anneal(state, rng, budget, bound, deadline)
         state.load(best)
         iterations += done
         stopped_by_time |= timed_out
         method.append("simulated annealing")
 
-    optimal = left_out == 0 and state.clashes == bound
+    optimal = left_out == 0 and state.missed == bound
     if not optimal and node_budget and not stopped_by_time:
-        best, clashes, complete, nodes, timed_out = branch_and_bound(inst, state.slot_of, node_budget, deadline)
+        best, missed, complete, nodes, timed_out = branch_and_bound(inst, state.slot_of, node_budget, deadline)
         iterations += nodes
         stopped_by_time |= timed_out
         method.append("branch and bound")
@@ -113,7 +113,7 @@ def solve(problem: Problem, time_limit: float = 10.0, seed: int = 0, *, steps: i
                 bound, bound_note = lower_bound(inst, left_out)
         if complete:
             optimal = True
-            bound = clashes
+            bound = missed
             bound_note = "proven optimal by exhaustive branch and bound"
         elif not timed_out:
             bound_note += "; branch and bound did not finish within its share of the time limit"
@@ -145,7 +145,7 @@ def greedy_schedule(problem: Problem) -> Result:
     unplaced = dict(inst.static_unplaced)
     for t in state.unplaced():
         unplaced[inst.talks[t].id] = _why_unplaced(inst, state, t)
-    optimal = left_out == 0 and state.clashes == bound
+    optimal = left_out == 0 and state.missed == bound
     if optimal:
         bound_note = "the schedule reaches the lower bound, so it is optimal"
     return _result(problem, inst, schedule_placements(inst, state), unplaced, bound, bound_note, optimal, "greedy",
