@@ -71,13 +71,14 @@ Each phase runs a step budget derived from the instance size and ``time_limit`` 
 limit and seed give the same schedule in every process, unless ``stopped_by_time`` is set.
 """
 
-from .model import Evaluation, Placement, Problem, Result, Room, Slot, Talk, evaluate
+from .model import Evaluation, Placement, Problem, Progress, Result, Room, Slot, Talk, evaluate
 from .solver import greedy_schedule, solve
 
 __all__ = [
     "Evaluation",
     "Placement",
     "Problem",
+    "Progress",
     "Result",
     "Room",
     "Slot",

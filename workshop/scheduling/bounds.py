@@ -20,6 +20,11 @@ def lower_bound(inst: Instance, unplaced: int = 0) -> tuple[int, str]:
     the movable talks out.
     """
     forced = sum(max(0, k - 1) for counts in inst.base_counts for k in counts)
+    # Every slot a talk could run in, over all its starts: a relaxation, so the bound stays valid.
+    covers = [set(allowed) for allowed in inst.allowed]
+    for t, options in enumerate(inst.options):
+        for _, s, k in options:
+            covers[t].update(range(s, s + k))
     talks_of: list[list[int]] = [[] for _ in range(inst.n_voters)]
     for t, voters in enumerate(inst.voters):
         for v in voters:
@@ -30,7 +35,7 @@ def lower_bound(inst: Instance, unplaced: int = 0) -> tuple[int, str]:
         wanted = len(talks) - unplaced
         if wanted <= 0:
             continue
-        usable = {s for t in talks for s in inst.allowed[t]}
+        usable = {s for t in talks for s in covers[t]}
         free = sum(1 for s in usable if inst.base_counts[s][v] == 0)
         extra += max(0, wanted - free)
 
