@@ -134,6 +134,8 @@ def solve_exact(inst: Instance, *, placed: int, over_capacity: int, hint: tuple[
             if len(literals) > 1:
                 model.add_at_most_one(literals)
 
+    _break_slot_symmetry(inst, choices, model)
+
     talks_of: list[list[int]] = [[] for _ in range(inst.n_voters)]
     for t, voters in enumerate(inst.voters):
         for v in voters:
@@ -203,3 +205,30 @@ def solve_exact(inst: Instance, *, placed: int, over_capacity: int, hint: tuple[
     found_missed -= left_weight * found_slot.count(-1) * may_leave + over_weight * len(found_over)
     return ExactOutcome(bound, status == cp_model.OPTIMAL, found_missed, found_slot,
                         found_room, found_over, solver.status_name(status), solver.wall_time)
+
+
+def _break_slot_symmetry(inst: Instance, choices: list, model) -> None:
+    """Slots that nothing tells apart (same free rooms, usable by the same talks, no pinned or
+    fixed session, no spanning talk anywhere) can be renumbered freely, so every schedule has a
+    twin in which they are used in the order of the talks (most demanding first): talk number k
+    of that order then sits in one of the first k + 1 of them. Saying so spares CP-SAT from
+    proving the same thing once per renumbering."""
+    if any(inst.spanning):
+        return
+    classes: dict[tuple, list[int]] = {}
+    for s in range(inst.n_slots):
+        if any(inst.base_counts[s]) or not inst.free_rooms[s]:
+            continue
+        signature = (tuple(inst.free_levels[s]), tuple(s in allowed for allowed in inst.allowed_sets),
+                     inst.slots[s].length)
+        classes.setdefault(signature, []).append(s)
+    order = sorted(range(inst.n_talks), key=lambda t: (inst.need[t], -inst.demand[t], t))
+    for slots in classes.values():
+        if len(slots) < 2:
+            continue
+        rank = {s: i for i, s in enumerate(slots)}
+        users = [t for t in order if slots[0] in inst.allowed_sets[t]]
+        for k, t in enumerate(users[: len(slots)]):
+            for literal, _, s, _ in choices[t]:
+                if rank.get(s, -1) > k:
+                    model.add(literal == 0)
