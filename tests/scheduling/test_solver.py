@@ -174,7 +174,7 @@ def assert_valid(problem: Problem, result: Result) -> None:
 
 def random_problem(seed: int, n_talks: int, n_rooms: int, n_slots: int, n_voters: int,
                    wants: tuple[int, int] = (2, 4), pinned: int = 0, fixed: int = 0,
-                   long_talks: float = 0.0, tight_rooms: bool = False) -> Problem:
+                   long_talks: float = 0.0, tight_rooms: bool = False, unavailable: float = 0.25) -> Problem:
     """Small instances with shared speakers, unavailability, varied rooms and some pins; with
     ``long_talks`` that share of talks lasts two slots (slots come in pairs separated by a
     break), and with ``tight_rooms`` rooms are about as big as the talks' demand."""
@@ -187,7 +187,7 @@ def random_problem(seed: int, n_talks: int, n_rooms: int, n_slots: int, n_voters
     # Slots of 45 minutes, two in a row, then a break of 15: a talk of 90 minutes fits a pair.
     slots = [Slot(f"s{i}", (i // 2) * 105 + (i % 2) * 45, 45) for i in range(n_slots)]
     talks = [Talk(f"t{t}", {speakers[t]}, wanted[t],
-                  {slots[rng.randrange(n_slots)].id} if rng.random() < 0.25 else set(),
+                  {slots[rng.randrange(n_slots)].id} if rng.random() < unavailable else set(),
                   needs_closed_door=rng.random() < 0.2,
                   length=90 if rng.random() < long_talks else rng.choice([None, 30, 45]))
              for t in range(n_talks)]
@@ -318,6 +318,19 @@ def test_brute_force_optimum_with_long_talks_and_rooms_close_to_demand(seed):
     # demand of the talks, so where each talk may go depends on what else is in its slot.
     problem = random_problem(100 + seed, n_talks=5, n_rooms=2, n_slots=4, n_voters=14, wants=(2, 4),
                              long_talks=0.4, tight_rooms=True, fixed=seed % 2)
+    expected = brute_force(problem)
+    result = solve(problem, time_limit=20, seed=seed, steps=20000)
+    assert_valid(problem, result)
+    assert (len(result.unplaced), len(result.over_capacity), result.missed) == expected
+    assert result.optimal and result.bound == result.missed
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_brute_force_optimum_when_every_slot_is_alike(seed):
+    # Nothing tells the slots apart, so CP-SAT is told to use them in order; the optimum it
+    # proves must still be the true one.
+    problem = random_problem(200 + seed, n_talks=5, n_rooms=2, n_slots=3, n_voters=12, wants=(2, 4),
+                             tight_rooms=True, unavailable=0.0)
     expected = brute_force(problem)
     result = solve(problem, time_limit=20, seed=seed, steps=20000)
     assert_valid(problem, result)
