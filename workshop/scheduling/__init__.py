@@ -5,79 +5,100 @@ Interface
 Input, all frozen dataclasses (ids are any hashable: database ids, strings):
 
 * ``Talk(id, speakers=frozenset(), voters=frozenset(), unavailable_slots=frozenset(),
-  needs_closed_door=False)`` -- its demand is ``len(voters)``;
+  needs_closed_door=False, length=None, demand=None)`` -- ``length`` in minutes (None: fits any
+  one slot); ``demand`` is how many people are expected, the number the room must seat (pass
+  sign-ups once sign-up is open, votes before; None: the number of voters). ``voters`` are who
+  want it, for missed talks, whatever the demand says;
 * ``Room(id, capacity, closed_door=False)``;
-* ``Slot(id, order)`` -- ``order`` sorts slots in time;
-* ``Placement(talk_id, room_id, slot_id)``;
+* ``Slot(id, start, length=None, open=True, is_break=False)`` -- ``start`` sorts slots in time
+  and, with ``length``, is in minutes from any fixed origin. A slot follows another when it
+  starts where the other ends; a talk longer than its slot takes the slots that follow it, in
+  one room, until their lengths add up to its own (a gap, a break or a slot without length ends
+  the run). ``open=False`` closes a slot to every talk the solver places (it has started, or the
+  organizer keeps it); ``is_break`` marks a slot that holds no talk;
+* ``Placement(talk_id, room_id, slot_id)`` -- a long talk is placed in the slot it starts in;
 * ``Problem(talks, rooms, slots, pinned=(), fixed=())`` -- ``talks`` includes the pinned and fixed
   ones; ``pinned`` are the organizer's pins, ``fixed`` the sessions already placed (the earlier
-  blocks of an unconference). Neither ever moves; both count for clashes, block their cells and
-  keep their speakers busy in their slots.
+  blocks of an unconference, sessions under way). Neither ever moves, even into a closed slot;
+  both count for missed talks, block their rooms and keep their speakers busy while they run.
 
-``solve(problem, time_limit=10.0, seed=0, *, steps=None) -> Result`` places every other talk.
-``greedy_schedule(problem) -> Result`` is the greedy seed alone, the baseline for comparison.
+``solve(problem, time_limit=10.0, seed=0, *, steps=None, progress=None, should_stop=None) ->
+Result`` places every other talk. ``greedy_schedule(problem) -> Result`` is the greedy seed alone.
 ``evaluate(problem, placements) -> Evaluation`` recounts any schedule's figures from scratch and
 lists its hard-rule conflicts (what the schedule editor flags).
 
-``Result`` holds ``placements`` (every session, pinned and fixed included), ``unplaced``
-(talk id -> why it could not be placed), ``clashes``, ``missed``, ``bound`` and ``bound_note``,
-``optimal``, ``method``, ``elapsed``, ``overflow``, ``closed_door_violations``, ``seed``,
-``iterations``, ``stopped_by_time`` and ``notes`` (odd input worked around).
+``Result`` holds ``placements`` (every session, pinned and fixed included), ``unplaced`` (talk id
+-> why it could not be placed: length, availability, closed slots, no free room...),
+``over_capacity`` (talk id -> why it sits in a room too small for its demand), ``missed``,
+``clashes``, ``bound`` and ``bound_note``, ``optimal``, ``method``, ``elapsed``, ``overflow``,
+``closed_door_violations``, ``seed``, ``iterations``, ``stopped_by_time``, ``cancelled`` and
+``notes`` (odd input worked around).
+
+Long runs: ``progress`` is called at most every half second with a ``Progress`` (the best
+schedule's missed talks, clashes, talks over capacity and unplaced; the bound once known and
+whether it is reached; seconds elapsed and left; the phase). If it returns False, or
+``should_stop()`` returns True, the solver stops within milliseconds (CP-SAT included) and
+returns its best schedule so far with ``cancelled`` set.
 
 Rules and objective
 -------------------
-Hard: one session per room and slot; no speaker in two talks in the same slot; no talk in a slot
-its speakers are unavailable; pinned and fixed placements stay. What cannot satisfy them is
-reported in ``unplaced`` with its reason; infeasible input never raises.
+Hard: one session per room and slot; no speaker in two talks at once; no talk in a slot its
+speakers are unavailable, in a break or in a closed slot; a talk runs over consecutive slots of
+one room for its whole length; pinned and fixed placements stay; every talk in a room that seats
+its demand, whenever a schedule placing as many talks can give it one. What cannot satisfy them
+is reported in ``unplaced`` or ``over_capacity`` with its reason; infeasible input never raises.
 
-Objective, in order: place as many talks as possible; then minimize **clashes**, the number of
-(voter, slot) pairs in which the voter wants two or more of the sessions placed in that slot
-(``missed``, reported alongside, is the sum over (voter, slot) of max(0, k - 1) for k such
-sessions: how many wanted sessions people cannot attend); then minimize sessions that need a
-closed door but are in an open room; then minimize **overflow**, the people beyond room capacity
-summed over sessions. Closed-door misses come before overflow because a restricted talk in an
-open room is a confidentiality breach, an overfull room only an inconvenience.
+Objective, in order: place as many talks as possible; then as few as possible in rooms too small
+for them; then minimize **missed talks**: for each attendee and slot holding k of the talks they
+want, k - 1 are missed (a long talk counts in every slot it runs over); then minimize sessions
+that need a closed door but are in an open room; then overflow (people beyond capacity). Clashes,
+the (attendee, slot) pairs with k >= 2, are reported alongside. Minimizing clashes instead lets a
+third and fourth wanted talk pile into a slot that already clashes; minimizing missed talks does
+not.
 
 Method
 ------
-Given which talks share a slot, the best room for each is a small exact assignment
-(:mod:`.rooms`), so the search is over slot assignments only:
+Given which floating talks (those that fit one slot wherever they start) share a slot, whether
+rooms can seat them is one count per room level (room sizes are nested, so Hall's condition for
+the matching reduces to "no more talks needing rooms of level j or bigger than there are such
+rooms"), and the best rooms are a small exact assignment (:mod:`.rooms`); a talk that spans
+slots holds an explicit room. So the search is over slots, with rooms checked in O(levels):
 
-1. greedy seed: most-wanted talks first, each into the slot adding the fewest clashes; talks
-   left over are placed by ejection chains (:mod:`.search`);
-2. simulated annealing with moves (a talk to a free room in another slot) and swaps (two talks
-   trade slots). Clashes are counted incrementally: per slot, each voter's count is kept as bit
-   planes over all voters, so a proposal costs about a microsecond in pure Python and a ten
-   second limit buys millions of them. One long cooling; reheats were measured and did not pay.
-   It stops as soon as it reaches the lower bound;
-3. branch and bound (:mod:`.exact`) on instances of up to 24 movable talks, which proves
-   optimality when it completes within its share of the time;
-4. a polish pass that improves closed-door misses and overflow without adding any clash.
+1. greedy seed: spanning talks first, then from the most demanding room level down, each where
+   it adds the fewest missed talks; talks left over are placed by ejection chains, and only a
+   talk that still finds no room seating it is let into smaller rooms (:mod:`.search`);
+2. CP-SAT (OR-Tools) on an exact model of the hard rules, when the instance is small enough
+   (:func:`.exact.small_enough`), for at most 30% of the time: it proves a lower bound on missed
+   talks, often the optimum on small events, and may hand the search a better start;
+3. simulated annealing with moves (a talk to a slot with a room for it) and swaps (two talks
+   trade slots). Missed talks are counted incrementally: per slot, each voter's count is kept as
+   bit planes over all voters, so a proposal costs about a microsecond in pure Python. The
+   temperature follows the clock over the time limit (or the step budget, see below), so a run
+   always ends cooled; when the budget lets a cooling settle several times over, the rest goes
+   to restarts from the best schedule, reheated. It stops as soon as it reaches the bound;
+4. a polish pass that improves closed-door misses and overflow without adding a missed talk.
 
-Why: on the issue's reference size (60 talks, 6 rooms, 10 slots, 200 voters wanting 8 each) a
-pairwise CP-SAT model, a HiGHS MILP and an ILP conference scheduler all ended above 300 clashes
-after about two minutes, while a simple annealing reached 242 in one second; this annealing
-reaches about 215 in six seconds on an instance of that size (``bench/schedule.py`` prints the
-figures for every size, against the greedy seed alone). ``bound`` is proven: from pinned and
-fixed sessions and per-voter counting (:mod:`.bounds`), or equal to ``clashes`` when the
-exhaustive search completes. On large random instances counting proves nothing (every voter's
-talks fit in distinct slots) and the bound is 0, as it was for the CP-SAT model.
+``bound`` is proven: by counting per voter (:mod:`.bounds`) or by CP-SAT; ``optimal`` is set only
+when the schedule reaches it. On instances too big for CP-SAT the bound usually stays 0.
 
 Determinism
 -----------
-Each phase runs a step budget derived from the instance size and ``time_limit`` (or from
-``steps``), not from the clock; the clock is only a safety stop. Randomness comes from
-``random.Random(seed)`` and every loop runs in an order fixed by the input, so the same problem,
-limit and seed give the same schedule in every process, unless ``stopped_by_time`` is set.
+With ``steps`` (a work budget), the annealing runs that many steps and CP-SAT a deterministic
+time in proportion, one worker: the same problem, seed and budget give the same schedule in any
+process, on any machine that finishes within ``time_limit`` (``stopped_by_time`` says when one
+did not: the search then cooled by the clock for what was left). With only a time limit the
+temperature follows the clock, so the schedule may differ from run to run. Randomness comes from
+``random.Random(seed)`` and every loop runs in an order fixed by the input, never by hashing.
 """
 
-from .model import Evaluation, Placement, Problem, Result, Room, Slot, Talk, evaluate
+from .model import Evaluation, Placement, Problem, Progress, Result, Room, Slot, Talk, evaluate
 from .solver import greedy_schedule, solve
 
 __all__ = [
     "Evaluation",
     "Placement",
     "Problem",
+    "Progress",
     "Result",
     "Room",
     "Slot",

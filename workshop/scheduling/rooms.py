@@ -15,22 +15,26 @@ def assignment_cost(demand: int, needs_closed_door: bool, capacity: int, closed_
     return (weight if needs_closed_door and not closed_door else 0) + max(0, demand - capacity)
 
 
-def assign_rooms(sessions: Sequence[tuple[int, bool]], rooms: Sequence[tuple[int, bool]]) -> list[int]:
-    """Give each session (demand, needs_closed_door) a distinct room (capacity, closed_door).
+def assign_rooms(sessions: Sequence[tuple[int, bool, int]], rooms: Sequence[tuple[int, bool, int]]) -> list[int]:
+    """Give each session (demand, needs_closed_door, need) a distinct room (capacity, closed_door,
+    level) of level ``need`` or lower (see :mod:`.instance`).
 
-    Returns, for each session, the index of its room in ``rooms``; needs ``len(sessions) <=
-    len(rooms)``. Sorting by demand is optimal for overflow alone, but not once closed-door rooms
-    are reserved (a small restricted talk should not take the big closed room a popular talk
+    Returns, for each session, the index of its room in ``rooms``; the search only asks when such
+    an assignment exists. Sorting by demand is optimal for overflow alone, but not once closed-door
+    rooms are reserved (a small restricted talk should not take the big closed room a popular talk
     needs), so this solves the assignment exactly with the Hungarian method: at most a few dozen
-    rooms per slot, so it costs little.
+    rooms per slot, so it costs little. A room below a session's level costs more than every
+    closed-door miss and overflow together, so it is only used when nothing else is left.
     """
     n, m = len(sessions), len(rooms)
     if n == 0:
         return []
     if n > m:
         raise ValueError("more sessions than rooms in one slot")
-    weight = sum(demand for demand, _ in sessions) + 1
-    cost = [[assignment_cost(d, need, c, closed, weight) for c, closed in rooms] for d, need in sessions]
+    weight = sum(demand for demand, _, _ in sessions) + 1
+    too_small = weight * (n + 1)
+    cost = [[assignment_cost(d, need_closed, c, closed, weight) + (too_small if level > need else 0)
+             for c, closed, level in rooms] for d, need_closed, need in sessions]
     return _hungarian(cost)
 
 
