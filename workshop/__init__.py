@@ -101,9 +101,10 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_templating(app: Flask) -> None:
-    from . import policy
+    from . import dates, policy
     from .text import render_markdown
 
+    dates.register(app)
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.globals["policy"] = policy
     app.jinja_env.trim_blocks = True

@@ -176,6 +176,11 @@ def can_view_public_page(user, event: Event) -> bool:
     return event.public_page and event.status != EventStatus.DRAFT
 
 
+def can_view_event_anywhere(user, event: Event) -> bool:
+    """Knows the event: from inside it, or from its public page."""
+    return can_view_event(user, event) or can_view_public_page(user, event)
+
+
 def is_attendee(user, event: Event) -> bool:
     """Accepted, and not revoked. Does not imply the agreement was signed."""
     return _status(user, event) == CandidateStatus.ACCEPTED
@@ -409,6 +414,11 @@ def is_public_proposal(proposal: Proposal, now=None) -> bool:
             and proposal.effective_tier(now or utcnow()) == Tier.PUBLIC)
 
 
+def can_view_proposal_anywhere(user, proposal: Proposal, now=None) -> bool:
+    """Sees the talk inside the event, or on its public page."""
+    return can_view_proposal(user, proposal, now) or is_public_proposal(proposal, now)
+
+
 def proposals_visible_to(user, event: Event, now=None) -> sa.Select:
     """Twin of can_view_proposal: the proposals of ``event`` this person may see."""
     query = sa.select(Proposal).where(Proposal.event_id == event.id)
@@ -575,7 +585,7 @@ def can_download_material(user, material: Material, now=None) -> bool:
 
 def can_accept_terms(user, proposal: Proposal) -> bool:
     return bool(proposal.extra_terms.strip()) and _signed_in(user) and not is_excluded(user, proposal) and (
-        can_view_proposal(user, proposal) or is_public_proposal(proposal))
+        can_view_proposal_anywhere(user, proposal))
 
 
 # --- the schedule -------------------------------------------------------------------------
@@ -678,6 +688,12 @@ def can_check_in_self(user, proposal: Proposal) -> bool:
     return (is_attendee(user, proposal.event) and can_view_event_content(user, proposal.event)
             and proposal.status == ProposalStatus.ACCEPTED and can_view_proposal(user, proposal)
             and released_entry(proposal) is not None)
+
+
+def can_read_event_feed(user, event: Event) -> bool:
+    """The event's calendar: the whole schedule for whoever may see it, its public sessions for anyone
+    while the public page is on."""
+    return can_view_schedule(user, event) or can_view_public_page(user, event)
 
 
 def can_subscribe_calendar(user, event: Event) -> bool:

@@ -76,7 +76,10 @@ def create_event(actor: User, data: EventData, organizer_emails: list[str]) -> E
     db.session.add(Agreement(event_id=event.id, version=1, text=DEFAULT_AGREEMENT, created_by_id=actor.id))
     audit.record(actor, event, "create event", f"event {event.slug}")
     for email in organizer_emails:
-        add_organizer(actor, event, email)
+        try:
+            add_organizer(actor, event, email)
+        except DomainError as error:  # here the addresses come as the list of organizers
+            raise DomainError(error.message, field="organizers") from error
     return event
 
 

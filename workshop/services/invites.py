@@ -26,6 +26,7 @@ from ..models import (
     Vouch,
     utcnow,
 )
+from ..text import csv_safe
 from . import accounts, audit
 from .errors import DomainError
 from .materials import notify_revocation
@@ -520,15 +521,6 @@ def funnel(event: Event) -> list[tuple[str, int]]:
         ("Pending", c[S.INVITED]),
         ("Waitlisted", c[S.WAITLISTED]),
     ]
-
-
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value) -> str:
-    """Spreadsheets run cells that begin with = + - @ as formulas; prefix them with a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_FORMULA_START) else text
 
 
 def export_csv(candidates: Iterable[Candidate], tags: dict[int, list[str]] | None = None,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from .. import mail, policy
+from .. import dates, mail, policy
 from ..extensions import db
 from ..models import (
     Attendance,
@@ -28,6 +30,7 @@ from ..models import (
     Vote,
     utcnow,
 )
+from ..text import csv_safe
 from . import accounts, audit
 from .errors import DomainError
 
@@ -263,6 +266,21 @@ def toggle_vote(user: User, proposal: Proposal) -> bool:
     return False
 
 
+def export_csv(items: list[Proposal], votes: dict[int, int], now: datetime) -> str:
+    """Proposals as CSV for organizers, formula-safe: speakers, tier in force at ``now``, status and votes."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["title", "kind", "minutes", "status", "tier", "scheduled release", "speakers", "votes",
+                     "chatham house", "no recording"])
+    for p in items:
+        release = f"{p.release_tier.value} from {dates.datefmt(p.release_at, 'stamp')} UTC" if p.release_tier else ""
+        writer.writerow([csv_safe(v) for v in (
+            p.title, p.kind.value, p.duration_minutes, p.status.value, p.effective_tier(now).value, release,
+            "; ".join(s.user.email for s in p.speakers if s.confirmed), votes.get(p.id, 0),
+            "yes" if p.chatham_house else "", "yes" if p.no_recording else "")])
+    return out.getvalue()
+
+
 def vote_counts(proposal_ids) -> dict[int, int]:
     rows = db.session.execute(sa.select(Vote.proposal_id, sa.func.count()).where(
         Vote.proposal_id.in_(proposal_ids)).group_by(Vote.proposal_id))
@@ -291,6 +309,22 @@ def record_attendance(actor: User | None, proposal: Proposal, user: User, source
     audit.record(actor, proposal.event, "record attendance", f"proposal {proposal.public_id}", user.email)
     policy.forget_memo()
     return True
+
+
+def person_by_email(email: str) -> User:
+    """The account behind an address typed on an attendance or check-in form."""
+    user = accounts.find_user(accounts.normalize_email(email))
+    if user is None:
+        raise DomainError("No attendee has that address.", field="email")
+    return user
+
+
+def person_by_id(raw: str) -> User:
+    """The account behind a person's button on the check-in list."""
+    user = db.session.get(User, int(raw)) if raw.isdigit() and int(raw) < 2**31 else None
+    if user is None:
+        raise DomainError("No attendee has that id.")
+    return user
 
 
 def remove_attendance(actor: User, proposal: Proposal, user: User) -> None:

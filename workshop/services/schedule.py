@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from .. import mail, policy
+from ..dates import datefmt, local, to_utc
 from ..extensions import db
 from ..models import (
     Event,
@@ -25,7 +25,6 @@ from ..models import (
     Unavailability,
     User,
     Vote,
-    utcnow,
 )
 from . import audit
 from .errors import DomainError
@@ -80,12 +79,10 @@ def add_slots(actor: User, event: Event, day: date, starts: list[time], minutes:
         raise DomainError("A slot lasts from 5 minutes to 8 hours.", field="minutes")
     if not starts:
         raise DomainError("Give at least one start time, such as 09:00, 10:30.", field="starts")
-    zone = ZoneInfo(event.timezone)
     existing = db.session.execute(sa.select(Slot.starts_at, Slot.ends_at).where(Slot.event_id == event.id)).all()
     new: list[Slot] = []
     for start in sorted(set(starts)):
-        local = datetime.combine(day, start, tzinfo=zone)
-        begins = local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+        begins = to_utc(event, datetime.combine(day, start))
         ends = begins + timedelta(minutes=minutes)
         for other_start, other_end in [*existing, *((s.starts_at, s.ends_at) for s in new)]:
             if begins < other_end and other_start < ends:
@@ -172,6 +169,14 @@ def set_pinned(actor: User, proposal: Proposal, pinned: bool) -> None:
     placement.pinned = pinned
     # Pins decide what the auto-scheduler may move, so they are on the record.
     audit.record(actor, event, "pin session" if pinned else "unpin session", f"proposal {proposal.public_id}")
+
+
+def toggle_pin(actor: User, proposal: Proposal) -> bool:
+    """Pin a placed session, or unpin a pinned one; returns whether it is pinned now."""
+    placement = db.session.scalar(sa.select(Placement).where(Placement.proposal_id == proposal.id))
+    pinned = not (placement is not None and placement.pinned)
+    set_pinned(actor, proposal, pinned)
+    return pinned
 
 
 # --- the organizers' view: grid and conflicts ---------------------------------------------
@@ -277,7 +282,7 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
 
 def _when(event: Event, slot: Slot) -> str:
     """A slot as people read it: in the event's time zone."""
-    return f"{local(event, slot.starts_at):%a %d %b %H:%M}"
+    return datefmt(local(event, slot.starts_at), "slot")
 
 
 # --- publishing ---------------------------------------------------------------------------
@@ -342,7 +347,6 @@ def _email_changes(event: Event, release: ScheduleRelease, changes: list[Change]
     entries = {e["proposal"]: e for e in release.entries}
     rooms = {r.id: r for r in db.session.scalars(sa.select(Room).where(Room.event_id == event.id))}
     slots = {s.id: s for s in db.session.scalars(sa.select(Slot).where(Slot.event_id == event.id))}
-    zone = ZoneInfo(event.timezone)
     for user_id, proposal_ids in sorted(interested.items()):
         user = users.get(user_id)
         if user is None:
@@ -357,9 +361,8 @@ def _email_changes(event: Event, release: ScheduleRelease, changes: list[Change]
             entry = entries.get(change.proposal_id)
             where = ""
             if entry is not None:
-                slot = slots[entry["slot"]]
-                start = slot.starts_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
-                where = f": {start:%a %d %b, %H:%M}, {rooms[entry['room']].name}"
+                starts = local(event, slots[entry["slot"]].starts_at)
+                where = f": {datefmt(starts, 'slot')}, {rooms[entry['room']].name}"
             lines.append(f"{proposal.title} — {change.kind}{where}")
         if lines:
             mail.queue(user.email, f"Schedule changes for {event.title}", "schedule_changed", event=event,
@@ -377,6 +380,9 @@ class Session:
     slot: Slot
     proposal: Proposal | None
     sequence: int
+    # The proposal's public id, for the calendar's UIDs only (which hash it): never shown, since the
+    # reader of a placeholder may not know the talk exists.
+    key: str
     speakers: list[User] = field(default_factory=list)
     signed_up: str | None = None  # "confirmed", "waitlisted" or None
 
@@ -392,9 +398,6 @@ class Published:
     slots: list[Slot]
     sessions: list[Session]
 
-    def at(self, room_id: int, slot_id: int) -> Session | None:
-        return next((s for s in self.sessions if s.room.id == room_id and s.slot.id == slot_id), None)
-
     def days(self) -> list[tuple[date, list[Slot]]]:
         grouped: dict[date, list[Slot]] = defaultdict(list)
         for slot in self.slots:
@@ -402,16 +405,26 @@ class Published:
         return sorted(grouped.items())
 
 
-def published(user, event: Event, now: datetime | None = None) -> Published:
-    """The latest release as ``user`` may see it, in a fixed number of queries."""
+def published(user, event: Event, now: datetime | None = None, *, public_only: bool = False,
+              only: set[int] | None = None) -> Published:
+    """The latest release as ``user`` may see it, in a fixed number of queries: the one reader of the
+    published schedule, for its page, the agenda and the calendar feeds.
+
+    A released session the person may not see is a placeholder (``proposal`` None). ``public_only``: the
+    public page's view, where sessions that are not public are left out rather than shown closed (an
+    outsider learns nothing of them, not even that they exist). ``only``: just these proposals' sessions.
+    """
     release = policy.latest_release(event)
     rooms = db.session.scalars(sa.select(Room).where(Room.event_id == event.id).order_by(Room.position, Room.id)).all()
-    if release is None:
-        return Published(None, list(rooms), [], [])
-    entries = release.entries
+    entries = [e for e in release.entries if only is None or e["proposal"] in only] if release else []
+    if not entries:
+        return Published(release, list(rooms), [], [])
     proposal_ids = [e["proposal"] for e in entries]
-    visible = {p.id: p for p in db.session.scalars(
-        policy.proposals_visible_to(user, event, now).where(Proposal.id.in_(proposal_ids)))}
+    visible_query = policy.public_proposals(event, now) if public_only else policy.proposals_visible_to(
+        user, event, now)
+    visible = {p.id: p for p in db.session.scalars(visible_query.where(Proposal.id.in_(proposal_ids)))}
+    keys = dict(db.session.execute(sa.select(Proposal.id, Proposal.public_id)
+                                   .where(Proposal.id.in_(proposal_ids))).all())
     slots = {s.id: s for s in db.session.scalars(sa.select(Slot).where(Slot.event_id == event.id))}
     room_by_id = {r.id: r for r in rooms}
     speakers: dict[int, list[User]] = defaultdict(list)
@@ -421,22 +434,14 @@ def published(user, event: Event, now: datetime | None = None) -> Published:
                                                    .order_by(ProposalSpeaker.id)):
         speakers[proposal_id].append(speaker)
     mine: dict[int, str] = {}
-    if getattr(user, "is_authenticated", False):
+    if getattr(user, "is_authenticated", False) and not public_only:
         mine = dict(db.session.execute(sa.select(SignUp.proposal_id, SignUp.status).where(
             SignUp.user_id == user.id, SignUp.proposal_id.in_(list(visible)))).all())
     sessions = [Session(room=room_by_id[e["room"]], slot=slots[e["slot"]], proposal=visible.get(e["proposal"]),
-                        sequence=e["sequence"], speakers=speakers.get(e["proposal"], []),
-                        signed_up=mine.get(e["proposal"]))
-                for e in entries if e["room"] in room_by_id and e["slot"] in slots]
+                        sequence=int(e.get("sequence", 0)), key=keys[e["proposal"]],
+                        speakers=speakers.get(e["proposal"], []), signed_up=mine.get(e["proposal"]))
+                for e in entries if e["room"] in room_by_id and e["slot"] in slots and e["proposal"] in keys
+                and not (public_only and e["proposal"] not in visible)]
     used_slots = sorted({s.slot.id for s in sessions}, key=lambda i: slots[i].starts_at)
     return Published(release, list(rooms), [slots[i] for i in used_slots],
                      sorted(sessions, key=lambda s: (s.slot.starts_at, s.room.position, s.room.id)))
-
-
-def local(event: Event, moment: datetime) -> datetime:
-    """A stored UTC time in the event's time zone."""
-    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(event.timezone))
-
-
-def now_utc() -> datetime:
-    return utcnow()

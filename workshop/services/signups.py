@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from flask import current_app
 
 from .. import mail, policy
+from ..dates import datefmt, local
 from ..extensions import db
 from ..models import Event, Proposal, ProposalStatus, Room, SignUp, Slot, User, utcnow
 from . import proposals as proposal_service
 from .errors import DomainError
-from .schedule import local
 
 CONFIRMED = "confirmed"
 WAITLISTED = "waitlisted"
@@ -145,8 +145,7 @@ def fill_from_waitlist(proposal: Proposal) -> list[SignUp]:
         signup.status = CONFIRMED
         promoted.append(signup)
         mail.queue(signup.user.email, f"A seat opened for you: {proposal.title}", "signup_promoted",
-                   user=signup.user, proposal=proposal, event=proposal.event, room=room,
-                   starts=local(proposal.event, slot.starts_at), ends=local(proposal.event, slot.ends_at))
+                   user=signup.user, proposal=proposal, event=proposal.event, room=room, slot=slot)
     return promoted
 
 
@@ -238,10 +237,11 @@ def _window_problem(proposal: Proposal, now: datetime) -> str | None:
     opens, closes = check_in_window(proposal)
     event = proposal.event
     if now < opens:
-        return (f"Check-in opens 10 minutes before the session, at {local(event, opens):%H:%M on %a %-d %b} "
+        return (f"Check-in opens 10 minutes before the session, at {datefmt(local(event, opens), 'clock on day')} "
                 f"({event.timezone}).")
     if now >= closes:
-        return f"This session is over: check-in closed at {local(event, closes):%H:%M on %a %-d %b} ({event.timezone})."
+        return (f"This session is over: check-in closed at {datefmt(local(event, closes), 'clock on day')} "
+                f"({event.timezone}).")
     return None
 
 
@@ -287,6 +287,17 @@ def find_session_by_code(user: User, event: Event, code: str, now: datetime | No
         if problem is None:
             return proposal
     raise DomainError(problems[0][1], field="code")
+
+
+def check_in_with_code(user: User, event: Event, code: str, now: datetime | None = None) -> tuple[Proposal, bool]:
+    """The room-code form: find the session under way whose code this is and check the person in.
+
+    Returns the session and whether the check-in is new. Raises DomainError as ``find_session_by_code`` and
+    ``self_check_in`` do. The caller commits.
+    """
+    now = now or utcnow()
+    proposal = find_session_by_code(user, event, code, now)
+    return proposal, self_check_in(user, proposal, code, now)
 
 
 def release_seats(event: Event, user: User) -> list[Proposal]:
