@@ -22,7 +22,7 @@ from flask import current_app
 from . import policy
 from .dates import local
 from .extensions import db
-from .models import CalendarFeed, Event, Proposal, ProposalSpeaker, SignUp, User, utcnow
+from .models import CalendarFeed, Event, Proposal, ProposalSpeaker, SignUp, SignUpStatus, User, utcnow
 from .services.schedule import Session, published
 from .services.tokens import hash_token, new_token
 
@@ -106,7 +106,7 @@ def personal_feed(user: User, event: Event, now: datetime | None = None) -> byte
     """
     if not policy.can_subscribe_calendar(user, event):
         raise NotInCalendar("This calendar feed is closed.")
-    signed_up: dict[int, str] = dict(db.session.execute(
+    signed_up: dict[int, SignUpStatus] = dict(db.session.execute(
         sa.select(SignUp.proposal_id, SignUp.status).join(Proposal, SignUp.proposal_id == Proposal.id)
         .where(SignUp.user_id == user.id, Proposal.event_id == event.id)).all())
     speaking = set(db.session.scalars(
@@ -169,7 +169,7 @@ def session_uid(public_id: str) -> str:
     return f"{digest}@{host}"
 
 
-def _description(session: Session, signed_up: str | None) -> str:
+def _description(session: Session, signed_up: SignUpStatus | None) -> str:
     proposal = session.proposal
     lines = []
     if session.speakers:
@@ -178,7 +178,7 @@ def _description(session: Session, signed_up: str | None) -> str:
         lines.append(CHATHAM_HOUSE)
     if proposal.no_recording:
         lines.append(NO_RECORDING)
-    if signed_up == "waitlisted":
+    if signed_up == SignUpStatus.WAITLISTED:
         lines.append("You are on the waitlist for this session.")
     abstract = "\n".join(line.rstrip() for line in (proposal.abstract or "").replace("\r\n", "\n").split("\n"))
     parts = ["\n".join(lines), abstract.strip()]
@@ -192,7 +192,7 @@ def _talk_url(event: Event, session: Session, public_only: bool) -> str:
     return f"{base}/e/{event.slug}/proposals/{session.key}"
 
 
-def _vevent(event: Event, session: Session, signed_up: str | None, public_only: bool,
+def _vevent(event: Event, session: Session, signed_up: SignUpStatus | None, public_only: bool,
             stamp: datetime) -> icalendar.Event:
     item = icalendar.Event()
     item.add("uid", session_uid(session.key))
@@ -202,7 +202,7 @@ def _vevent(event: Event, session: Session, signed_up: str | None, public_only: 
     item.add("dtend", local(event, session.slot.ends_at))
     item.add("location", session.room.name)
     if signed_up is not None:
-        item.add("status", "TENTATIVE" if signed_up == "waitlisted" else "CONFIRMED")
+        item.add("status", "CONFIRMED" if signed_up.seated else "TENTATIVE")
     if session.placeholder:
         # Only the time and the room: nothing of the talk, not even its address.
         item.add("summary", CLOSED_SESSION)
@@ -215,7 +215,7 @@ def _vevent(event: Event, session: Session, signed_up: str | None, public_only: 
     return item
 
 
-def _calendar(event: Event, entries: list[tuple[Session, str | None]], name: str,
+def _calendar(event: Event, entries: list[tuple[Session, SignUpStatus | None]], name: str,
               public_only: bool) -> icalendar.Calendar:
     """The feed of ``entries``: each released session with the reader's sign-up status, if any."""
     cal = icalendar.Calendar()

@@ -461,7 +461,7 @@ def _read(data: Any) -> _Plan:
     for entry in root.items("audit"):
         plan.audit.append({"actor": plan.mention(entry.email("actor", nullable=True)),
                            "action": entry.text("action", audit_columns.action),
-                           "target": entry.text("target", audit_columns.target),
+                           "target": entry.text("target", audit_columns.target_key),
                            "detail": entry.text("detail"),
                            "created_at": entry.moment("created_at")})
     if data["version"] >= 2:

@@ -14,6 +14,7 @@ from .. import dates, mail, policy
 from ..extensions import db
 from ..models import (
     Attendance,
+    AttendanceSource,
     Candidate,
     CandidateStatus,
     Event,
@@ -185,13 +186,12 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
     """
     if not policy.can_change_tier(actor, proposal):
         raise DomainError("Only the talk's speakers and the organizers may change its tier.")
-    speaker = policy.may_lower_tier(actor, proposal)
     now = utcnow()
     current = proposal.effective_tier(now)
-    if not speaker and tier.rank < current.rank:
+    if not policy.can_set_tier(actor, proposal, tier, now):
         raise DomainError("Organizers may make a talk more restricted, never less. Ask its speakers.", field="tier")
     if release_tier is not None or release_at is not None:
-        if not speaker:
+        if not policy.can_schedule_release(actor, proposal):
             raise DomainError("Only speakers schedule a release.", field="release_tier")
         if release_tier is None or release_at is None:
             raise DomainError("A scheduled release needs both a tier and a date.", field="release_at")
@@ -199,7 +199,7 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
             raise DomainError("A release opens the talk to a wider tier than it has now.", field="release_tier")
         if release_at <= now:
             raise DomainError("Schedule the release in the future, or change the tier now.", field="release_at")
-    if not speaker and tier == current:
+    if not policy.may_lower_tier(actor, proposal) and tier == current:
         raise DomainError("The talk already has this tier.", field="tier")
     # An organizer's raise also cancels a scheduled release: a release widens the tier, which only
     # speakers may do; they can schedule it again.
@@ -254,6 +254,31 @@ def set_access(actor: User, proposal: Proposal, named_emails: str, excluded: str
     policy.forget_memo()
 
 
+def access_lists(proposal: Proposal) -> tuple[list[str], list[str]]:
+    """Who the speakers named (emails), and who they excluded (emails and domains), as they typed them."""
+    named = db.session.scalars(sa.select(User.email).join(ProposalAccess, ProposalAccess.user_id == User.id)
+                               .where(ProposalAccess.proposal_id == proposal.id).order_by(ProposalAccess.user_id)).all()
+    excluded = db.session.execute(sa.select(ProposalExclusion.domain, User.email).outerjoin(
+        User, ProposalExclusion.user_id == User.id).where(ProposalExclusion.proposal_id == proposal.id)
+        .order_by(ProposalExclusion.id)).all()
+    return list(named), [domain or email for domain, email in excluded]
+
+
+def search(statement: sa.Select, text: str) -> sa.Select:
+    """Proposals whose title or abstract holds ``text``."""
+    if not text:
+        return statement
+    pattern = text.lower()
+    return statement.where(sa.or_(sa.func.lower(Proposal.title).contains(pattern, autoescape=True),
+                                  sa.func.lower(Proposal.abstract).contains(pattern, autoescape=True)))
+
+
+def voted_among(user: User, proposal_ids) -> set[int]:
+    """The proposals among ``proposal_ids`` this person wants to attend, in one query."""
+    return set(db.session.scalars(sa.select(Vote.proposal_id).where(Vote.user_id == user.id,
+                                                                   Vote.proposal_id.in_(list(proposal_ids)))))
+
+
 def toggle_vote(user: User, proposal: Proposal) -> bool:
     """Mark or unmark a proposal one wants to attend; returns whether a vote now stands."""
     if not policy.can_vote(user, proposal):
@@ -287,15 +312,16 @@ def vote_counts(proposal_ids) -> dict[int, int]:
     return dict(rows.all())
 
 
-def record_attendance(actor: User | None, proposal: Proposal, user: User, source: str = "organizer") -> bool:
+def record_attendance(actor: User | None, proposal: Proposal, user: User,
+                      source: AttendanceSource = AttendanceSource.ORGANIZER) -> bool:
     """Record that ``user`` attended; the session tier's materials open to them. Check-in calls this too.
 
     Returns False when it was recorded already.
     """
-    if source == "organizer":
+    if source == AttendanceSource.ORGANIZER:
         if not policy.can_record_attendance(actor, proposal):
             raise DomainError("Only organizers record attendance, for accepted talks.")
-    elif source == "checkin":
+    elif source == AttendanceSource.CHECKIN:
         if proposal.status != ProposalStatus.ACCEPTED:
             raise DomainError("Only accepted talks take check-ins.")
     else:

@@ -20,11 +20,12 @@ from ..models import (
     Room,
     ScheduleRelease,
     SignUp,
+    SignUpStatus,
     Slot,
-    Tier,
     Unavailability,
     User,
     Vote,
+    utcnow,
 )
 from . import audit
 from .errors import DomainError
@@ -113,6 +114,21 @@ def set_unavailability(user: User, event: Event, slot_ids: set[int]) -> None:
     db.session.execute(sa.delete(Unavailability).where(Unavailability.user_id == user.id,
                                                        Unavailability.slot_id.in_(event_slots)))
     db.session.add_all([Unavailability(user_id=user.id, slot_id=slot_id) for slot_id in sorted(valid)])
+
+
+def unavailable_slots(user: User, event: Event) -> list[int]:
+    """The event's slots this person said they cannot make."""
+    return list(db.session.scalars(sa.select(Unavailability.slot_id).join(Slot, Unavailability.slot_id == Slot.id)
+                                   .where(Unavailability.user_id == user.id, Slot.event_id == event.id)))
+
+
+def talks_spoken_by(user: User, event: Event) -> list[Proposal]:
+    """The accepted talks of the event this person is a confirmed speaker of, by title."""
+    return list(db.session.scalars(
+        sa.select(Proposal).join(ProposalSpeaker, ProposalSpeaker.proposal_id == Proposal.id)
+        .where(Proposal.event_id == event.id, Proposal.status == ProposalStatus.ACCEPTED,
+               ProposalSpeaker.user_id == user.id, ProposalSpeaker.confirmed.is_(True))
+        .order_by(Proposal.title)))
 
 
 # --- placing sessions ---------------------------------------------------------------------
@@ -245,6 +261,7 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
     """Every conflict of the working schedule, each with where it occurs."""
     rooms = {r.id: r for r in grid.rooms}
     slots = {s.id: s for s in grid.slots}
+    now = utcnow()
     conflicts: list[Conflict] = []
     by_cell: dict[tuple[int, int], list[Placement]] = defaultdict(list)
     by_slot_speaker: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -261,8 +278,9 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
         if wanted > room.capacity:
             conflicts.append(Conflict("room too small", f"{wanted} want to attend “{proposal.title}”; {room.name} "
                                       f"seats {room.capacity}.", [proposal.id], (room.id, placement.slot_id)))
-        if proposal.tier in (Tier.SESSION, Tier.RESTRICTED) and not room.closed_door:
-            conflicts.append(Conflict("not closed-door", f"“{proposal.title}” is {proposal.tier.value}-tier but "
+        if policy.needs_closed_door(proposal, now) and not room.closed_door:
+            tier = proposal.effective_tier(now)
+            conflicts.append(Conflict("not closed-door", f"“{proposal.title}” is {tier.value}-tier but "
                                       f"{room.name} is not a closed-door room.", [proposal.id],
                                       (room.id, placement.slot_id)))
     for (room_id, slot_id), placed in by_cell.items():
@@ -384,7 +402,8 @@ class Session:
     # reader of a placeholder may not know the talk exists.
     key: str
     speakers: list[User] = field(default_factory=list)
-    signed_up: str | None = None  # "confirmed", "waitlisted" or None
+    signed_up: SignUpStatus | None = None  # the reader's seat or queue place, if any
+    speaking: bool = False  # the reader speaks in it
 
     @property
     def placeholder(self) -> bool:
@@ -433,13 +452,15 @@ def published(user, event: Event, now: datetime | None = None, *, public_only: b
                                                             ProposalSpeaker.confirmed.is_(True))
                                                    .order_by(ProposalSpeaker.id)):
         speakers[proposal_id].append(speaker)
-    mine: dict[int, str] = {}
-    if getattr(user, "is_authenticated", False) and not public_only:
+    mine: dict[int, SignUpStatus] = {}
+    reader = user.id if getattr(user, "is_authenticated", False) else None
+    if reader is not None and not public_only:
         mine = dict(db.session.execute(sa.select(SignUp.proposal_id, SignUp.status).where(
             SignUp.user_id == user.id, SignUp.proposal_id.in_(list(visible)))).all())
     sessions = [Session(room=room_by_id[e["room"]], slot=slots[e["slot"]], proposal=visible.get(e["proposal"]),
                         sequence=int(e.get("sequence", 0)), key=keys[e["proposal"]],
-                        speakers=speakers.get(e["proposal"], []), signed_up=mine.get(e["proposal"]))
+                        speakers=speakers.get(e["proposal"], []), signed_up=mine.get(e["proposal"]),
+                        speaking=any(u.id == reader for u in speakers.get(e["proposal"], [])))
                 for e in entries if e["room"] in room_by_id and e["slot"] in slots and e["proposal"] in keys
                 and not (public_only and e["proposal"] not in visible)]
     used_slots = sorted({s.slot.id for s in sessions}, key=lambda i: slots[i].starts_at)

@@ -3,9 +3,9 @@
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user
 
+from .. import policy
 from ..extensions import limiter
 from ..forms.accounts import ConfirmForm
-from ..models import CandidateStatus
 from ..services import invites
 from ..services.errors import DomainError
 from .auth import _token_limit, start_session
@@ -48,10 +48,10 @@ def answer(token: str):
 
 def _answered(candidate, event):
     start_session(candidate.user)
-    if candidate.status == CandidateStatus.ACCEPTED:
+    if policy.is_attendee(candidate.user, event):
         return done("Welcome! One last step: read and sign the confidentiality agreement.",
                     url_for("events.agreement", slug=event.slug))
-    if candidate.status == CandidateStatus.WAITLISTED:
+    if policy.is_waitlisted(candidate.user, event):
         return done("The event is full, so you are on the waitlist. We will email you if a seat opens.",
                     url_for("events.landing", slug=event.slug), "info")
     return done("You have declined. Thank you for letting the organizers know.",

@@ -26,6 +26,7 @@ SORTS = {
     "added": (Candidate.created_at.desc(), Candidate.id.desc()),
     "invited": (Candidate.invited_at.desc(), Candidate.email),
 }
+STATUS_NAMES = {status.value for status in CandidateStatus}
 ACTIONS = {"approve": invites.approve, "invite": invites.send_wave, "remind": invites.remind,
            "revoke": invites.revoke}
 ACTION_WORDS = {"approve": "approved", "invite": "invited", "remind": "reminded", "revoke": "revoked"}
@@ -33,27 +34,15 @@ ACTION_WORDS = {"approve": "approved", "invite": "invited", "remind": "reminded"
 
 def _filtered(event, args) -> tuple[sa.Select, dict]:
     """The list's query for the filters in ``args``; the same filters drive 'act on all matching'."""
-    statement = policy.candidates_visible_to(current_user, event)
     filters = {"status": args.get("status", ""), "tag": args.get("tag", "").strip().lower()[:40],
                "q": args.get("q", "").strip()[:200], "sort": args.get("sort", "added")}
-    if filters["status"]:
-        try:
-            statement = statement.where(Candidate.status == CandidateStatus(filters["status"]))
-        except ValueError:
-            abort(400, "Unknown status filter.")
-    if filters["tag"]:
-        statement = statement.where(
-            sa.exists().where(CandidateTag.candidate_id == Candidate.id, CandidateTag.tag == filters["tag"])
-        )
-    if filters["q"]:
-        pattern = filters["q"].lower()
-        statement = statement.where(sa.or_(
-            sa.func.lower(Candidate.email).contains(pattern, autoescape=True),
-            sa.func.lower(Candidate.name).contains(pattern, autoescape=True),
-            sa.func.lower(Candidate.affiliation).contains(pattern, autoescape=True),
-        ))
+    if filters["status"] and filters["status"] not in STATUS_NAMES:
+        abort(400, "Unknown status filter.")
     if filters["sort"] not in SORTS:
         abort(400, "Unknown sort order.")
+    statement = invites.search(policy.candidates_visible_to(current_user, event),
+                               CandidateStatus(filters["status"]) if filters["status"] else None,
+                               filters["tag"], filters["q"])
     return statement, filters
 
 
@@ -73,7 +62,8 @@ def index(slug: str):
     ).all()
     return render_template(
         "invites/index.html", event=event, pagination=pagination, vouches=vouches, filters=filters,
-        all_tags=all_tags, counts=invites.status_counts(event), bulk_form=BulkForm(), statuses=list(CandidateStatus),
+        all_tags=all_tags, counts=invites.status_counts(event), bulk_form=BulkForm(),
+        statuses=[(status, status.value == filters["status"]) for status in CandidateStatus],
         can_edit=policy.can_manage_invites(current_user, event),
     )
 

@@ -1,7 +1,5 @@
 """Organizers' pages for one event: dashboard, settings, organizers, agreement, audit log."""
 
-import re
-
 import sqlalchemy as sa
 from flask import Blueprint, abort, render_template, url_for
 from flask_login import current_user
@@ -11,38 +9,14 @@ from .. import policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
-from ..models import Agreement, AgreementAcceptance, AuditEntry, EventStatus, Material, Proposal, User
-from ..services import agreements, events, invites
+from ..models import Agreement, AgreementAcceptance, AuditEntry, CandidateStatus, EventStatus, User
+from ..services import agreements, audit, events, invites
 from ._helpers import int_arg, load_event
 from .admin import event_data
 from .runner import done, page, run, write_on_read
 
 bp = Blueprint("manage", __name__, url_prefix="/e/<slug>/manage")
 AUDIT_PAGE = 100
-_ID_TARGET = re.compile(r"^(proposal|material) ([A-Za-z0-9_-]{8,24})$")
-
-
-def readable_targets(event, entries) -> dict[int, str]:
-    """Audit targets name talks and files by their ids; show their titles instead (two queries)."""
-    wanted: dict[str, set[str]] = {"proposal": set(), "material": set()}
-    for entry in entries:
-        match = _ID_TARGET.match(entry.target)
-        if match:
-            wanted[match.group(1)].add(match.group(2))
-    titles = {("proposal", pid): f"talk “{title}”" for pid, title in db.session.execute(
-        sa.select(Proposal.public_id, Proposal.title).where(
-            Proposal.event_id == event.id, Proposal.public_id.in_(wanted["proposal"])))} if wanted["proposal"] else {}
-    if wanted["material"]:
-        titles.update({("material", mid): f"file “{name}” of “{title}”" for mid, name, title in db.session.execute(
-            sa.select(Material.public_id, Material.filename, Proposal.title)
-            .join(Proposal, Material.proposal_id == Proposal.id)
-            .where(Proposal.event_id == event.id, Material.public_id.in_(wanted["material"])))})
-    readable = {}
-    for entry in entries:
-        match = _ID_TARGET.match(entry.target)
-        if match and (match.group(1), match.group(2)) in titles:
-            readable[entry.id] = titles[(match.group(1), match.group(2))]
-    return readable
 
 
 @bp.get("/")
@@ -53,9 +27,10 @@ def dashboard(slug: str):
         sa.select(AuditEntry).where(AuditEntry.event_id == event.id)
         .options(selectinload(AuditEntry.actor)).order_by(AuditEntry.id.desc()).limit(8)
     ).all()
-    return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event),
-                           counts=invites.status_counts(event), recent=recent,
-                           targets=readable_targets(event, recent))
+    counts = invites.status_counts(event)
+    return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event), counts=counts,
+                           approved=counts[CandidateStatus.APPROVED], recent=recent,
+                           targets=audit.readable_targets(event, recent))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -85,7 +60,7 @@ def organizers(slug: str):
 def remove_organizer(slug: str, user_id: int):
     event = load_event(slug, policy.can_view_event, policy.can_manage_organizers)
     user = db.session.get(User, user_id)
-    if user is None or user not in event.organizers:
+    if user is None or not policy.is_organizer(user, event):
         abort(404)
     return run(lambda: events.remove_organizer(current_user, event, user),
                lambda _: done(f"{user.email} is no longer an organizer.",
@@ -130,4 +105,4 @@ def audit_log(slug: str):
     more = len(entries) > AUDIT_PAGE
     entries = entries[:AUDIT_PAGE]
     return render_template("manage/audit.html", event=event, entries=entries,
-                           older=entries[-1].id if more else None, targets=readable_targets(event, entries))
+                           older=entries[-1].id if more else None, targets=audit.readable_targets(event, entries))

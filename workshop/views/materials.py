@@ -23,20 +23,6 @@ from .runner import done, run, write_on_read
 bp = Blueprint("materials", __name__)
 LOG_PAGE = 50
 
-# Refusals a person may be told about (the material's existence is no secret to them), in plain words.
-REFUSALS = {
-    "talk not accepted": "This talk has not been accepted yet. Its materials open once it is.",
-    "did not attend the session": "The speakers share these materials only with the people who attended "
-                                  "the session.",
-    "not on the named list": "This is a closed session: its materials are only for the people the speakers named.",
-}
-# What the materials card says instead of a Download link.
-SHORT_REFUSALS = {
-    "talk not accepted": "Opens once the talk is accepted",
-    "did not attend the session": "Only for people who attended",
-    "not on the named list": "Only for the people the speakers named",
-    "extra terms not accepted": "Accept the talk's terms to open",
-}
 DOWNLOAD_HEADERS = {
     "Cache-Control": "private, no-store",
     "X-Content-Type-Options": "nosniff",
@@ -79,7 +65,6 @@ def materials_panel(user, proposal: Proposal) -> dict:
     return {
         "materials": items,
         "material_decisions": {m.id: policy.material_decision(user, m, now) for m in items},
-        "material_refusals": SHORT_REFUSALS,
         "upload_form": _upload_form(),
         "can_upload": policy.can_edit_proposal(user, proposal),
         "can_view_log": policy.can_view_material_log(user, proposal),
@@ -210,15 +195,16 @@ def download(material_public_id: str):
     if not decision.visible:
         abort(404)
     proposal = material.proposal
-    if decision.reason == "extra terms not accepted":
+    if decision.needs_terms:
         return redirect(url_for("proposals.terms", slug=proposal.event.slug, public_id=proposal.public_id), 303)
     back = _proposal_url(proposal) if policy.can_view_proposal(current_user, proposal) else None
-    if decision.reason in (materials.CANNOT_BE_STAMPED, materials.FILE_UNAVAILABLE):
-        status = 409 if decision.reason == materials.CANNOT_BE_STAMPED else 503
-        return render_template("materials/unavailable.html", material=material, proposal=proposal, back=back,
-                               reason=decision.reason), status
+    # Files the person may have but that cannot go out: 409 for a PDF that cannot be stamped, 503 for
+    # storage that did not answer. Anything else is a refusal, in words they can act on.
+    unavailable = {policy.Reason.CANNOT_BE_STAMPED: (409, "This file cannot be served"),
+                   policy.Reason.FILE_UNAVAILABLE: (503, "This file cannot be read just now")}
+    status, heading = unavailable.get(decision.reason, (403, "Not available to you"))
     return render_template("materials/denied.html", material=material, proposal=proposal, back=back,
-                           message=REFUSALS.get(decision.reason, "These materials are not available to you.")), 403
+                           status=status, heading=heading, message=decision.reason.explanation), status
 
 
 # --- tracing a leaked copy ----------------------------------------------------------------

@@ -14,14 +14,10 @@ from ..forms.proposals import AccessForm, AttendanceForm, DecisionForm, Proposal
 from ..models import (
     Attendance,
     Proposal,
-    ProposalAccess,
-    ProposalExclusion,
     ProposalKind,
     ProposalSpeaker,
     Tier,
     TierChange,
-    User,
-    Vote,
     utcnow,
 )
 from ..services import proposals
@@ -47,22 +43,14 @@ def index(slug: str):
     query = request.args.get("q", "").strip()[:200]
     statement = policy.proposals_visible_to(current_user, event).options(
         selectinload(Proposal.speakers).selectinload(ProposalSpeaker.user))
-    if query:
-        pattern = query.lower()
-        statement = statement.where(sa.or_(sa.func.lower(Proposal.title).contains(pattern, autoescape=True),
-                                           sa.func.lower(Proposal.abstract).contains(pattern, autoescape=True)))
-    items = db.session.scalars(statement.order_by(Proposal.created_at.desc(), Proposal.id.desc())).all()
+    items = db.session.scalars(proposals.search(statement, query)
+                               .order_by(Proposal.created_at.desc(), Proposal.id.desc())).all()
     ids = [p.id for p in items]
-    speaking = set(db.session.scalars(sa.select(ProposalSpeaker.proposal_id).where(
-        ProposalSpeaker.user_id == current_user.id, ProposalSpeaker.proposal_id.in_(ids))))
-    manager = policy.can_manage_event(current_user, event)
-    counts = proposals.vote_counts([i for i in ids if manager or i in speaking])
-    mine = set(db.session.scalars(sa.select(Vote.proposal_id).where(Vote.user_id == current_user.id,
-                                                                     Vote.proposal_id.in_(ids))))
-    voter = policy.is_attendee(current_user, event) and event.status in policy.INVITING_STATUSES
-    return render_template("proposals/index.html", event=event, items=items, query=query, counts=counts,
-                           mine=mine, speaking=speaking, manager=manager, voter=voter, now=utcnow(),
-                           vote_form=ConfirmForm())
+    reviewed = policy.reviewed_among(current_user, event, ids)
+    return render_template("proposals/index.html", event=event, items=items, query=query, reviewed=reviewed,
+                           counts=proposals.vote_counts(reviewed), votable=policy.votable_among(current_user, event,
+                                                                                                items),
+                           mine=proposals.voted_among(current_user, ids), now=utcnow(), vote_form=ConfirmForm())
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -92,7 +80,7 @@ def detail(slug: str, public_id: str):
             sa.select(TierChange).where(TierChange.proposal_id == proposal.id)
             .options(selectinload(TierChange.actor)).order_by(TierChange.id.desc())).all()
     if policy.can_vote(current_user, proposal):
-        context["voted"] = db.session.get(Vote, (proposal.id, current_user.id)) is not None
+        context["voted"] = proposal.id in proposals.voted_among(current_user, [proposal.id])
     context.update(materials_panel(current_user, proposal))
     return render_template("proposals/detail.html", **context)
 
@@ -139,11 +127,7 @@ def access(slug: str, public_id: str):
     event, proposal = load_proposal(slug, public_id, policy.can_edit_proposal)
     form = AccessForm()
     if not form.is_submitted():
-        form.named.data = "\n".join(db.session.scalars(sa.select(User.email).join(
-            ProposalAccess, ProposalAccess.user_id == User.id).where(ProposalAccess.proposal_id == proposal.id)))
-        exclusions = db.session.execute(sa.select(ProposalExclusion.domain, User.email).outerjoin(
-            User, ProposalExclusion.user_id == User.id).where(ProposalExclusion.proposal_id == proposal.id)).all()
-        form.excluded.data = "\n".join(domain or email for domain, email in exclusions)
+        form.named.data, form.excluded.data = ("\n".join(names) for names in proposals.access_lists(proposal))
     answer = run(lambda: proposals.set_access(current_user, proposal, form.named.data or "", form.excluded.data or ""),
                  lambda _: done("Saved: who may see this talk.", _detail_url(proposal)), form=form)
     return answer or page("proposals/access.html", form, event=event, proposal=proposal)

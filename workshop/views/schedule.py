@@ -23,13 +23,9 @@ from ..forms.schedule import AvailabilityForm, PlaceForm, RoomForm, SessionForm,
 from ..models import (
     Event,
     Placement,
-    Proposal,
-    ProposalSpeaker,
-    ProposalStatus,
     Room,
     ScheduleRelease,
     Slot,
-    Unavailability,
 )
 from ..services import schedule
 from ..services.errors import DomainError
@@ -271,8 +267,7 @@ def availability(slug: str):
     form = AvailabilityForm()
     form.unavailable.choices = [(slot.id, dates.slot_label(slot, event)) for slot in event_slots]
     if not form.is_submitted():
-        form.unavailable.data = list(db.session.scalars(sa.select(Unavailability.slot_id).where(
-            Unavailability.user_id == current_user.id, Unavailability.slot_id.in_([s.id for s in event_slots]))))
+        form.unavailable.data = schedule.unavailable_slots(current_user, event)
     chosen = set(form.unavailable.data or [])
     answer = run(lambda: schedule.set_unavailability(current_user, event, chosen),
                  lambda _: done("Saved: you can make every slot." if not chosen else
@@ -281,9 +276,5 @@ def availability(slug: str):
                                 url_for("schedule.availability", slug=event.slug)), form=form)
     if answer:
         return answer
-    talks = db.session.scalars(sa.select(Proposal).join(ProposalSpeaker, ProposalSpeaker.proposal_id == Proposal.id)
-                               .where(Proposal.event_id == event.id, Proposal.status == ProposalStatus.ACCEPTED,
-                                      ProposalSpeaker.user_id == current_user.id, ProposalSpeaker.confirmed.is_(True))
-                               .order_by(Proposal.title)).all()
     return page("schedule/availability.html", form, event=event, days=_by_day(event, event_slots), chosen=chosen,
-                talks=talks)
+                talks=schedule.talks_spoken_by(current_user, event))

@@ -6,17 +6,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
 
 from .. import policy
 from ..dates import local
 from ..extensions import db, limiter
 from ..forms.proposals import AttendanceForm
 from ..forms.schedule import RoomCodeForm
-from ..models import Attendance, Event, Proposal, Room, SignUp, Slot, User, utcnow
+from ..models import Event, Proposal, Room, Slot, User, utcnow
 from ..services import proposals, signups
 from ..services.schedule import Published, Session, published
 from ._helpers import load_event, load_proposal, safe_next
@@ -78,8 +76,8 @@ def _days(event: Event, schedule: Published) -> list[Day]:
 def _seat_context(user, event: Event, sessions: list[Session]) -> dict:
     """What the page says about seats, for every session at once (a fixed number of queries)."""
     ids = [s.proposal.id for s in sessions if s.proposal is not None]
-    waiting = [s.proposal.id for s in sessions if s.signed_up == signups.WAITLISTED]
-    return {"taken": signups.confirmed_counts(ids), "positions": signups.waitlist_positions(user.id, waiting),
+    mine = [s.proposal.id for s in sessions if s.signed_up]
+    return {"taken": signups.confirmed_counts(ids), "positions": signups.waitlist_positions(user.id, mine),
             "signable": policy.sessions_open_for_signup(user, event, sessions)}
 
 
@@ -102,21 +100,9 @@ def schedule(slug: str):
 
 def _agenda(event: Event, code_form: RoomCodeForm, status: int = 200):
     now = utcnow()
-    release = published(current_user, event, now)
-    mine = [s for s in release.sessions if s.signed_up]
-    released_ids = [e["proposal"] for e in release.release.entries] if release.release else []
-    # Sign-ups for talks one may still see that are no longer on the schedule.
-    elsewhere = db.session.scalars(
-        policy.proposals_visible_to(current_user, event, now)
-        .join(SignUp, sa.and_(SignUp.proposal_id == Proposal.id, SignUp.user_id == current_user.id))
-        .where(Proposal.id.not_in(released_ids)).order_by(Proposal.title)).all()
-    ids = [s.proposal.id for s in mine] + [p.id for p in elsewhere]
-    attended = set(db.session.scalars(sa.select(Attendance.proposal_id).where(
-        Attendance.user_id == current_user.id, Attendance.proposal_id.in_(ids))))
-    waiting = [s.proposal.id for s in mine if s.signed_up == signups.WAITLISTED]
+    agenda = signups.agenda(current_user, event, now)
     return render_template(
-        "sessions/agenda.html", event=event, sessions=mine, elsewhere=elsewhere, attended=attended,
-        positions=signups.waitlist_positions(current_user.id, waiting), code_form=code_form, now=now,
+        "sessions/agenda.html", event=event, agenda=agenda, code_form=code_form, now=now,
         calendar_url=url_for("calendar.subscribe", slug=event.slug)
         if policy.can_subscribe_calendar(current_user, event) else None,
     ), status
@@ -153,13 +139,14 @@ def _back(slug: str) -> str:
 def signup(slug: str, public_id: str):
     """Take a seat, or a waitlist place; back to the page the button was on."""
     _event, proposal = load_proposal(slug, public_id)
-    if not policy.can_sign_up(current_user, proposal):
-        abort(403, signups.signup_refusal(current_user, proposal))
+    decision = policy.signup_decision(current_user, proposal)
+    if not decision:
+        abort(403, decision.reason.explanation)
     return run(lambda: signups.sign_up(current_user, proposal), lambda seat: _seated(seat, proposal, _back(slug)))
 
 
 def _seated(seat, proposal, back: str):
-    if seat.status == signups.CONFIRMED:
+    if seat.status.seated:
         return done(f"You have a seat in “{proposal.title}”.", back)
     return done(f"“{proposal.title}” is full: you are number {signups.waitlist_position(seat)} on its waitlist. "
                 "If a seat opens, it is yours and we email you.", back, "info")
@@ -184,34 +171,10 @@ def _released_cell(proposal: Proposal) -> tuple[Room, Slot]:
     return room, slot
 
 
-def _people(event: Event, proposal: Proposal) -> tuple[list[dict], dict[int, Attendance], list[SignUp]]:
-    """Everyone signed up (in the order they signed up), then every other attendee, then anyone checked in
-    who is neither (revoked since, say): a fixed number of queries."""
-    seats = db.session.scalars(sa.select(SignUp).where(SignUp.proposal_id == proposal.id)
-                               .options(selectinload(SignUp.user)).order_by(SignUp.created_at, SignUp.user_id)).all()
-    attended = {a.user_id: a for a in db.session.scalars(
-        sa.select(Attendance).where(Attendance.proposal_id == proposal.id))}
-    attendees = [c for c in db.session.scalars(policy.attendees_visible_to(current_user, event)) if c.user_id]
-    signed_up = {s.user_id for s in seats}
-    on_list = {c.user_id for c in attendees}
-    people = [{"id": s.user_id, "name": s.user.display_name, "email": s.user.email, "signup": s.status,
-               "attendee": s.user_id in on_list} for s in seats]
-    people += [{"id": c.user_id, "name": c.name or c.email, "email": c.email, "signup": None, "attendee": True}
-               for c in attendees if c.user_id not in signed_up]
-    others = [uid for uid in attended if uid not in signed_up | on_list]
-    if others:
-        people += [{"id": u.id, "name": u.display_name, "email": u.email, "signup": None, "attendee": False}
-                   for u in db.session.scalars(sa.select(User).where(User.id.in_(others)).order_by(User.email))]
-    return people, attended, list(seats)
-
-
 def _checkin_page(event: Event, proposal: Proposal, form: AttendanceForm, status: int | None = None):
     room, slot = _released_cell(proposal)
-    people, attended, seats = _people(event, proposal)
     return page("sessions/checkin.html", form, status, event=event, proposal=proposal, room=room, slot=slot,
-                people=people, attended=attended, code=signups.room_code(proposal),
-                confirmed=sum(1 for s in seats if s.status == signups.CONFIRMED),
-                waitlisted=sum(1 for s in seats if s.status == signups.WAITLISTED))
+                people=signups.check_in_list(current_user, event, proposal), code=signups.room_code(proposal))
 
 
 def _tick(proposal: Proposal, user: User, remove: bool = False) -> str:
