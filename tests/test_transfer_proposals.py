@@ -25,7 +25,7 @@ from workshop.models import (
     Vote,
     utcnow,
 )
-from workshop.transfer import export_event, import_event
+from workshop.services.transfer import export_event, import_event
 
 
 def build() -> None:
