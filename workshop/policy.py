@@ -299,10 +299,6 @@ def candidate_ready_for(candidate: Candidate, action: str) -> bool:
     return candidate.status in CANDIDATE_ACTIONS.get(action, ())
 
 
-def can_act_on_candidate(user, candidate: Candidate, action: str) -> bool:
-    return can_manage_invites(user, candidate.event) and candidate_ready_for(candidate, action)
-
-
 def is_awaiting_answer(candidate: Candidate) -> bool:
     """Invited, with a link out that has not been answered."""
     return candidate.status == CandidateStatus.INVITED

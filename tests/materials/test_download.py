@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from tests.conftest import login_as
-from tests.materials.conftest import attend, make_pdf, make_talk
+from tests.helpers import attend, login_as, make_pdf, make_talk
 from workshop.extensions import db
 from workshop.models import (
     Material,
@@ -320,7 +319,7 @@ def test_tracing_is_for_organizers_of_that_event_only(client, talk):
     for person, status in ((talk.speaker, 403), (talk.ada, 403), (talk.stranger, 404), (None, 404)):
         login_as(client, person)
         assert client.get(url).status_code == status
-    from tests.conftest import make_event, make_user
+    from tests.helpers import make_event, make_user
 
     elsewhere_organizer = make_user("else@example.org")
     make_event("elsewhere", organizers=[elsewhere_organizer])

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import login_as, make_participant
-from tests.schedule_views.conftest import (
+from tests.helpers import (
     Plan,
     accepted_talk,
     audit_actions,
     cell,
+    counting,
     element,
+    login_as,
+    make_participant,
     placement_of,
     text_of,
 )
-from tests.test_query_counts import counting
 from workshop.extensions import db
 from workshop.models import Tier, Unavailability
 from workshop.services import schedule

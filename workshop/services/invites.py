@@ -265,7 +265,7 @@ class BulkResult:
 def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
     result = BulkResult()
     for candidate in candidates:
-        if candidate.status == S.PROPOSED:
+        if policy.candidate_ready_for(candidate, "approve"):
             candidate.status = S.APPROVED
             audit.record(actor, event, "approve", f"candidate {candidate.email}")
             result.done.append(candidate)
@@ -297,7 +297,7 @@ def send_wave(actor: User, event: Event, candidates: Iterable[Candidate]) -> Bul
         raise DomainError("This event is closed; it sends no more invitations.")
     eligible, result = [], BulkResult()
     for candidate in candidates:
-        (eligible if candidate.status in (S.APPROVED, S.EXPIRED) else result.skipped).append(candidate)
+        (eligible if policy.candidate_ready_for(candidate, "invite") else result.skipped).append(candidate)
     if not eligible:
         return result
     if event.status == EventStatus.DRAFT:
@@ -329,7 +329,7 @@ def remind(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
         raise DomainError("This event is closed; it sends no more reminders.")
     eligible, result = [], BulkResult()
     for candidate in candidates:
-        (eligible if candidate.status == S.INVITED else result.skipped).append(candidate)
+        (eligible if policy.candidate_ready_for(candidate, "remind") else result.skipped).append(candidate)
     if not eligible:
         return result
     now = utcnow()
@@ -350,7 +350,7 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
     _lock_event(event)
     for candidate in candidates:
         db.session.refresh(candidate)
-        if candidate.status == S.REVOKED:
+        if not policy.candidate_ready_for(candidate, "revoke"):
             result.skipped.append(candidate)
             continue
         freed = freed or candidate.status == S.ACCEPTED
