@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 
@@ -10,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from tests.helpers import attend, login_as, make_pdf, make_talk
+from tests.helpers import attend, counting, login_as, make_pdf, make_talk
 from workshop.extensions import db
 from workshop.models import (
     Material,
@@ -281,20 +280,6 @@ def test_the_log_is_paged_and_its_query_count_does_not_grow(client, talk):
     older = re.search(r'href="([^"]*before=\d+)"', page).group(1).replace("&amp;", "&")
     second = client.get(older).get_data(as_text=True)
     assert second.count("<tr>") == 33 + 1 and "Older requests" not in second
-
-
-@contextlib.contextmanager
-def counting():
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_a_download_id_leads_to_the_person(client, talk):
