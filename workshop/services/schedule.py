@@ -208,7 +208,8 @@ class Conflict:
 
 @dataclass
 class Board:
-    """Everything the editor shows, loaded in a fixed number of queries."""
+    """Everything the editor shows, loaded in a fixed number of queries, and indexed by cell so that a
+    page of hundreds of cells reads each in constant time."""
 
     event: Event
     rooms: list[Room]
@@ -219,13 +220,28 @@ class Board:
     speakers: dict[int, list[User]]
     proposals: dict[int, Proposal] = field(default_factory=dict)  # every accepted one, by id
     conflicts: list[Conflict] = field(default_factory=list)
+    by_cell: dict[tuple[int, int], list[Placement]] = field(default_factory=dict)
+    conflicts_by_cell: dict[tuple[int, int], list[Conflict]] = field(default_factory=dict)
 
     def cell(self, room_id: int, slot_id: int) -> list[Placement]:
-        return [p for p in self.placements if p.room_id == room_id and p.slot_id == slot_id]
+        return self.by_cell.get((room_id, slot_id), [])
 
     def conflicts_at(self, room_id: int, slot_id: int) -> list[Conflict]:
-        ids = {p.proposal_id for p in self.cell(room_id, slot_id)}
-        return [c for c in self.conflicts if c.cell == (room_id, slot_id) or ids & set(c.proposal_ids)]
+        """The conflicts of the cell itself, and those of the sessions placed in it."""
+        return self.conflicts_by_cell.get((room_id, slot_id), [])
+
+    def index(self) -> None:
+        self.by_cell = defaultdict(list)
+        for placement in self.placements:
+            self.by_cell[(placement.room_id, placement.slot_id)].append(placement)
+        where = {p.proposal_id: (p.room_id, p.slot_id) for p in self.placements}
+        self.conflicts_by_cell = defaultdict(list)
+        for conflict in self.conflicts:
+            cells = {conflict.cell} if conflict.cell else set()
+            cells |= {where[pid] for pid in conflict.proposal_ids if pid in where}
+            for cell in cells:
+                self.conflicts_by_cell[cell].append(conflict)
+        self.by_cell, self.conflicts_by_cell = dict(self.by_cell), dict(self.conflicts_by_cell)
 
 
 def board(event: Event) -> Board:
@@ -254,6 +270,7 @@ def board(event: Event) -> Board:
                    unplaced=[p for p in accepted if p.id not in placed_ids], votes=votes, speakers=dict(speakers),
                    proposals=by_id)
     result.conflicts = find_conflicts(result, by_id, unavailable)
+    result.index()
     return result
 
 
@@ -321,6 +338,12 @@ def diff(old: list[dict], new: list[dict]) -> list[Change]:
     return sorted(changes, key=lambda c: (c.kind, c.proposal_id))
 
 
+def entries_of(grid: Board) -> list[dict]:
+    """The working schedule as a release records it (and so comparable with the latest one)."""
+    return sorted(({"proposal": p.proposal_id, "room": p.room_id, "slot": p.slot_id, "sequence": p.sequence}
+                   for p in grid.placements), key=lambda e: e["proposal"])
+
+
 def publish(actor: User, event: Event) -> ScheduleRelease:
     """Publish the working schedule as release N+1 and email each affected attendee the changes
     they may see (sessions they signed up for, voted for or speak at)."""
@@ -328,8 +351,7 @@ def publish(actor: User, event: Event) -> ScheduleRelease:
     grid = board(event)
     if not grid.placements:
         raise DomainError("Place at least one session before publishing.")
-    entries = sorted(({"proposal": p.proposal_id, "room": p.room_id, "slot": p.slot_id, "sequence": p.sequence}
-                      for p in grid.placements), key=lambda e: e["proposal"])
+    entries = entries_of(grid)
     previous = policy.latest_release(event)
     if previous is not None and previous.entries == entries:
         raise DomainError(f"Nothing changed since release {previous.number}.")

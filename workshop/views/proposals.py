@@ -21,10 +21,11 @@ from ..models import (
     utcnow,
 )
 from ..services import proposals
-from ._helpers import attachment, client_ip, load_event, load_proposal
+from ._helpers import attachment, client_ip, int_arg, load_event, load_proposal
 from .runner import done, page, run
 
 bp = Blueprint("proposals", __name__, url_prefix="/e/<slug>/proposals")
+PAGE_SIZE = 50
 
 
 def _data(form, proposal: Proposal | None = None) -> proposals.ProposalData:
@@ -43,13 +44,15 @@ def index(slug: str):
     query = request.args.get("q", "").strip()[:200]
     statement = policy.proposals_visible_to(current_user, event).options(
         selectinload(Proposal.speakers).selectinload(ProposalSpeaker.user))
-    items = db.session.scalars(proposals.search(statement, query)
-                               .order_by(Proposal.created_at.desc(), Proposal.id.desc())).all()
+    newest_first = proposals.search(statement, query).order_by(Proposal.created_at.desc(), Proposal.id.desc())
+    pagination = db.paginate(newest_first, page=int_arg("page", default=1, maximum=1_000_000), per_page=PAGE_SIZE,
+                             error_out=False)
+    items = pagination.items
     ids = [p.id for p in items]
     reviewed = policy.reviewed_among(current_user, event, ids)
-    return render_template("proposals/index.html", event=event, items=items, query=query, reviewed=reviewed,
-                           counts=proposals.vote_counts(reviewed), votable=policy.votable_among(current_user, event,
-                                                                                                items),
+    return render_template("proposals/index.html", event=event, pagination=pagination, query=query,
+                           reviewed=reviewed, counts=proposals.vote_counts(reviewed),
+                           votable=policy.votable_among(current_user, event, items),
                            mine=proposals.voted_among(current_user, ids), now=utcnow(), vote_form=ConfirmForm())
 
 

@@ -9,10 +9,11 @@ that nothing changes and the organizer sees why where they were working.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -20,13 +21,7 @@ from .. import dates, policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.schedule import AvailabilityForm, PlaceForm, RoomForm, SessionForm, SlotsForm
-from ..models import (
-    Event,
-    Placement,
-    Room,
-    ScheduleRelease,
-    Slot,
-)
+from ..models import Event, Placement, Proposal, Room, ScheduleRelease, Slot, utcnow
 from ..services import schedule
 from ..services.errors import DomainError
 from ._helpers import event_proposal, load_event
@@ -62,26 +57,38 @@ def _by_day(event: Event, slots) -> list[tuple[date, list[Slot]]]:
 # --- the editor ---------------------------------------------------------------------------------
 
 
-def _entries(placements) -> list[dict]:
-    """The working schedule as publishing would record it, to tell whether it changed since the release."""
-    return sorted(({"proposal": p.proposal_id, "room": p.room_id, "slot": p.slot_id, "sequence": p.sequence}
-                   for p in placements), key=lambda e: e["proposal"])
+@dataclass
+class Card:
+    """One accepted session as its editor card shows it, worked out once per page."""
+
+    proposal: Proposal
+    tier: str  # in force now
+    votes: int
+    speakers: str
+    placement: Placement | None
 
 
 def _editor(event: Event, status: int = 200):
+    """The editor: the grid (cells indexed by the board), the unplaced list, conflicts, publishing, and, for
+    ``?move=<session>``, the form that moves or unplaces one placed session without dragging it."""
     grid = schedule.board(event)
-    sessions = grid.proposals
     release = policy.latest_release(event)
-    unpublished = bool(grid.placements) and (release is None or release.entries != _entries(grid.placements))
-    counts = {"accepted": len(grid.placements) + len(grid.unplaced), "placed": len(grid.placements)}
+    unpublished = bool(grid.placements) and (release is None or release.entries != schedule.entries_of(grid))
+    placed = {p.proposal_id: p for p in grid.placements}
+    now = utcnow()
+    cards = {pid: Card(proposal, proposal.effective_tier(now).value, grid.votes.get(pid, 0),
+                       ", ".join(u.display_name for u in grid.speakers.get(pid, [])), placed.get(pid))
+             for pid, proposal in grid.proposals.items()}
+    moving = event_proposal(event, request.args.get("move"))
     autoschedule_url = (url_for("autoschedule.form", slug=event.slug)
                         if "autoschedule.form" in current_app.view_functions else None)
     return render_template(
-        "schedule/editor.html", event=event, grid=grid, sessions=sessions, days=_by_day(event, grid.slots),
+        "schedule/editor.html", event=event, grid=grid, cards=cards, days=_by_day(event, grid.slots),
         labels={slot.id: dates.slot_label(slot, event) for slot in grid.slots},
         hours={slot.id: dates.slot_hours(slot, event) for slot in grid.slots}, release=release,
-        unpublished=unpublished, counts=counts, autoschedule_url=autoschedule_url, public_url=_public_url(event),
-        starts={slot.id: dates.datefmt(dates.local(event, slot.starts_at), "slot") for slot in grid.slots},
+        unpublished=unpublished, counts={"accepted": len(cards), "placed": len(placed)},
+        moving=cards[moving.id] if moving is not None and moving.id in placed else None,
+        autoschedule_url=autoschedule_url, public_url=_public_url(event),
     ), status
 
 
