@@ -24,3 +24,13 @@ def test_the_talk_list_comes_a_page_at_a_time(client, world):
     assert 'href="/e/retreat/proposals/?page=2&q=number"' in found  # text_of reads entities as characters
     assert client.get("/e/retreat/proposals/?page=x").status_code == 400
     assert db.session.query(Proposal).count() == 53
+
+
+def test_organizers_find_their_tools_on_the_talk_list(client, world):
+    make_talk(world.event, world.attendee, "Someone's talk")
+    login_as(client, world.organizer)
+    page = text_of(client.get("/e/retreat/proposals/"))
+    assert 'href="/e/retreat/proposals/export.csv">Export CSV' in page and 'aria-label="Event management"' in page
+    login_as(client, world.attendee)
+    page = text_of(client.get("/e/retreat/proposals/"))
+    assert "Export CSV" not in page and 'aria-label="Event management"' not in page

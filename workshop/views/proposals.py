@@ -51,7 +51,8 @@ def index(slug: str):
     ids = [p.id for p in items]
     reviewed = policy.reviewed_among(current_user, event, ids)
     return render_template("proposals/index.html", event=event, pagination=pagination, query=query,
-                           reviewed=reviewed, counts=proposals.vote_counts(reviewed),
+                           manager=policy.can_manage_event(current_user, event), reviewed=reviewed,
+                           counts=proposals.vote_counts(reviewed),
                            votable=policy.votable_among(current_user, event, items),
                            mine=proposals.voted_among(current_user, ids), now=utcnow(), vote_form=ConfirmForm())
 
