@@ -151,13 +151,15 @@ def main() -> None:
                   f"{time.perf_counter() - started:.1f} s; {args.runs} runs per page\n")
             clients = {"organizer": signed_in_client(app, organizer.get_id()),
                        "attendee": signed_in_client(app, attendee.get_id())}
-        print(f"{'page':12} {'talks':>5} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'KiB':>8}")
+        print(f"machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; cpu ms is the time the "
+              "page took to compute, which a busy machine does not stretch\n")
+        print(f"{'page':12} {'talks':>5} {'median ms':>10} {'p95 ms':>8} {'cpu ms':>8} {'queries':>8} {'KiB':>8}")
         for label, role, path in PAGES:
             for n in sizes:
                 full = f"/calendar/{feeds[n]}.ics" if path == "my feed" else f"/e/bench{n}{path}"
                 figures = results[(label, n)] = measure(app, clients[role], full, args.runs)
-                print(f"{label:12} {n:5d} {figures.median_ms:10.1f} {figures.p95_ms:8.1f} {figures.queries:8d} "
-                      f"{figures.size / 1024:8.1f}")
+                print(f"{label:12} {n:5d} {figures.median_ms:10.1f} {figures.p95_ms:8.1f} {figures.cpu_ms:8.1f} "
+                      f"{figures.queries:8d} {figures.size / 1024:8.1f}")
         print()
         report(results, sizes)
 
@@ -170,7 +172,8 @@ def report(results: dict[tuple[str, int], Figures], sizes: list[int]) -> None:
         size = figures.size / 1024
         checks = [f"{size:.0f} KiB {'<' if size < kib else '>='} {kib} KiB"]
         if ms is not None:
-            checks.append(f"{figures.median_ms:.0f} ms {'<' if figures.median_ms < ms else '>='} {ms} ms")
+            checks.append(f"{figures.median_ms:.0f} ms {'<' if figures.median_ms < ms else '>='} {ms} ms "
+                          f"({figures.cpu_ms:.0f} ms of cpu)")
         met = size < kib and (ms is None or figures.median_ms < ms)
         print(f"target {label} at {largest} talks: {', '.join(checks)}: {'met' if met else 'MISSED'}")
     for label, _role, _path in PAGES:
