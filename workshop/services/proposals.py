@@ -214,7 +214,7 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
     cancelled = proposal.release_tier is not None and release_tier is None
     detail = f"{current.value} → {tier.value}"
     if release_tier:
-        detail += f", {release_tier.value} from {release_at:%Y-%m-%d %H:%M} UTC"
+        detail += f", {release_tier.value} from {dates.datefmt(release_at, 'stamp')} UTC"
     elif cancelled:
         detail += ", scheduled release cancelled"
     audit.record(actor, proposal.event, "change tier", f"proposal {proposal.public_id}", detail)

@@ -87,10 +87,10 @@ def add_slots(actor: User, event: Event, day: date, starts: list[time], minutes:
         ends = begins + timedelta(minutes=minutes)
         for other_start, other_end in [*existing, *((s.starts_at, s.ends_at) for s in new)]:
             if begins < other_end and other_start < ends:
-                raise DomainError(f"{start:%H:%M} overlaps a slot that already exists.", field="starts")
+                raise DomainError(f"{datefmt(start, 'time')} overlaps a slot that already exists.", field="starts")
         new.append(Slot(event_id=event.id, starts_at=begins, ends_at=ends, block=(block or "").strip()[:60]))
     db.session.add_all(new)
-    audit.record(actor, event, "add slots", f"{day:%Y-%m-%d}", ", ".join(f"{s:%H:%M}" for s in sorted(set(starts))))
+    audit.record(actor, event, "add slots", day.isoformat(), ", ".join(datefmt(s, "time") for s in sorted(set(starts))))
     return new
 
 
@@ -100,7 +100,7 @@ def delete_slot(actor: User, event: Event, slot: Slot) -> None:
         raise DomainError("Sessions are placed in this slot; move them first.")
     if _in_release(event, "slot", slot.id):
         raise DomainError("The published schedule uses this slot; publish without it first.")
-    audit.record(actor, event, "delete slot", f"slot {slot.starts_at:%Y-%m-%d %H:%M} UTC")
+    audit.record(actor, event, "delete slot", f"slot {datefmt(slot.starts_at, 'stamp')} UTC")
     db.session.delete(slot)
 
 
@@ -162,7 +162,7 @@ def place(actor: User, proposal: Proposal, room_id: int, slot_id: int, pinned: b
         if pinned is not None:
             placement.pinned = pinned
     audit.record(actor, event, "place session", f"proposal {proposal.public_id}",
-                 f"{room.name}, {slot.starts_at:%Y-%m-%d %H:%M} UTC")
+                 f"{room.name}, {datefmt(slot.starts_at, 'stamp')} UTC")
     return placement
 
 

@@ -25,7 +25,7 @@ from ._helpers import attachment, client_ip, int_arg, load_event, load_proposal
 from .runner import done, page, run
 
 bp = Blueprint("proposals", __name__, url_prefix="/e/<slug>/proposals")
-PAGE_SIZE = 50
+PAGE_SIZE = 100
 
 
 def _data(form, proposal: Proposal | None = None) -> proposals.ProposalData:

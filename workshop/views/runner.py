@@ -9,13 +9,14 @@ whoever may not know the object exists, 403 for a forbidden action). Then it han
                  lambda _: done("Thank you.", url_for("events.landing", slug=slug)), form=form)
     return answer or page("events/nominate.html", form, event=event)
 
-A refusal (an invalid submission, or the service's ``DomainError``) rolls back everything the request
-wrote, and goes:
+A refusal (an invalid submission, the service's ``DomainError``, or a unique key another request took a
+moment before) rolls back everything the request wrote, and goes:
 
-- with ``refused``: to ``refused(error, status)``, a page of the view's own (the editor with the reason,
-  say); status is 400 for an invalid submission and 409 for a refusal;
 - with ``form`` (a form page): beside the field the error names, or above the form; ``run`` returns
   None and the view shows the form again, which ``page`` answers with 400;
+- with ``refused``: to ``refused(error, status)``, a page of the view's own (the editor with the reason,
+  say), after the form got the error if there is one; status is 400 for an invalid submission and 409
+  for a refusal;
 - otherwise (a one-click action): to the error page, with the reason, as 400 or 409.
 
 Pages that write as they are read (a download logged) use ``write_on_read``. Nothing else in a view
