@@ -13,14 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
-import tempfile
 import time
 from datetime import date, timedelta
 
-import sqlalchemy as sa
-
-from workshop import create_app
 from workshop.extensions import db
 from workshop.models import (
     Agreement,
@@ -34,6 +29,8 @@ from workshop.models import (
     User,
     Vouch,
 )
+
+from .common import measure, signed_in_client, throwaway_app
 
 PAGES = [
     ("invite list", "/e/bench/manage/invites/"),
@@ -91,59 +88,18 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
     args = parser.parse_args()
 
-    tmp = tempfile.mkdtemp(prefix="conclave-bench-")
-    url = args.database_url or f"sqlite:///{tmp}/bench.db"
-    options: dict = {}
-    schema = ""
-    if url.startswith("postgresql"):
-        schema = f"bench_{os.getpid()}"
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        engine.dispose()
-        options = {"connect_args": {"options": f"-csearch_path={schema}"}}
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": options,
-                      "WTF_CSRF_ENABLED": False, "MAIL_BACKEND": "memory", "RATELIMIT_ENABLED": False})
-    try:
+    with throwaway_app(args.database_url) as app:
         with app.app_context():
-            db.create_all()
             started = time.perf_counter()
             organizer = populate(args.candidates)
-            print(f"database: {url.split('@')[-1]}; {args.candidates} candidates built in "
-                  f"{time.perf_counter() - started:.1f} s; {args.runs} runs per page\n")
-            user_id = organizer.get_id()
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["_user_id"] = user_id
+            print(f"database: {db.engine.url.render_as_string().split('@')[-1]}; {args.candidates} candidates "
+                  f"built in {time.perf_counter() - started:.1f} s; {args.runs} runs per page\n")
+            client = signed_in_client(app, organizer.get_id())
         print(f"{'page':26} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'KiB':>7}")
         for label, path in PAGES:
-            statements: list[str] = []
-            with app.app_context():
-                engine = db.engine
-
-            def count(*_args, _statements=statements):
-                _statements.append("q")
-
-            client.get(path)  # warm-up
-            timings = []
-            for _ in range(args.runs):
-                statements.clear()
-                sa.event.listen(engine, "before_cursor_execute", count)
-                began = time.perf_counter()
-                response = client.get(path)
-                timings.append((time.perf_counter() - began) * 1000)
-                sa.event.remove(engine, "before_cursor_execute", count)
-                assert response.status_code == 200, (path, response.status_code)
-            p95 = sorted(timings)[max(int(len(timings) * 0.95) - 1, 0)]
-            print(f"{label:26} {statistics.median(timings):10.1f} {p95:8.1f} {len(statements):8d} "
-                  f"{len(response.data) / 1024:7.0f}")
-    finally:
-        with app.app_context():
-            db.session.remove()
-            if schema:
-                with db.engine.begin() as connection:
-                    connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-            db.engine.dispose()
+            figures = measure(app, client, path, args.runs)
+            print(f"{label:26} {figures.median_ms:10.1f} {figures.p95_ms:8.1f} {figures.queries:8d} "
+                  f"{figures.size / 1024:7.0f}")
 
 
 if __name__ == "__main__":

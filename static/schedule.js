@@ -1,6 +1,7 @@
-// Drag-and-drop for the schedule editor, on top of its forms: dropping a session card on a cell fills
-// the card's own place/move form with that cell and submits it, exactly as the keyboard path does.
-// Dropping a placed card on the unplaced list submits its unplace form. Without this file, the forms work.
+// Drag-and-drop for the schedule editor, on top of its forms. Dropping an unplaced card on a cell fills the
+// card's own place form with that cell and submits it, exactly as the keyboard path does; dropping a placed
+// card posts the grid's form with the session and the cell to place (a move) or, dropped on the unplaced
+// list, to unplace. Without this file, the forms and the Move links work.
 (() => {
   "use strict";
   const SCROLL_KEY = "conclave-schedule-scroll";
@@ -44,23 +45,45 @@
     window.scrollTo(saved.x || 0, saved.y || 0);
   }
 
+  function setField(form, name, value) {
+    let field = form.querySelector(`[name="${name}"]:not(button)`);
+    if (!field) {
+      field = document.createElement("input");
+      field.type = "hidden";
+      field.name = name;
+      form.append(field);
+    }
+    field.value = value;
+  }
+
+  function sessionOf(card) {
+    return card.id.replace(/^s-/, "");
+  }
+
   function dropOnCell(card, cell) {
     if (card.dataset.room === cell.dataset.room && card.dataset.slot === cell.dataset.slot) {
       return; // dropped where it already is
     }
-    const form = card.querySelector("form.place-form");
+    const own = card.querySelector("form.place-form");
+    const form = own || document.getElementById("grid-form");
     if (!form) {
       return;
     }
-    form.querySelector('select[name="room"]').value = cell.dataset.room;
-    form.querySelector('select[name="slot"]').value = cell.dataset.slot;
+    if (!own) {
+      form.action = form.dataset.place;
+    }
+    setField(form, "proposal", sessionOf(card));
+    setField(form, "room", cell.dataset.room);
+    setField(form, "slot", cell.dataset.slot);
     cell.setAttribute("aria-busy", "true");
     submit(form);
   }
 
   function dropOnUnplaced(card) {
-    const form = card.querySelector("form.unplace-form");
-    if (form) {
+    const form = document.getElementById("grid-form");
+    if (form && form.dataset.unplace) {
+      form.action = form.dataset.unplace;
+      setField(form, "proposal", sessionOf(card));
       submit(form);
     }
   }
@@ -86,14 +109,14 @@
 
     editor.addEventListener("dragstart", (event) => {
       const element = event.target instanceof Element ? event.target : null;
-      const card = element && element.closest("li.session[draggable]");
+      const card = element && element.closest(".session[draggable]");
       if (!card) {
         return;
       }
       dragged = card;
       card.classList.add("dragging");
       event.dataTransfer.effectAllowed = "move";
-      event.dataTransfer.setData("text/plain", card.dataset.proposal);
+      event.dataTransfer.setData("text/plain", sessionOf(card));
     });
 
     editor.addEventListener("dragend", () => {

@@ -9,27 +9,19 @@ the next.
 
 from __future__ import annotations
 
-import os
-from datetime import date, timedelta
-
 import pytest
-import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from tests.helpers import (
+    TEST_DATABASE_URL,
+    drop_postgres_schema,
+    make_event,
+    make_participant,
+    make_user,
+    postgres_schema,
+)
 from workshop import create_app
 from workshop.extensions import db, limiter
-from workshop.models import (
-    Agreement,
-    AgreementAcceptance,
-    Candidate,
-    CandidateStatus,
-    Event,
-    EventStatus,
-    User,
-    utcnow,
-)
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 
 class IsolatedClient(FlaskClient):
@@ -39,25 +31,6 @@ class IsolatedClient(FlaskClient):
         # The test's own session must see what the request committed.
         db.session.expire_all()
         return response
-
-
-def postgres_schema(url: str, prefix: str = "test_run") -> tuple[str, dict]:
-    """A fresh schema of this run's own, so that parallel runs on one PostgreSQL database do not
-    collide; returns its name and the engine options that make it the default."""
-    schema = f"{prefix}_{os.getpid()}"
-    drop_postgres_schema(url, schema)
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    return schema, {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
-
-
-def drop_postgres_schema(url: str, schema: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -134,72 +107,7 @@ def sent(app):
     return Sent()
 
 
-def login_as(client, user: User | None) -> None:
-    """Sign the test client in as ``user`` (or out, with None) without the email round-trip."""
-    with client.session_transaction() as session:
-        session.clear()
-        if user is not None:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
-
-
 # --- factories --------------------------------------------------------------------------------
-
-
-def make_user(email: str, name: str = "", admin: bool = False) -> User:
-    user = User(email=email.lower(), name=name or email.split("@")[0].title(), is_admin=admin)
-    db.session.add(user)
-    db.session.commit()
-    return user
-
-
-def make_event(slug: str = "retreat", organizers: list[User] = (), capacity: int = 10,
-               status: EventStatus = EventStatus.OPEN, **fields) -> Event:
-    today = date.today()
-    event = Event(slug=slug, title=fields.pop("title", f"The {slug.title()}"), capacity=capacity, status=status,
-                  starts_on=fields.pop("starts_on", today + timedelta(days=30)),
-                  ends_on=fields.pop("ends_on", today + timedelta(days=32)), timezone=fields.pop("timezone", "UTC"),
-                  **fields)
-    event.organizers = list(organizers)
-    db.session.add(event)
-    db.session.flush()
-    db.session.add(Agreement(event_id=event.id, version=1, text="Keep it in the room."))
-    db.session.commit()
-    return event
-
-
-def make_candidate(event: Event, email: str, status: CandidateStatus = CandidateStatus.PROPOSED,
-                   user: User | None = None, **fields) -> Candidate:
-    name = fields.pop("name", email.split("@")[0].title())
-    candidate = Candidate(event_id=event.id, email=email.lower(), name=name, status=status,
-                          user_id=user.id if user else None, **fields)
-    if status == CandidateStatus.WAITLISTED:
-        candidate.waitlisted_at = fields.get("waitlisted_at") or utcnow()
-    db.session.add(candidate)
-    db.session.commit()
-    return candidate
-
-
-def sign_agreement(user: User, event: Event) -> None:
-    agreement = db.session.scalar(
-        sa.select(Agreement).where(Agreement.event_id == event.id).order_by(Agreement.version.desc()).limit(1)
-    )
-    db.session.add(AgreementAcceptance(agreement_id=agreement.id, user_id=user.id, typed_name=user.name,
-                                       ip="127.0.0.1"))
-    db.session.commit()
-
-
-def make_participant(event: Event, email: str, status: CandidateStatus = CandidateStatus.ACCEPTED,
-                     signed: bool = True) -> User:
-    """A user linked to the event through the invite list, optionally with the agreement signed."""
-    user = make_user(email)
-    make_candidate(event, email, status, user=user)
-    if signed:
-        sign_agreement(user, event)
-    return user
-
-
-ROLES = ("anonymous", "stranger", "unsigned", "attendee", "other_organizer", "organizer", "admin")
 
 
 @pytest.fixture

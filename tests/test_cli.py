@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_event, make_user
+from tests.helpers import make_event, make_user, wipe_database
 from workshop.extensions import db
 from workshop.models import (
     Agreement,
@@ -46,14 +46,6 @@ def cli(app, ctx):
 
 def user_count() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(User))
-
-
-def wipe_database() -> None:
-    """Empty every table, as on a fresh instance the event is moved to."""
-    db.session.remove()
-    with db.engine.begin() as connection:
-        for table in reversed(db.metadata.sorted_tables):
-            connection.execute(table.delete())
 
 
 # --- create-user ------------------------------------------------------------------------------

@@ -10,18 +10,16 @@ interleaving proves little.
 from __future__ import annotations
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import TEST_DATABASE_URL, make_candidate, make_event, make_user
+from tests.helpers import TEST_DATABASE_URL, errors, make_candidate, make_event, make_user, race
 from workshop import mail
 from workshop.extensions import db
 from workshop.models import Candidate, CandidateStatus, Event, EventStatus, Invitation, User, utcnow
 from workshop.services import invites
-from workshop.services.errors import DomainError
 
 S = CandidateStatus
 ROUNDS = 4
@@ -31,44 +29,6 @@ pytestmark = [
     pytest.mark.skipif(not TEST_DATABASE_URL.startswith("postgresql"),
                        reason="concurrency tests need TEST_DATABASE_URL pointing at PostgreSQL"),
 ]
-
-
-def race(app, jobs: list) -> list[tuple[str, object]]:
-    """Run every job in its own thread and app context, all released together by a barrier.
-
-    Each job runs a service call and returns plain data; the thread commits. The result per job is
-    ("ok", value), ("refused", message) for a DomainError, or ("error", repr) for anything else.
-    """
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(index: int, job) -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                value = job()
-                db.session.commit()
-                results[index] = ("ok", value)
-            except DomainError as error:
-                db.session.rollback()
-                results[index] = ("refused", error.message)
-            except Exception as error:  # recorded, so the test names the failure instead of hanging
-                db.session.rollback()
-                results[index] = ("error", repr(error))
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(i, job), daemon=True) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck: a lock is never released"
-    return results
-
-
-def errors(results) -> list:
-    return [value for outcome, value in results if outcome == "error"]
 
 
 def invite_all(organizer: User, event: Event, candidates: list[Candidate], sent) -> dict[str, str]:

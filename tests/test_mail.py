@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import TEST_DATABASE_URL, make_candidate, make_event, make_user
+from tests.helpers import TEST_DATABASE_URL, make_candidate, make_event, make_user
 from workshop import mail
 from workshop.extensions import db
 from workshop.models import CandidateStatus, EventStatus, LoginToken, OutboxMessage, utcnow

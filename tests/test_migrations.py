@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from tests.conftest import drop_postgres_schema, postgres_schema
+from tests.helpers import drop_postgres_schema, postgres_schema
 from workshop import create_app
 from workshop.extensions import db
 

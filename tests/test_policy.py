@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_candidate, make_event, make_participant, make_user, sign_agreement
+from tests.helpers import make_candidate, make_event, make_participant, make_user, sign_agreement
 from workshop import policy
 from workshop.extensions import db
 from workshop.models import Agreement, CandidateStatus, EventStatus

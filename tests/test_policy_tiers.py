@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from flask_login import AnonymousUserMixin
 
-from tests.conftest import login_as, make_event, make_user
+from tests.helpers import login_as, make_event, make_user
 from workshop import policy
 from workshop.extensions import db
 from workshop.models import (

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-import sqlalchemy as sa
 
-from tests.conftest import login_as, make_candidate, make_event, make_participant, make_user
+from tests.helpers import counting, login_as, make_candidate, make_event, make_participant, make_user
 from workshop.extensions import db
 from workshop.models import (
     CandidateStatus,
@@ -24,20 +21,6 @@ from workshop.models import (
 from workshop.services import audit
 
 S = CandidateStatus
-
-
-@contextlib.contextmanager
-def counting():
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
 def add_talks(event, speaker, voter, n: int, offset: int) -> None:

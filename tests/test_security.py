@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import login_as, make_candidate, make_event, make_participant, make_user
+from tests.helpers import login_as, make_candidate, make_event, make_participant, make_user
 from workshop import config as config_module
 from workshop import create_app, mail
 from workshop.extensions import db, limiter

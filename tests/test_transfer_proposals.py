@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_event, make_participant, make_user
-from tests.test_cli import wipe_database
+from tests.helpers import make_event, make_participant, make_user, wipe_database
 from workshop.extensions import db
 from workshop.models import (
     Attendance,
@@ -25,7 +24,7 @@ from workshop.models import (
     Vote,
     utcnow,
 )
-from workshop.transfer import export_event, import_event
+from workshop.services.transfer import export_event, import_event
 
 
 def build() -> None:

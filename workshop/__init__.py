@@ -54,7 +54,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
-    from . import models  # noqa: F401  (register the tables)
+    from . import models, policy  # (models registers the tables)
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -63,7 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
             user = db.session.get(models.User, int(raw_id))
         except (ValueError, TypeError):
             return None
-        if user is None or user.is_disabled or str(user.session_version) != raw_version:
+        if not policy.user_may_sign_in(user) or str(user.session_version) != raw_version:
             return None
         return user
 
@@ -102,9 +102,10 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_templating(app: Flask) -> None:
-    from . import policy
+    from . import dates, policy
     from .text import render_markdown
 
+    dates.register(app)
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.globals["policy"] = policy
     app.jinja_env.trim_blocks = True

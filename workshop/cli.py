@@ -76,7 +76,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout).")
     def export_event_command(slug: str, output: str | None) -> None:
         """Write an event (people, statuses, agreements, signatures, audit) as JSON."""
-        from .transfer import export_event
+        from .services.transfer import export_event
 
         try:
             data = export_event(slug)
@@ -93,7 +93,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     def import_event_command(path: str) -> None:
         """Read an event exported by export-event back into this database."""
-        from .transfer import import_event
+        from .services.transfer import import_event
 
         try:
             event = import_event(json.loads(Path(path).read_text(encoding="utf-8")))

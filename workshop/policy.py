@@ -17,6 +17,8 @@ Who is who, for one event:
 
 from __future__ import annotations
 
+import enum
+
 import sqlalchemy as sa
 from flask import g, has_app_context
 
@@ -117,6 +119,11 @@ def can_manage_organizers(user, event: Event) -> bool:
     return is_admin(user)
 
 
+def can_remove_organizer(user, event: Event, organizer: User) -> bool:
+    """Admins remove an organizer, but never the last one: an event always has someone to run it."""
+    return can_manage_organizers(user, event) and organizer in event.organizers and len(event.organizers) > 1
+
+
 def participation(user, event: Event) -> Candidate | None:
     """The invite-list entry that links this user to the event, if any."""
     if not _signed_in(user):
@@ -176,9 +183,27 @@ def can_view_public_page(user, event: Event) -> bool:
     return event.public_page and event.status != EventStatus.DRAFT
 
 
+def can_view_event_anywhere(user, event: Event) -> bool:
+    """Knows the event: from inside it, or from its public page."""
+    return can_view_event(user, event) or can_view_public_page(user, event)
+
+
 def is_attendee(user, event: Event) -> bool:
     """Accepted, and not revoked. Does not imply the agreement was signed."""
     return _status(user, event) == CandidateStatus.ACCEPTED
+
+
+def is_waitlisted(user, event: Event) -> bool:
+    return _status(user, event) == CandidateStatus.WAITLISTED
+
+
+def has_declined(user, event: Event) -> bool:
+    return _status(user, event) == CandidateStatus.DECLINED
+
+
+def has_seat(user, event: Event) -> bool:
+    """An attendee whose place is settled: accepted, and the current agreement signed."""
+    return is_attendee(user, event) and has_signed_current_agreement(user, event)
 
 
 def must_sign_agreement(user, event: Event) -> bool:
@@ -260,6 +285,25 @@ def can_view_invites(user, event: Event) -> bool:
     return can_manage_event(user, event)
 
 
+# What organizers may do to a person on the list, by the person's status (anything else is skipped).
+CANDIDATE_ACTIONS: dict[str, tuple[CandidateStatus, ...]] = {
+    "approve": (CandidateStatus.PROPOSED,),
+    "invite": (CandidateStatus.APPROVED, CandidateStatus.EXPIRED),
+    "remind": (CandidateStatus.INVITED,),
+    "revoke": tuple(s for s in CandidateStatus if s != CandidateStatus.REVOKED),
+}
+
+
+def candidate_ready_for(candidate: Candidate, action: str) -> bool:
+    """Whether ``action`` applies to this person now (the services skip everyone else)."""
+    return candidate.status in CANDIDATE_ACTIONS.get(action, ())
+
+
+def is_awaiting_answer(candidate: Candidate) -> bool:
+    """Invited, with a link out that has not been answered."""
+    return candidate.status == CandidateStatus.INVITED
+
+
 def candidates_visible_to(user, event: Event) -> sa.Select:
     query = sa.select(Candidate).where(Candidate.event_id == event.id)
     if not can_view_invites(user, event):
@@ -281,12 +325,14 @@ def can_view_audit(user, event: Event) -> bool:
     return can_manage_event(user, event)
 
 
-def can_export_event(user) -> bool:
-    return is_admin(user)
-
-
 def user_may_sign_in(user: User | None) -> bool:
     return user is not None and not user.is_disabled
+
+
+def can_change_account(user, account: User) -> bool:
+    """Admins disable, enable, promote and demote other accounts; never their own (no one locks
+    themself out, or leaves the instance without an admin by mistake)."""
+    return is_admin(user) and account.id != user.id
 
 
 # --- proposals and their tiers ------------------------------------------------------------
@@ -409,6 +455,11 @@ def is_public_proposal(proposal: Proposal, now=None) -> bool:
             and proposal.effective_tier(now or utcnow()) == Tier.PUBLIC)
 
 
+def can_view_proposal_anywhere(user, proposal: Proposal, now=None) -> bool:
+    """Sees the talk inside the event, or on its public page."""
+    return can_view_proposal(user, proposal, now) or is_public_proposal(proposal, now)
+
+
 def proposals_visible_to(user, event: Event, now=None) -> sa.Select:
     """Twin of can_view_proposal: the proposals of ``event`` this person may see."""
     query = sa.select(Proposal).where(Proposal.event_id == event.id)
@@ -464,13 +515,37 @@ def can_confirm_cospeaking(user, proposal: Proposal) -> bool:
 
 
 def can_change_tier(user, proposal: Proposal) -> bool:
-    """Speakers raise or lower; organizers may only raise (the service enforces the direction)."""
+    """Speakers raise or lower; organizers may only raise (``can_set_tier`` says which tiers)."""
     return _open_for_change(proposal) and (can_edit_proposal(user, proposal)
                                            or can_manage_event(user, proposal.event))
 
 
 def may_lower_tier(user, proposal: Proposal) -> bool:
+    """Speakers own their talk's tier: they may widen it, and schedule a release to a wider tier."""
     return can_edit_proposal(user, proposal)
+
+
+def can_set_tier(user, proposal: Proposal, tier: Tier, now=None) -> bool:
+    """May put the talk at ``tier``: speakers any tier, organizers only one at least as narrow as the
+    tier in force (a raise), never a wider one."""
+    if not can_change_tier(user, proposal):
+        return False
+    return may_lower_tier(user, proposal) or tier.rank >= proposal.effective_tier(now or utcnow()).rank
+
+
+def can_schedule_release(user, proposal: Proposal) -> bool:
+    """A scheduled release widens the tier later, so it is the speakers' alone."""
+    return may_lower_tier(user, proposal)
+
+
+def uses_named_list(proposal: Proposal, now=None) -> bool:
+    """The named people decide who sees the talk: it is restricted now."""
+    return proposal.effective_tier(now or utcnow()) == Tier.RESTRICTED
+
+
+def needs_closed_door(proposal: Proposal, now=None) -> bool:
+    """Session-tier and restricted talks, by the tier in force, belong behind a door that closes."""
+    return proposal.effective_tier(now or utcnow()) in (Tier.SESSION, Tier.RESTRICTED)
 
 
 def can_decide_proposal(user, proposal: Proposal) -> bool:
@@ -478,19 +553,56 @@ def can_decide_proposal(user, proposal: Proposal) -> bool:
         proposal.event.status != EventStatus.ARCHIVED)
 
 
+def _takes_votes(user, event: Event) -> bool:
+    return is_attendee(user, event) and can_view_event_content(user, event) and event.status in INVITING_STATUSES
+
+
 def can_vote(user, proposal: Proposal) -> bool:
     """Attendees mark the proposals they can see and want to attend (not their own)."""
-    return (is_attendee(user, proposal.event) and can_view_event_content(user, proposal.event)
-            and proposal.status in LISTED_PROPOSAL_STATUSES and _speaker_row(user, proposal) is None
-            and proposal.event.status in INVITING_STATUSES and can_view_proposal(user, proposal))
+    return (_takes_votes(user, proposal.event) and proposal.status in LISTED_PROPOSAL_STATUSES
+            and _speaker_row(user, proposal) is None and can_view_proposal(user, proposal))
+
+
+def votable_among(user, event: Event, proposals) -> set[int]:
+    """Set twin of can_vote for a page of ``proposals`` from proposals_visible_to (so each may be seen):
+    the ids this person may vote for, in one query."""
+    if not _takes_votes(user, event):
+        return set()
+    ids = [p.id for p in proposals]
+    own = set(db.session.scalars(sa.select(ProposalSpeaker.proposal_id).where(
+        ProposalSpeaker.user_id == user.id, ProposalSpeaker.proposal_id.in_(ids))))
+    return {p.id for p in proposals if p.status in LISTED_PROPOSAL_STATUSES and p.id not in own}
 
 
 def can_see_votes(user, proposal: Proposal) -> bool:
+    """The talk's speakers and the organizers see how many want to attend it."""
     return can_manage_event(user, proposal.event) or is_speaker(user, proposal)
+
+
+def can_see_decision(user, proposal: Proposal) -> bool:
+    """The review's outcome (the status, the organizers' note) is for the speakers and the organizers."""
+    return can_see_votes(user, proposal)
+
+
+def can_see_scheduled_release(user, proposal: Proposal) -> bool:
+    """Who will see the talk later is the speakers' and the organizers' business."""
+    return can_see_votes(user, proposal)
 
 
 def can_see_tier_history(user, proposal: Proposal) -> bool:
-    return can_manage_event(user, proposal.event) or is_speaker(user, proposal)
+    return can_see_votes(user, proposal)
+
+
+def reviewed_among(user, event: Event, proposal_ids) -> set[int]:
+    """Set twin of can_see_votes and can_see_decision: the ids among ``proposal_ids`` whose votes and
+    status this person sees (all of them for organizers; their own talks for speakers), in one query."""
+    ids = list(proposal_ids)
+    if can_manage_event(user, event):
+        return set(ids)
+    if not _signed_in(user):
+        return set()
+    return set(db.session.scalars(sa.select(ProposalSpeaker.proposal_id).where(
+        ProposalSpeaker.user_id == user.id, ProposalSpeaker.confirmed.is_(True), ProposalSpeaker.proposal_id.in_(ids))))
 
 
 def can_record_attendance(user, proposal: Proposal) -> bool:
@@ -509,20 +621,91 @@ def can_trace_downloads(user, event: Event) -> bool:
 # --- materials ----------------------------------------------------------------------------
 
 
+class Reason(enum.StrEnum):
+    """Why a request for a material or a seat was answered as it was. The access log stores the value, so
+    values never change once released (they read as words in the log)."""
+
+    # allowed
+    SPEAKER = "speaker"
+    TIER_PUBLIC = "tier public"
+    TIER_ATTENDEES = "tier attendees"
+    TIER_SESSION = "tier session"
+    TIER_RESTRICTED = "tier restricted"
+    SEAT_OPEN = "open for sign-up"
+    # refused: materials
+    DELETED = "deleted"
+    REVOKED = "revoked"
+    EXCLUDED = "excluded"
+    NOT_ACCEPTED = "talk not accepted"
+    PUBLIC_PAGE_CLOSED = "public page closed"
+    NO_ACCESS = "no access to the event"
+    DID_NOT_ATTEND = "did not attend the session"
+    NOT_NAMED = "not on the named list"
+    UNKNOWN_TIER = "unknown tier"
+    TERMS = "extra terms not accepted"
+    CANNOT_BE_STAMPED = "cannot be stamped"
+    FILE_UNAVAILABLE = "file unavailable"
+    # refused: sign-ups
+    NOT_RELEASED = "not on the published schedule"
+    SIGNUPS_CLOSED = "sign-ups closed"
+    OWN_SESSION = "speaking in the session"
+    SESSION_OVER = "session over"
+    NOT_ELIGIBLE = "not an attendee who may see the session"
+
+    @property
+    def explanation(self) -> str:
+        """The refusal in words the person can act on (for reasons they may be told)."""
+        return _EXPLANATIONS.get(self, ("These materials are not available to you.", ""))[0]
+
+    @property
+    def short(self) -> str:
+        """The same in a few words, where a Download button would be."""
+        return _EXPLANATIONS.get(self, ("", "Not available to you"))[1] or "Not available to you"
+
+    @classmethod
+    def for_tier(cls, tier: Tier) -> Reason:
+        return cls(f"tier {tier.value}")
+
+
+_EXPLANATIONS: dict[Reason, tuple[str, str]] = {
+    Reason.NOT_ACCEPTED: ("This talk has not been accepted yet. Its materials open once it is.",
+                          "Opens once the talk is accepted"),
+    Reason.DID_NOT_ATTEND: ("The speakers share these materials only with the people who attended the session.",
+                            "Only for people who attended"),
+    Reason.NOT_NAMED: ("This is a closed session: its materials are only for the people the speakers named.",
+                       "Only for the people the speakers named"),
+    Reason.TERMS: ("Accept the talk's terms to open its materials.", "Accept the talk's terms to open"),
+    Reason.CANNOT_BE_STAMPED: ("Every copy of a PDF is stamped with the name of the person who opens it, and this "
+                               "one cannot be stamped. Conclave never hands out an unstamped copy. Ask the speakers "
+                               "to upload it again, for example exported afresh to PDF.", ""),
+    Reason.FILE_UNAVAILABLE: ("The storage that holds it did not answer. Please try again in a moment.", ""),
+    Reason.NOT_RELEASED: ("This session is not on the published schedule.", ""),
+    Reason.SIGNUPS_CLOSED: ("Sign-ups are open only while the event is open or running.", ""),
+    Reason.OWN_SESSION: ("You are speaking in this session, so your seat is kept.", ""),
+    Reason.SESSION_OVER: ("This session is over.", ""),
+    Reason.NOT_ELIGIBLE: ("Sign-ups are for attendees who signed the agreement, for sessions they may see.", ""),
+}
+
+
 class Decision:
-    """The answer to a request for a material. ``visible`` says whether the person may know the
-    material exists (403 when refused) or not (404). ``reason`` goes to the access log."""
+    """The answer to a request for a material or a seat. ``visible`` says whether the person may know
+    the thing exists (403 when refused) or not (404). ``reason`` goes to the access log."""
 
     __slots__ = ("allowed", "reason", "visible")
 
-    def __init__(self, allowed: bool, reason: str, visible: bool):
+    def __init__(self, allowed: bool, reason: Reason, visible: bool):
         self.allowed, self.reason, self.visible = allowed, reason, visible
 
     def __bool__(self) -> bool:
         return self.allowed
 
+    @property
+    def needs_terms(self) -> bool:
+        """Refused only until the person accepts the talk's extra terms."""
+        return self.reason == Reason.TERMS
+
     def __repr__(self) -> str:
-        return f"Decision({self.allowed}, {self.reason!r}, visible={self.visible})"
+        return f"Decision({self.allowed}, {self.reason.value!r}, visible={self.visible})"
 
 
 def _is_revoked(user, event: Event) -> bool:
@@ -540,42 +723,38 @@ def material_decision(user, material: Material, now=None) -> Decision:
     event = proposal.event
     now = now or utcnow()
     if material.deleted_at is not None:
-        return Decision(False, "deleted", False)
+        return Decision(False, Reason.DELETED, False)
     if _is_revoked(user, event):
-        return Decision(False, "revoked", False)
+        return Decision(False, Reason.REVOKED, False)
     if is_speaker(user, proposal):
-        return Decision(True, "speaker", True)
+        return Decision(True, Reason.SPEAKER, True)
     if is_excluded(user, proposal):
-        return Decision(False, "excluded", False)
-    sees_talk = can_view_proposal(user, proposal, now) or is_public_proposal(proposal, now)
+        return Decision(False, Reason.EXCLUDED, False)
+    sees_talk = can_view_proposal_anywhere(user, proposal, now)
     if proposal.status != ProposalStatus.ACCEPTED:
-        return Decision(False, "talk not accepted", sees_talk)
+        return Decision(False, Reason.NOT_ACCEPTED, sees_talk)
     tier = proposal.effective_tier(now)
     if tier == Tier.PUBLIC:
         if not (is_public_proposal(proposal, now) or can_view_event_content(user, event)):
-            return Decision(False, "public page closed", False)
+            return Decision(False, Reason.PUBLIC_PAGE_CLOSED, False)
     elif not can_view_event_content(user, event):
-        return Decision(False, "no access to the event", False)
+        return Decision(False, Reason.NO_ACCESS, False)
     elif tier == Tier.SESSION:
         if not has_attended(user, proposal):
-            return Decision(False, "did not attend the session", sees_talk)
+            return Decision(False, Reason.DID_NOT_ATTEND, sees_talk)
     elif tier == Tier.RESTRICTED:
         if not is_named(user, proposal):
-            return Decision(False, "not on the named list", sees_talk)
+            return Decision(False, Reason.NOT_NAMED, sees_talk)
     elif tier != Tier.ATTENDEES:
-        return Decision(False, "unknown tier", False)
+        return Decision(False, Reason.UNKNOWN_TIER, False)
     if not has_accepted_terms(user, proposal):
-        return Decision(False, "extra terms not accepted", True)
-    return Decision(True, f"tier {tier.value}", True)
-
-
-def can_download_material(user, material: Material, now=None) -> bool:
-    return material_decision(user, material, now).allowed
+        return Decision(False, Reason.TERMS, True)
+    return Decision(True, Reason.for_tier(tier), True)
 
 
 def can_accept_terms(user, proposal: Proposal) -> bool:
     return bool(proposal.extra_terms.strip()) and _signed_in(user) and not is_excluded(user, proposal) and (
-        can_view_proposal(user, proposal) or is_public_proposal(proposal))
+        can_view_proposal_anywhere(user, proposal))
 
 
 # --- the schedule -------------------------------------------------------------------------
@@ -628,20 +807,35 @@ def can_state_availability(user, event: Event) -> bool:
         event.status not in (EventStatus.CLOSED, EventStatus.ARCHIVED))
 
 
-def can_sign_up(user, proposal: Proposal) -> bool:
-    """Attendees sign up for released sessions they may see and that are not over, while the event is
-    open or running."""
+def signup_decision(user, proposal: Proposal, now=None) -> Decision:
+    """May this person take a seat (or a waitlist place) in this session now?
+
+    Attendees who signed the agreement sign up for accepted, released sessions they may see and do
+    not speak at, while the event is open or running and until the session ends. The reason says
+    which of these failed first, in that order of what the person can do least about.
+    """
     event = proposal.event
     entry = released_entry(proposal)
-    return (is_attendee(user, event) and has_signed_current_agreement(user, event)
-            and event.status in SIGNUP_STATUSES and proposal.status == ProposalStatus.ACCEPTED
-            and not is_speaker(user, proposal) and can_view_proposal(user, proposal)
-            and entry is not None and not _is_over(entry))
+    if entry is None:
+        return Decision(False, Reason.NOT_RELEASED, True)
+    if event.status not in SIGNUP_STATUSES:
+        return Decision(False, Reason.SIGNUPS_CLOSED, True)
+    if is_speaker(user, proposal):
+        return Decision(False, Reason.OWN_SESSION, True)
+    if not (has_seat(user, event) and proposal.status == ProposalStatus.ACCEPTED and can_view_proposal(user, proposal)):
+        return Decision(False, Reason.NOT_ELIGIBLE, True)
+    if _is_over(entry, now or utcnow()):
+        return Decision(False, Reason.SESSION_OVER, True)
+    return Decision(True, Reason.SEAT_OPEN, True)
 
 
-def _is_over(entry: dict) -> bool:
+def can_sign_up(user, proposal: Proposal, now=None) -> bool:
+    return signup_decision(user, proposal, now).allowed
+
+
+def _is_over(entry: dict, now) -> bool:
     slot = db.session.get(Slot, entry["slot"])
-    return slot is None or slot.ends_at <= utcnow()
+    return slot is None or slot.ends_at <= now
 
 
 def sessions_open_for_signup(user, event: Event, sessions) -> set[int]:
@@ -653,8 +847,7 @@ def sessions_open_for_signup(user, event: Event, sessions) -> set[int]:
     confirmed speakers, which settles the per-session terms of can_sign_up; the per-event terms are asked
     of the policy once. tests/sessions checks that this agrees with policy.can_sign_up session by session.
     """
-    if not (is_attendee(user, event) and has_signed_current_agreement(user, event)
-            and event.status in SIGNUP_STATUSES):
+    if not (has_seat(user, event) and event.status in SIGNUP_STATUSES):
         return set()
     now = utcnow()
     return {s.proposal.id for s in sessions
@@ -678,6 +871,12 @@ def can_check_in_self(user, proposal: Proposal) -> bool:
     return (is_attendee(user, proposal.event) and can_view_event_content(user, proposal.event)
             and proposal.status == ProposalStatus.ACCEPTED and can_view_proposal(user, proposal)
             and released_entry(proposal) is not None)
+
+
+def can_read_event_feed(user, event: Event) -> bool:
+    """The event's calendar: the whole schedule for whoever may see it, its public sessions for anyone
+    while the public page is on."""
+    return can_view_schedule(user, event) or can_view_public_page(user, event)
 
 
 def can_subscribe_calendar(user, event: Event) -> bool:

@@ -1,4 +1,4 @@
-"""Markdown rendering with a strict allow-list, for descriptions and abstracts."""
+"""Text going out: Markdown with a strict allow-list (descriptions, abstracts), and cells for CSV exports."""
 
 import markdown as md
 import nh3
@@ -20,3 +20,12 @@ def render_markdown(text: str | None) -> Markup:
         link_rel="noopener noreferrer nofollow",
     )
     return Markup(clean)  # noqa: S704 - nh3 has just reduced it to the allow-list
+
+
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str:
+    """Spreadsheets run cells that begin with = + - @ as formulas; prefix them with a quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_FORMULA_START) else text

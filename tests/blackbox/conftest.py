@@ -25,7 +25,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.conftest import TEST_DATABASE_URL, drop_postgres_schema
+from tests.helpers import TEST_DATABASE_URL, drop_postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
@@ -195,7 +195,7 @@ class Seeded:
 @pytest.fixture(scope="module")
 def seeded(server: Server) -> Seeded:
     """An event ``blackbox`` with an organizer and a signed attendee, both with a password."""
-    from tests.conftest import make_event, make_participant, make_user
+    from tests.helpers import make_event, make_participant, make_user
     from workshop.services import accounts
 
     with server.database() as session:

@@ -14,19 +14,17 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+from tests.helpers import DESKTOP, PHONE, SCREENSHOTS, BrowserErrors
+
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 
 
 @dataclass
@@ -92,29 +90,6 @@ def browser():
                                              headless=True)
         yield browser
         browser.close()
-
-
-@dataclass
-class BrowserErrors:
-    """Console errors (Chromium reports CSP violations there) and uncaught exceptions, with the page's URL."""
-
-    page: object
-    seen: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.page.on("console", self._console)
-        self.page.on("pageerror", self._exception)
-
-    def _console(self, message) -> None:
-        if message.type == "error":
-            self.seen.append(f"console error on {self.page.url}: {message.text}")
-
-    def _exception(self, error) -> None:
-        self.seen.append(f"uncaught exception on {self.page.url}: {error}")
-
-    def assert_none(self) -> None:
-        self.page.wait_for_load_state("load")  # let the page's scripts run and report first
-        assert not self.seen, "the browser reported errors:\n" + "\n".join(self.seen)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, ROOT, SCREENSHOTS, BrowserErrors
+from tests.helpers import DESKTOP, PHONE, ROOT, SCREENSHOTS, BrowserErrors
 from workshop.extensions import db
 from workshop.models import Candidate, Event, EventKind, Material, MaterialAccess, Proposal, User
 from workshop.services import events

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.conftest import make_event, make_user
+from tests.helpers import make_event, make_user, sign_in
 from workshop.extensions import db
 from workshop.models import AgreementAcceptance, Candidate, CandidateStatus, EventStatus, User
 
@@ -32,32 +32,6 @@ def event(app):
         make_event(SLUG, organizers=[organizer], status=EventStatus.DRAFT, title=TITLE, capacity=20,
                    venue="Oxford", description=f"{DESCRIPTION}\n\n- Bring a draft, not a paper.")
         db.session.remove()
-
-
-def sign_in(page, server, email: str, errors, shoot=None) -> None:
-    page.goto("/auth/sign-in")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    errors.assert_none()
-    if shoot:
-        shoot(page, "01-sign-in")
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-    expect(page.locator("main")).to_contain_text(email)
-    errors.assert_none()
-    if shoot:
-        shoot(page, "02-check-email")
-
-    link = server.outbox.link(server.outbox.newest(email), server.url, "/auth/link/")
-    page.goto(link)
-    expect(page.get_by_role("heading", name=f"Sign in as {email}")).to_be_visible()
-    errors.assert_none()
-    if shoot:
-        shoot(page, "03-confirm-sign-in")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".flash")).to_have_text(f"Signed in as {email}.")
-    expect(page.get_by_role("heading", name="My events")).to_be_visible()
-    errors.assert_none()
 
 
 def journey(page, server, errors, shoot=None) -> None:

@@ -14,8 +14,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, BrowserErrors
-from tests.conftest import make_candidate, make_event, make_participant, make_user
+from tests.helpers import DESKTOP, BrowserErrors, make_candidate, make_event, make_participant, make_user
 from workshop import mail
 from workshop.extensions import db
 from workshop.models import (

@@ -17,9 +17,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from reportlab.pdfgen import canvas
 
-from tests.browser.conftest import DESKTOP, BrowserErrors
-from tests.browser.test_invite_flow import sign_in
-from tests.conftest import make_user
+from tests.helpers import DESKTOP, BrowserErrors, make_user, sign_in
 from workshop.extensions import db
 from workshop.models import (
     Attendance,

@@ -11,9 +11,7 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 from reportlab.pdfgen import canvas
 
-from tests.browser.conftest import DESKTOP
-from tests.browser.test_invite_flow import sign_in
-from tests.conftest import make_event, make_participant, make_user
+from tests.helpers import DESKTOP, make_event, make_participant, make_user, sign_in
 from workshop.extensions import db
 from workshop.models import EventStatus, MaterialAccess, Proposal
 from workshop.services import proposals
@@ -56,7 +54,7 @@ def new_page(browser, live_server):
 
 
 def test_speaker_restricts_slides_to_a_named_colleague(app, scene, browser, live_server, tmp_path, shoot):
-    from tests.browser.conftest import BrowserErrors
+    from tests.helpers import BrowserErrors
 
     # The speaker proposes, uploads and restricts.
     page = new_page(browser, live_server)

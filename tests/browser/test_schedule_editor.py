@@ -10,9 +10,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.browser.test_invite_flow import sign_in
-from tests.conftest import make_event, make_participant, make_user
-from tests.schedule_views.conftest import accepted_talk
+from tests.helpers import accepted_talk, make_event, make_participant, make_user, sign_in
 from workshop.extensions import db
 from workshop.models import EventStatus, Placement, Proposal, Room, Slot, Tier, Unavailability
 from workshop.services import schedule

@@ -13,9 +13,7 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 from reportlab.pdfgen import canvas
 
-from tests.browser.conftest import DESKTOP, BrowserErrors
-from tests.browser.test_invite_flow import sign_in
-from tests.conftest import make_event, make_participant, make_user
+from tests.helpers import DESKTOP, BrowserErrors, make_event, make_participant, make_user, sign_in
 from workshop.extensions import db
 from workshop.models import (
     Attendance,

@@ -8,62 +8,24 @@ from __future__ import annotations
 
 from datetime import date, time
 
-import icalendar
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_candidate, make_user, sign_agreement
+from tests.helpers import (
+    MONDAY,
+    SATURDAY,
+    SECRET_ABSTRACT,
+    SECRET_SPEAKER,
+    SECRET_TITLE,
+    SUNDAY,
+    ZONE,
+    make_speaker,
+    make_talk,
+)
 from workshop import policy
 from workshop.extensions import db
-from workshop.models import CandidateStatus, Proposal, ProposalSpeaker, ProposalStatus, SignUp, Slot, Tier
+from workshop.models import Proposal, Slot, Tier
 from workshop.services import proposals, schedule
-
-ZONE = "Europe/Berlin"
-SATURDAY, SUNDAY, MONDAY = date(2030, 3, 30), date(2030, 3, 31), date(2030, 4, 1)
-
-# Words that appear only in the restricted talk: none may reach a feed whose reader is not named.
-SECRET_TITLE = "Quantum Ledger Internals"
-SECRET_ABSTRACT = "An unannounced prototype that nobody outside the room knows about."
-SECRET_SPEAKER = "Rosalind Restricto"
-
-
-def make_speaker(event, email: str, name: str):
-    user = make_user(email, name)
-    make_candidate(event, email, CandidateStatus.ACCEPTED, user=user)
-    sign_agreement(user, event)
-    return user
-
-
-def make_talk(event, speaker, title: str, tier: Tier, abstract: str = "", **fields) -> Proposal:
-    proposal = Proposal(event_id=event.id, title=title, abstract=abstract or f"About {title}.", tier=tier,
-                        status=ProposalStatus.ACCEPTED, created_by_id=speaker.id, **fields)
-    proposal.speakers = [ProposalSpeaker(user_id=speaker.id, is_lead=True, confirmed=True)]
-    db.session.add(proposal)
-    db.session.commit()
-    return proposal
-
-
-def sign_up(user, proposal: Proposal, status: str = "confirmed") -> None:
-    db.session.add(SignUp(proposal_id=proposal.id, user_id=user.id, status=status))
-    db.session.commit()
-
-
-def parse(body: bytes) -> icalendar.Calendar:
-    return icalendar.Calendar.from_ical(body)
-
-
-def vevents(body: bytes) -> list:
-    return list(parse(body).walk("VEVENT"))
-
-
-def by_summary(body: bytes) -> dict:
-    return {str(e["SUMMARY"]): e for e in vevents(body)}
-
-
-def fresh(fn, *args, **kwargs):
-    """Call a feed builder as a new request would: without decisions cached earlier in the test."""
-    policy.forget_memo()
-    return fn(*args, **kwargs)
 
 
 class Scene:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from tests.calendar.conftest import (
+from tests.helpers import (
     MONDAY,
     SATURDAY,
     SECRET_ABSTRACT,
@@ -16,12 +16,12 @@ from tests.calendar.conftest import (
     ZONE,
     by_summary,
     fresh,
+    make_event,
     make_talk,
     parse,
     sign_up,
     vevents,
 )
-from tests.conftest import make_event
 from workshop import calendar
 from workshop.extensions import db
 from workshop.models import ProposalExclusion, Tier
@@ -292,7 +292,7 @@ def test_every_event_carries_the_required_properties(scene):
 
 
 def test_feeds_cost_a_fixed_number_of_queries(scene):
-    from tests.test_query_counts import counting
+    from tests.helpers import counting
 
     def count() -> int:
         fresh(calendar.event_feed, scene.attendee, scene.event)  # reload what the last commit expired

@@ -8,8 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from tests.calendar.conftest import SECRET_TITLE, by_summary, parse, sign_up
-from tests.conftest import ROLES, login_as
+from tests.helpers import ROLES, SECRET_TITLE, by_summary, login_as, parse, sign_up
 from workshop import calendar
 from workshop.extensions import db
 from workshop.models import Agreement, CalendarFeed, Candidate

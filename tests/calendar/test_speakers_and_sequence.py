@@ -3,7 +3,7 @@ looking newer to calendar clients (its SEQUENCE never goes down)."""
 
 from __future__ import annotations
 
-from tests.calendar.conftest import MONDAY, SATURDAY, by_summary, fresh
+from tests.helpers import MONDAY, SATURDAY, by_summary, fresh
 from workshop import calendar
 from workshop.extensions import db
 from workshop.services import schedule

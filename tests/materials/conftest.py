@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from reportlab.pdfgen import canvas
 
-from tests.conftest import login_as, make_event, make_participant, make_user
+from tests.helpers import login_as, make_event, make_participant, make_talk, make_user
 from workshop.extensions import db
-from workshop.models import Attendance, Material, Proposal, ProposalSpeaker, ProposalStatus, Tier
+from workshop.models import Material
 
 
 @pytest.fixture
@@ -20,36 +19,6 @@ def storage_dir(app, tmp_path, monkeypatch) -> Path:
     monkeypatch.setitem(app.config, "MATERIALS_DIR", str(root))
     monkeypatch.setitem(app.config, "STORAGE_URL", "")
     return root
-
-
-def stored_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def make_pdf(text: str = "Secret slide", pages: int = 2) -> bytes:
-    buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer)
-    for number in range(1, pages + 1):
-        pdf.drawString(72, 720, f"{text} {number}")
-        pdf.showPage()
-    pdf.save()
-    return buffer.getvalue()
-
-
-def make_talk(event, speaker, tier: Tier = Tier.ATTENDEES, status: ProposalStatus = ProposalStatus.ACCEPTED,
-              **fields) -> Proposal:
-    proposal = Proposal(event_id=event.id, title=fields.pop("title", "Early results"), abstract="Work in progress.",
-                        tier=tier, status=status, created_by_id=speaker.id, **fields)
-    proposal.speakers = [ProposalSpeaker(user_id=speaker.id, is_lead=True, confirmed=True)]
-    db.session.add(proposal)
-    db.session.commit()
-    return proposal
-
-
-def attend(proposal: Proposal, *people) -> None:
-    for person in people:
-        db.session.add(Attendance(proposal_id=proposal.id, user_id=person.id))
-    db.session.commit()
 
 
 class Talk:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 
@@ -10,8 +9,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from tests.conftest import login_as
-from tests.materials.conftest import attend, make_pdf, make_talk
+from tests.helpers import attend, counting, login_as, make_pdf, make_talk
 from workshop.extensions import db
 from workshop.models import (
     Material,
@@ -284,20 +282,6 @@ def test_the_log_is_paged_and_its_query_count_does_not_grow(client, talk):
     assert second.count("<tr>") == 33 + 1 and "Older requests" not in second
 
 
-@contextlib.contextmanager
-def counting():
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-
-
 def test_a_download_id_leads_to_the_person(client, talk):
     material = talk.upload_ok(client, make_pdf())
     copy = download(client, talk.ada, material, environ_base={"REMOTE_ADDR": "192.0.2.44"}).data
@@ -320,7 +304,7 @@ def test_tracing_is_for_organizers_of_that_event_only(client, talk):
     for person, status in ((talk.speaker, 403), (talk.ada, 403), (talk.stranger, 404), (None, 404)):
         login_as(client, person)
         assert client.get(url).status_code == status
-    from tests.conftest import make_event, make_user
+    from tests.helpers import make_event, make_user
 
     elsewhere_organizer = make_user("else@example.org")
     make_event("elsewhere", organizers=[elsewhere_organizer])

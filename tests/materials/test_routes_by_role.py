@@ -7,8 +7,7 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROLES, login_as, make_participant
-from tests.materials.conftest import make_pdf, make_talk
+from tests.helpers import ROLES, login_as, make_participant, make_pdf, make_talk
 from workshop.extensions import db
 from workshop.models import Material, MaterialAccess
 

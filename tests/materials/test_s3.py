@@ -9,8 +9,7 @@ import boto3
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import login_as
-from tests.materials.conftest import make_pdf, stored_files
+from tests.helpers import login_as, make_pdf, stored_files
 from workshop.storage import KEY_RE, S3Storage, StorageError, get_storage
 
 BUCKET = "conclave-test"

@@ -9,7 +9,7 @@ from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfgen import canvas
 
-from tests.materials.conftest import make_pdf
+from tests.helpers import make_pdf
 from workshop.services.errors import DomainError
 from workshop.services.materials import detect_type, human_size, sanitize_filename
 from workshop.storage import LocalStorage, S3Storage, StorageError, new_key, storage_from_config

@@ -9,8 +9,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader, PdfWriter
 
-from tests.conftest import login_as
-from tests.materials.conftest import make_pdf, stored_files
+from tests.helpers import login_as, make_pdf, stored_files
 from workshop.extensions import db
 from workshop.models import AuditEntry, Material, MaterialAccess, ProposalStatus
 from workshop.services import materials

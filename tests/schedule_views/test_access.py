@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROLES, login_as
-from tests.schedule_views.conftest import Plan, nothing_changes, placement_of, text_of
+from tests.helpers import ROLES, Plan, login_as, nothing_changes, placement_of, text_of
 from workshop.extensions import db
 from workshop.models import EventStatus, Room, ScheduleRelease, Slot, Unavailability
 from workshop.services import schedule

@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import login_as
-from tests.schedule_views.conftest import Plan, accepted_talk, nothing_changes, text_of
+from tests.helpers import Plan, accepted_talk, login_as, nothing_changes, text_of
 from workshop.extensions import db
 from workshop.models import ProposalStatus
 from workshop.services import schedule

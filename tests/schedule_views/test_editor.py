@@ -4,19 +4,22 @@ with the number of sessions."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.conftest import login_as, make_participant
-from tests.schedule_views.conftest import (
+from tests.helpers import (
     Plan,
     accepted_talk,
     audit_actions,
     cell,
+    counting,
     element,
+    login_as,
+    make_participant,
     placement_of,
     text_of,
 )
-from tests.test_query_counts import counting
 from workshop.extensions import db
 from workshop.models import Tier, Unavailability
 from workshop.services import schedule
@@ -289,3 +292,56 @@ def test_the_editors_query_count_does_not_grow_with_the_sessions(client, plan, e
         page = editor()
     assert "Grown 139" in text_of(page) and "Conflicts" in text_of(page)
     assert len(large) == len(small), "\n".join(large)
+
+
+# --- moving without dragging: one form, reached from the card ----------------------------------
+
+
+def test_a_placed_session_moves_or_leaves_the_grid_through_its_move_form(client, plan):
+    talk = plan.talks[0]
+    schedule.place(plan.world.organizer, talk, plan.hall.id, plan.day1[0].id)
+    db.session.commit()
+    login_as(client, plan.world.organizer)
+
+    page = client.get(plan.url())
+    assert element(page, "move") is None  # no form until a session is chosen
+    card = text_of(page)
+    link = f'href="/e/retreat/manage/schedule?move={talk.public_id}#move"'
+    assert link in card
+
+    page = client.get(plan.url(f"?move={talk.public_id}"))
+    panel = element(page, "move")
+    assert panel is not None and f"Move “{talk.title}”" in panel.text and "Main Hall" in panel.text
+    html = text_of(page)
+    assert re.search(rf'id="move-room-{talk.public_id}".*?<option value="{plan.hall.id}" selected>', html, re.S)
+    assert re.search(rf'id="move-slot-{talk.public_id}".*?<option value="{plan.day1[0].id}" selected>', html, re.S)
+
+    moved = client.post(plan.url("/place"), data={"proposal": talk.public_id, "room": plan.vault.id,
+                                                  "slot": plan.day1[1].id})
+    assert moved.status_code == 302
+    assert (placement_of(talk).room_id, placement_of(talk).slot_id) == (plan.vault.id, plan.day1[1].id)
+    # The panel's Unplace button posts the same form to unplace.
+    assert 'formaction="/e/retreat/manage/schedule/unplace"' in html
+    assert client.post(plan.url("/unplace"), data={"proposal": talk.public_id, "room": plan.vault.id,
+                                                    "slot": plan.day1[1].id}).status_code == 302
+    assert placement_of(talk) is None
+
+
+def test_a_move_for_a_session_that_is_not_placed_shows_no_form(client, plan):
+    login_as(client, plan.world.organizer)
+    for wanted in (plan.talks[0].public_id, "nosuchsession00", "x" * 300):
+        page = client.get(plan.url(), query_string={"move": wanted})
+        assert page.status_code == 200 and element(page, "move") is None
+
+
+def test_the_grids_pin_buttons_post_the_grid_form_to_pin(client, plan):
+    talk = plan.talks[0]
+    schedule.place(plan.world.organizer, talk, plan.hall.id, plan.day1[0].id)
+    db.session.commit()
+    login_as(client, plan.world.organizer)
+    html = text_of(client.get(plan.url()))
+    form = re.search(r'<form method="post" action="([^"]+)" class="place-form" id="grid-form"', html)
+    assert form and form.group(1) == "/e/retreat/manage/schedule/pin"
+    assert f'<button name="proposal" value="{talk.public_id}">Pin</button>' in html
+    assert client.post(form.group(1), data={"proposal": talk.public_id}).status_code == 302
+    assert placement_of(talk).pinned

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import login_as, make_participant
-from tests.schedule_views.conftest import Plan, audit_actions, element, text_of
+from tests.helpers import Plan, audit_actions, element, login_as, make_participant, text_of
 from workshop.extensions import db
 from workshop.models import OutboxMessage, ScheduleRelease, SignUp, Vote
 from workshop.services import schedule

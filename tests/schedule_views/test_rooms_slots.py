@@ -6,8 +6,7 @@ from datetime import datetime, time
 
 import sqlalchemy as sa
 
-from tests.conftest import login_as
-from tests.schedule_views.conftest import accepted_talk, audit_actions, element, text_of
+from tests.helpers import accepted_talk, audit_actions, element, login_as, text_of
 from workshop.extensions import db
 from workshop.models import Room, Slot, Unavailability
 from workshop.services import schedule

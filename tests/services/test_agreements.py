@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_event, make_participant, make_user
+from tests.helpers import make_event, make_participant, make_user
 from workshop import policy
 from workshop.extensions import db
 from workshop.models import AgreementAcceptance, AuditEntry

@@ -8,7 +8,7 @@ from datetime import time, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import login_as, make_event, make_participant, make_user
+from tests.helpers import login_as, make_event, make_participant, make_user
 from workshop.extensions import db
 from workshop.models import EventStatus, Placement, Proposal, ProposalSpeaker, ProposalStatus, Tier, Vote
 from workshop.services import autoschedule, schedule

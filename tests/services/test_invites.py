@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_candidate, make_event, make_participant, make_user
+from tests.helpers import make_candidate, make_event, make_participant, make_user
 from workshop import policy
 from workshop.extensions import db
 from workshop.models import AuditEntry, Candidate, CandidateStatus, Invitation, Vouch, utcnow

@@ -5,7 +5,7 @@ import re
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
-from tests.conftest import login_as, make_candidate, make_event, make_user
+from tests.helpers import login_as, make_candidate, make_event, make_user
 from workshop.extensions import db
 from workshop.models import Candidate, CandidateStatus, EventStatus, Invitation
 

@@ -7,7 +7,7 @@ from datetime import time, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_event, make_participant, make_user
+from tests.helpers import make_event, make_participant, make_user
 from workshop import mail, policy
 from workshop.extensions import db
 from workshop.models import (

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.sessions.conftest import Programme, add_material, make_talk
+from tests.helpers import Programme, add_material, make_talk
 from workshop import policy
 from workshop.extensions import db
 from workshop.models import Attendance

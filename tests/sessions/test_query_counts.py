@@ -7,9 +7,7 @@ from datetime import time, timedelta
 
 import pytest
 
-from tests.conftest import login_as
-from tests.sessions.conftest import Programme, make_talk
-from tests.test_query_counts import counting
+from tests.helpers import Programme, counting, login_as, make_talk
 from workshop import policy
 from workshop.extensions import db
 from workshop.models import Attendance, ProposalAccess, Tier

@@ -9,9 +9,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import TEST_DATABASE_URL
-from tests.sessions.conftest import Programme
-from tests.test_concurrency import errors, race
+from tests.helpers import TEST_DATABASE_URL, Programme, errors, race
 from workshop.extensions import db
 from workshop.models import Proposal, SignUp, User
 from workshop.services import schedule, signups

@@ -9,8 +9,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import login_as, make_event, make_participant, make_user
-from tests.sessions.conftest import Programme, make_talk
+from tests.helpers import Programme, login_as, make_event, make_participant, make_talk, make_user
 from workshop import mail, policy
 from workshop.extensions import db
 from workshop.models import Attendance, SignUp, Tier, utcnow

@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_participant
-from tests.sessions.conftest import Programme, add_material, make_talk
+from tests.helpers import Programme, add_material, make_participant, make_talk
 from workshop import mail, policy
 from workshop.extensions import db
 from workshop.models import Attendance, Candidate, CandidateStatus, EventStatus, ProposalStatus, SignUp, Tier

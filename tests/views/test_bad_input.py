@@ -16,16 +16,17 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import login_as, make_candidate
-from tests.materials.conftest import stored_files
-from tests.views.test_csrf import snapshot
-from tests.views.test_route_matrix import (
+from tests.helpers import (
     COSPEAKER_EMAIL,
     Scene,
     build_scene,
     event_form,
     keep_materials_in,
     link_token,
+    login_as,
+    make_candidate,
+    snapshot,
+    stored_files,
     talk_form,
 )
 from workshop.extensions import db

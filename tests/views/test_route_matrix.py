@@ -6,7 +6,7 @@ Denials follow one rule: 404 when the person may not know the object exists, 403
 know it and the action is forbidden; pages that need only a signed-in person send anonymous
 visitors to the sign-in page. A talk's own people (its speaker, an invited co-speaker) hold none
 of the roles; their answers are in a second table, so that every action refused to the roles is
-also shown to work for someone.
+also shown to work for someone. Every POST route is also tried without its CSRF token (at the end).
 """
 
 from __future__ import annotations
@@ -14,38 +14,44 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from functools import cache, cached_property
+from datetime import date, timedelta
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import url_for
 
-from tests.conftest import ROLES, login_as, make_candidate, make_participant, make_user
-from tests.materials.conftest import make_pdf
+from tests.helpers import (
+    COSPEAKER_EMAIL,
+    ROLES,
+    TALK_PEOPLE,
+    Scene,
+    build_scene,
+    denial_page,
+    event_form,
+    keep_materials_in,
+    login_as,
+    make_candidate,
+    make_participant,
+    pdf_bytes,
+    proposed_and_accepted,
+    snapshot,
+    talk_form,
+    upload_pdf,
+)
 from workshop import calendar
 from workshop.extensions import db
 from workshop.models import (
-    Agreement,
-    AgreementAcceptance,
     Candidate,
     CandidateStatus,
     Material,
-    OutboxMessage,
     Proposal,
-    ProposalKind,
     ProposalStatus,
-    Room,
-    SignUp,
-    Slot,
     Tier,
     User,
     public_id,
 )
-from workshop.services import accounts, autoschedule, invites, materials, proposals, schedule, signups
+from workshop.services import autoschedule, invites, proposals, signups
 from workshop.services.tokens import new_token
 
 LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
@@ -79,8 +85,6 @@ SPEAKERS_ONLY = by_role(404, 404, 404, 403, 404, 403, 403)
 # Organizers review, decide and take attendance; attendees see the talk but may not.
 TALK_MANAGE_PAGE = by_role(404, 404, 404, 403, 404, 200, 200)
 TALK_MANAGE_ACTION = by_role(404, 404, 404, 403, 404, 302, 302)
-# The roles who may see the schedule, and so subscribe to its calendar.
-SUBSCRIBERS = ("attendee", "organizer", "admin")
 # Speakers of accepted talks say when they cannot speak; the scene's speaker is one (SPEAKERS below).
 AVAILABILITY = by_role(404, 404, 403, 403, 404, 403, 403)
 
@@ -187,9 +191,6 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "calendar.personal": {"GET": everyone(404)},
 }
 
-# The people a talk gives rights to, who are none of the roles: its speaker, and a co-speaker invited
-# to it who has not answered yet. Their rows show that the 403s above refuse an action that exists.
-TALK_PEOPLE = ("speaker", "cospeaker")
 SPEAKERS: dict[str, dict[str, dict]] = {
     "proposals.index": {"GET": {"speaker": 200}},
     "proposals.new": {"GET": {"speaker": 200}, "POST": {"speaker": 302}},
@@ -230,195 +231,6 @@ CASES = [(endpoint, method, role) for endpoint, methods in EXPECTED.items()
          for method, statuses in methods.items() for role in ROLES]
 SPEAKER_CASES = [(endpoint, method, person) for endpoint, methods in SPEAKERS.items()
                  for method, statuses in methods.items() for person in statuses]
-
-
-SPEAKER_EMAIL, COSPEAKER_EMAIL = "speaker@example.org", "cospeaker@example.org"
-
-
-@dataclass
-class Scene:
-    """The world plus the objects the routes' URLs point at: all real, all of world.event.
-
-    The talks, their people, the PDF and the schedule are made on first use: most routes need none of
-    them, and they are the slowest part of a scene. Ask for them before a snapshot that must not see them made.
-    """
-
-    world: object
-    candidate: Candidate  # proposed, on world.event's list
-    other_candidate: Candidate  # on world.other_event's list
-    co_organizer: User  # a second organizer of world.event, so one may be removed
-    invitation_token: str
-    login_token: str
-
-    @cached_property
-    def talk_people(self) -> tuple[User, User]:
-        return tuple(signed_attendees(self.world.event, SPEAKER_EMAIL, COSPEAKER_EMAIL))
-
-    @property
-    def speaker(self) -> User:
-        """An attendee who holds none of the roles: the confirmed speaker of both talks."""
-        return self.talk_people[0]
-
-    @property
-    def cospeaker(self) -> User:
-        """An attendee invited to co-speak on ``talk``, who has not answered."""
-        return self.talk_people[1]
-
-    @cached_property
-    def talk(self) -> Proposal:
-        """Accepted, of the attendees tier, without extra terms."""
-        talk = accepted_talk(self.speaker, self.world.organizer, self.world.event, "Early Results",
-                             cospeakers=self.cospeaker.email)
-        assert [s.confirmed for s in talk.speakers] == [True, False]
-        return talk
-
-    @cached_property
-    def terms_talk(self) -> Proposal:
-        """Accepted, of the attendees tier, with extra terms that nobody has accepted."""
-        return accepted_talk(self.speaker, self.world.organizer, self.world.event, "Unpublished Data",
-                             extra_terms="Do not cite these figures before the paper is out.")
-
-    @cached_property
-    def material(self) -> Material:
-        """A PDF on ``talk``, uploaded by its speaker."""
-        return upload_pdf(self.speaker, self.talk)
-
-    @cached_property
-    def room(self) -> Room:
-        """An empty closed-door room of world.event."""
-        room = schedule.add_room(self.world.organizer, self.world.event, "Annex", 20, True)
-        db.session.commit()
-        return room
-
-    @cached_property
-    def slot(self) -> Slot:
-        """An empty slot of world.event, under way now: it began five minutes ago and lasts an hour.
-
-        Sign-up, check-in and the room code read the real clock, so the event is made to begin on its day.
-        """
-        event = self.world.event
-        start = (datetime.now(ZoneInfo(event.timezone)) - timedelta(minutes=5)).replace(second=0, microsecond=0)
-        event.starts_on = start.date()
-        [slot] = schedule.add_slots(self.world.organizer, event, start.date(), [start.time()], 60)
-        db.session.commit()
-        return slot
-
-    @cached_property
-    def placed_talk(self) -> Proposal:
-        """``talk``, placed in ``room`` at ``slot``."""
-        schedule.place(self.world.organizer, self.talk, self.room.id, self.slot.id)
-        db.session.commit()
-        return self.talk
-
-    @cached_property
-    def released_talk(self) -> Proposal:
-        """``placed_talk``, published as the event's first release: attendees see it on the schedule."""
-        talk = self.placed_talk
-        release = schedule.publish(self.world.organizer, self.world.event)
-        db.session.commit()
-        assert [entry["proposal"] for entry in release.entries] == [talk.id]
-        return talk
-
-    @cached_property
-    def seat(self) -> SignUp:
-        """The attendee's seat in ``released_talk``."""
-        seat = signups.sign_up(self.world.attendee, self.released_talk)
-        db.session.commit()
-        assert seat.status == signups.CONFIRMED
-        return seat
-
-    @cached_property
-    def feed_links(self) -> dict[str, str]:
-        """A secret calendar link for each role who may subscribe: role → token."""
-        tokens = {role: calendar.reset_feed(self.world.users[role], self.world.event) for role in SUBSCRIBERS}
-        db.session.commit()
-        return tokens
-
-    def close_public_page(self) -> None:
-        self.world.event.public_page = False
-        db.session.commit()
-
-    def user(self, person: str) -> User | None:
-        return getattr(self, person) if person in TALK_PEOPLE else self.world.users[person]
-
-
-def link_token(to_email: str, pattern: str) -> str:
-    """The token from the last email to ``to_email``; only its hash is in the database."""
-    body = db.session.scalars(
-        sa.select(OutboxMessage.body_text).where(OutboxMessage.to_email == to_email).order_by(OutboxMessage.id.desc())
-    ).first()
-    return re.search(pattern + r"([\w-]+)", body).group(1)
-
-
-def signed_attendees(event, *emails: str) -> list[User]:
-    """Accepted people who signed the current agreement, as ``make_participant`` makes them, in one commit."""
-    agreement = db.session.scalar(sa.select(Agreement).where(Agreement.event_id == event.id)
-                                  .order_by(Agreement.version.desc()).limit(1))
-    users = [User(email=email, name=email.split("@")[0].title()) for email in emails]
-    db.session.add_all(users)
-    db.session.flush()
-    for user in users:
-        db.session.add(Candidate(event_id=event.id, email=user.email, name=user.name,
-                                 status=CandidateStatus.ACCEPTED, user_id=user.id))
-        db.session.add(AgreementAcceptance(agreement_id=agreement.id, user_id=user.id, typed_name=user.name,
-                                           ip="127.0.0.1"))
-    db.session.commit()
-    return users
-
-
-@cache
-def pdf_bytes() -> bytes:
-    return make_pdf("Scene slide")
-
-
-def talk_form(**changes) -> dict:
-    """A complete, valid proposal form; ``changes`` override single fields."""
-    data = {"title": "A Second Look", "abstract": "What changed since last year.", "kind": "talk",
-            "duration_minutes": "30", "tier": "attendees", "cospeakers": "", "extra_terms": ""}
-    data.update(changes)
-    return data
-
-
-def keep_materials_in(monkeypatch, root) -> None:
-    """Material bytes go to ``root`` for this test only."""
-    monkeypatch.setitem(current_app.config, "MATERIALS_DIR", str(root))
-    monkeypatch.setitem(current_app.config, "STORAGE_URL", "")
-
-
-def accepted_talk(speaker: User, organizer: User, event, title: str, cospeakers: str = "",
-                  extra_terms: str = "") -> Proposal:
-    """A talk of the attendees tier, proposed by ``speaker`` and accepted by ``organizer``."""
-    data = proposals.ProposalData(title=title, abstract="Work in progress.", kind=ProposalKind.TALK,
-                                  duration_minutes=30, tier=Tier.ATTENDEES, extra_terms=extra_terms)
-    talk = proposals.submit(speaker, event, data, cospeakers)
-    proposals.decide(organizer, talk, accept=True)
-    db.session.commit()
-    assert talk.status == ProposalStatus.ACCEPTED
-    return talk
-
-
-def upload_pdf(speaker: User, talk: Proposal, filename: str = "slides.pdf") -> Material:
-    material = materials.store_upload(speaker, talk, filename, io.BytesIO(pdf_bytes()))
-    db.session.commit()
-    return material
-
-
-def build_scene(world) -> Scene:
-    """Its material needs somewhere to keep its bytes: call ``keep_materials_in`` first."""
-    event = world.event
-    event.public_page = True
-    co_organizer = make_user("co-org@example.org", "Cora Co")
-    event.organizers.append(co_organizer)
-    db.session.commit()
-    candidate = make_candidate(event, "proposed@example.org")
-    other_candidate = make_candidate(world.other_event, "theirs@example.org", CandidateStatus.APPROVED)
-    invitee = make_candidate(event, "invitee@example.org", CandidateStatus.APPROVED)
-    invites.send_wave(world.organizer, event, [invitee])
-    accounts.request_sign_in(world.stranger.email)
-    db.session.commit()
-    return Scene(world, candidate, other_candidate, co_organizer,
-                 invitation_token=link_token("invitee@example.org", "/invitation/"),
-                 login_token=link_token(world.stranger.email, "/auth/link/"))
 
 
 @pytest.fixture
@@ -475,15 +287,6 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
     arguments = {name: values[name]() for name in rule.arguments}
     with app.test_request_context():
         return url_for(endpoint, **arguments)
-
-
-def event_form(event, **changes) -> dict:
-    """A complete, valid event form for ``event``; ``changes`` override single fields."""
-    data = {"title": event.title, "slug": event.slug, "kind": "workshop", "description": "", "venue": "",
-            "timezone": "UTC", "starts_on": event.starts_on.isoformat(), "ends_on": event.ends_on.isoformat(),
-            "capacity": str(event.capacity), "status": event.status.value}
-    data.update(changes)
-    return data
 
 
 def post_data(endpoint: str, scene: Scene) -> dict:
@@ -671,14 +474,6 @@ def test_organizer_ids_do_not_cross_events(client, scene):
 
 # --- a denial tells nothing about what exists -------------------------------------------------
 
-CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]*"')
-
-
-def denial_page(response) -> tuple[int, str]:
-    # The sign-out button carries a CSRF token signed with the current time; it is per request,
-    # not per object, so it is masked before two denials are compared.
-    return response.status_code, CSRF_VALUE.sub('name="csrf_token" value=""', response.get_data(as_text=True))
-
 
 HIDDEN_PATHS = [
     "/e/{slug}/",
@@ -799,7 +594,7 @@ def their_material(scene) -> Material:
     """A PDF on an accepted talk of world.other_event, which none of world.event's people attend."""
     world = scene.world
     theirs = make_participant(world.other_event, "their-speaker@example.org")
-    talk = accepted_talk(theirs, world.other_organizer, world.other_event, "Their Own Results")
+    talk = proposed_and_accepted(theirs, world.other_organizer, world.other_event, "Their Own Results")
     return upload_pdf(theirs, talk, "their-slides.pdf")
 
 
@@ -848,3 +643,124 @@ def test_excluded_organizer_finds_no_talk_where_others_review_it(client, scene):
     assert talk.title in client.get(export).get_data(as_text=True)
     db.session.refresh(talk)
     assert talk.status == ProposalStatus.ACCEPTED
+
+
+# --- CSRF on every state-changing route ----------------------------------------------------------
+#
+# The rest of the suite runs with CSRF checks off so that it can post forms directly; here they are on.
+# Every POST route is tried as a role that is allowed to use it, so that the only reason for a refusal is
+# the missing token: it must answer 400 and leave every table as it was. The same request with a token
+# taken from a rendered page must then get the answer the matrix above expects, which shows that the
+# token, and nothing else, made the difference.
+
+TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+# Whom to try each route as: the first of these people the matrix lets through (3xx before 2xx). The
+# talk's own people come last: some routes are theirs alone.
+PREFERENCE = ("organizer", "admin", "attendee", "unsigned", "anonymous", "speaker", "cospeaker")
+POST_ROUTES = sorted(endpoint for endpoint, methods in EXPECTED.items() if "POST" in methods)
+# Routes whose allowed answer writes nothing: the sign-in form tells a signed-in person they are signed
+# in, signing out only clears the session, and an import's first step and the auto-scheduler's form only
+# show a preview.
+WRITE_NOTHING = {"auth.sign_in", "auth.sign_out", "invites.import_csv", "autoschedule.form"}
+# Routes tried as someone further down the list: organizers hold no seat, so only the attendee has one to give up.
+TRY_AS = {"sessions.cancel": "attendee"}
+
+
+def allowed_role(endpoint: str) -> str:
+    statuses = expected_answers(endpoint, "POST")
+    people = (TRY_AS[endpoint],) if endpoint in TRY_AS else PREFERENCE
+    for wanted in (range(300, 400), range(200, 300)):
+        for role in people:
+            if statuses.get(role) in wanted:
+                return role
+    raise AssertionError(f"no role may POST to {endpoint}")
+
+
+def csrf_token_from(response) -> str:
+    match = TOKEN.search(response.get_data(as_text=True))
+    assert match, "the page renders no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+@pytest.fixture
+def csrf_on(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+
+
+def test_every_post_route_has_someone_to_try_it(app):
+    """The tests below cover every POST route there is, each as someone who may use it."""
+    posts = {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods}
+    assert set(POST_ROUTES) == posts
+    assert all(allowed_role(endpoint) for endpoint in POST_ROUTES)
+
+
+@pytest.mark.parametrize("endpoint", POST_ROUTES)
+def test_post_without_token_is_refused_and_changes_nothing(app, client, scene, csrf_on, endpoint):
+    # The URL and form first: they may make the talk or the file they name, which the snapshot must include.
+    url, data = url_of(app, endpoint, scene), post_data(endpoint, scene)
+    login_as(client, scene.user(allowed_role(endpoint)))
+    before = snapshot()
+
+    response = client.post(url, data=data)
+
+    assert response.status_code == 400
+    assert "The CSRF token is missing." in response.get_data(as_text=True)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("endpoint", POST_ROUTES)
+def test_post_with_wrong_token_is_refused(app, client, scene, csrf_on, endpoint):
+    url, data = url_of(app, endpoint, scene), post_data(endpoint, scene)
+    login_as(client, scene.user(allowed_role(endpoint)))
+    csrf_token_from(client.get("/auth/sign-in"))  # the session holds a real token; the form sends another
+    before = snapshot()
+    response = client.post(url, data={**data, "csrf_token": "forged"})
+    assert response.status_code == 400
+    assert "The CSRF token is invalid." in response.get_data(as_text=True)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("endpoint", POST_ROUTES)
+def test_post_with_token_from_a_page_gets_through(app, client, scene, csrf_on, endpoint):
+    """The same request as above, with the token a rendered form carries, is answered as usual."""
+    role = allowed_role(endpoint)
+    url, data = url_of(app, endpoint, scene), post_data(endpoint, scene)
+    login_as(client, scene.user(role))
+    token = csrf_token_from(client.get("/auth/sign-in"))
+    before = snapshot()
+    response = client.post(url, data={**data, "csrf_token": token})
+    assert response.status_code == expected_answers(endpoint, "POST")[role]
+    if endpoint not in WRITE_NOTHING:
+        assert snapshot() != before, "the request was let through but did nothing"
+
+
+def test_organizer_adds_a_candidate_with_the_rendered_form(client, world, csrf_on):
+    """The whole round trip a browser makes: load the form, keep its token, submit it."""
+    login_as(client, world.organizer)
+    page = client.get("/e/retreat/manage/invites/new")
+    assert page.status_code == 200
+    response = client.post("/e/retreat/manage/invites/new", data={
+        "csrf_token": csrf_token_from(page), "email": "grace@example.org", "name": "Grace Hopper", "approved": "y"})
+    assert response.status_code == 302
+    added = db.session.scalar(sa.select(Candidate).where(Candidate.email == "grace@example.org"))
+    assert added is not None and added.event_id == world.event.id
+
+
+def test_token_from_another_session_is_refused(app, client, world, csrf_on):
+    """A token lifted from someone else's page is useless in this session."""
+    other = app.test_client()
+    login_as(other, world.admin)
+    foreign = csrf_token_from(other.get("/admin/users"))
+    login_as(client, world.admin)
+    response = client.post("/admin/users", data={"csrf_token": foreign, "email": "lifted@example.org"})
+    assert response.status_code == 400
+    assert db.session.scalar(sa.select(User).where(User.email == "lifted@example.org")) is None
+
+
+def test_token_refusal_tells_nothing_about_the_event(client, world, csrf_on):
+    """Without a token a stranger gets the same answer for a hidden event and a missing one."""
+    login_as(client, world.stranger)
+    hidden = client.post(f"/e/{world.event.slug}/manage/invites/new", data={"email": "x@example.org"})
+    missing = client.post("/e/no-such-event/manage/invites/new", data={"email": "x@example.org"})
+    assert hidden.status_code == 400
+    assert denial_page(hidden) == denial_page(missing)

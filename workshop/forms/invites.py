@@ -1,7 +1,7 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, Email, Length, Optional
 
 from .accounts import strip
 
@@ -35,11 +35,13 @@ class ImportConfirmForm(FlaskForm):
     # the same name would come first in the form data and always win.
 
 
+BULK_ACTIONS = [("approve", "Approve"), ("invite", "Send invitation"), ("remind", "Send reminder"),
+                ("revoke", "Revoke")]
+
+
 class BulkForm(FlaskForm):
-    action = SelectField("Action", choices=[("", "Choose an action…"), ("approve", "Approve"),
-                                            ("invite", "Send invitation"), ("remind", "Send reminder"),
-                                            ("revoke", "Revoke")],
-                         validators=[DataRequired("Choose an action.")])
+    action = SelectField("Action", choices=[("", "Choose an action…"), *BULK_ACTIONS], validate_choice=False,
+                         validators=[AnyOf([value for value, _ in BULK_ACTIONS], "Choose an action from the list.")])
 
 
 class NominationForm(FlaskForm):

@@ -55,10 +55,3 @@ class AttendanceForm(FlaskForm):
 
 class TermsForm(FlaskForm):
     agree = BooleanField("I accept these terms", validators=[DataRequired("Tick the box to accept.")])
-
-
-class SearchForm(FlaskForm):
-    class Meta:
-        csrf = False
-
-    q = StringField("Search", validators=[Optional(), Length(max=200)])

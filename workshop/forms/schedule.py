@@ -79,6 +79,15 @@ class SessionForm(FlaskForm):
     proposal = HiddenField(validators=[DataRequired("Say which session."), Length(max=24)])
 
 
+class RoomCodeForm(FlaskForm):
+    """An attendee checks in with the code shown in the room."""
+
+    code = StringField("Room code", filters=[lambda v: v.strip() if isinstance(v, str) else v],
+                       description="Shown on the screen in the room, from 10 minutes before the session starts.",
+                       validators=[DataRequired("Type the code shown in the room."),
+                                   Length(max=20, message="A room code has 6 letters and digits.")])
+
+
 class AvailabilityForm(FlaskForm):
     """The slots a speaker cannot make; the view fills the choices with the event's slots."""
 

@@ -3,7 +3,18 @@
 from .agreements import Agreement, AgreementAcceptance
 from .audit import AuditEntry
 from .base import public_id, utcnow
-from .enums import CandidateStatus, EventKind, EventStatus, ProposalKind, ProposalStatus, Tier
+from .enums import (
+    AttendanceSource,
+    AuditTarget,
+    CandidateStatus,
+    EventKind,
+    EventStatus,
+    ProposalKind,
+    ProposalStatus,
+    SignUpStatus,
+    Tier,
+    WaveKind,
+)
 from .events import Event, event_organizers
 from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
 from .mail import OutboxMessage
@@ -22,6 +33,10 @@ from .schedule import CalendarFeed, Placement, Room, ScheduleRelease, SignUp, Sl
 from .users import LoginToken, User
 
 __all__ = [
+    "AttendanceSource",
+    "AuditTarget",
+    "SignUpStatus",
+    "WaveKind",
     "CalendarFeed",
     "Placement",
     "Room",

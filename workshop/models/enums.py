@@ -32,12 +32,12 @@ class CandidateStatus(enum.StrEnum):
     WAITLISTED = "waitlisted"
 
 
-def enum_column(enum_cls: type[enum.Enum]) -> sa.Enum:
+def enum_column(enum_cls: type[enum.Enum], length: int = 20) -> sa.Enum:
     """A portable column type that stores the enum's value as a short string."""
     return sa.Enum(
         enum_cls,
         native_enum=False,
-        length=20,
+        length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
         create_constraint=False,
@@ -70,3 +70,56 @@ class ProposalStatus(enum.StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+
+
+class SignUpStatus(enum.StrEnum):
+    """A seat in a session, or a place in its queue."""
+
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+
+    @property
+    def seated(self) -> bool:
+        return self is SignUpStatus.CONFIRMED
+
+    @property
+    def label(self) -> str:
+        """As a list of people says it."""
+        return "seat" if self.seated else "waitlist"
+
+    @property
+    def badge(self) -> str:
+        """The badge style that shows it (the candidates' colours: a seat is accepted, a queue waits)."""
+        return "accepted" if self.seated else "waitlisted"
+
+
+class AttendanceSource(enum.StrEnum):
+    """How an attendance was recorded: ticked by an organizer, or by the person with the room code."""
+
+    ORGANIZER = "organizer"
+    CHECKIN = "checkin"
+
+    @property
+    def label(self) -> str:
+        return "room code" if self is AttendanceSource.CHECKIN else "ticked"
+
+
+class WaveKind(enum.StrEnum):
+    """What a wave of emails carried: first invitations, or reminders with a fresh link."""
+
+    INVITATION = "invitation"
+    REMINDER = "reminder"
+
+
+class AuditTarget(enum.StrEnum):
+    """What an audit entry is about; its key (an email, a public id, a name) says which one."""
+
+    EVENT = "event"
+    CANDIDATE = "candidate"
+    USER = "user"
+    PROPOSAL = "proposal"
+    MATERIAL = "material"
+    ROOM = "room"
+    SLOT = "slot"
+    AGREEMENT = "agreement"
+    RELEASE = "release"

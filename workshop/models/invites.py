@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import utcnow
-from .enums import CandidateStatus, enum_column
+from .enums import CandidateStatus, WaveKind, enum_column
 from .events import Event
 from .users import User
 
@@ -92,7 +92,7 @@ class InviteWave(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(20))  # "invitation" or "reminder"
+    kind: Mapped[WaveKind] = mapped_column(enum_column(WaveKind))
     size: Mapped[int] = mapped_column(default=0)
     sent_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import public_id, utcnow
-from .enums import ProposalKind, ProposalStatus, Tier, enum_column
+from .enums import AttendanceSource, ProposalKind, ProposalStatus, Tier, enum_column
 from .events import Event
 from .users import User
 
@@ -44,6 +44,11 @@ class Proposal(db.Model):
     speakers: Mapped[list[ProposalSpeaker]] = relationship(
         back_populates="proposal", cascade="all, delete-orphan", order_by="ProposalSpeaker.id"
     )
+
+    @property
+    def off_programme(self) -> bool:
+        """Withdrawn or rejected after it was placed: a released session that no longer takes place."""
+        return self.status != ProposalStatus.ACCEPTED
 
     def effective_tier(self, now: datetime) -> Tier:
         """The tier in force at ``now``: a scheduled release applies once its time has come."""
@@ -141,7 +146,7 @@ class Attendance(db.Model):
 
     proposal_id: Mapped[int] = mapped_column(sa.ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
-    source: Mapped[str] = mapped_column(sa.String(20), default="organizer")
+    source: Mapped[AttendanceSource] = mapped_column(enum_column(AttendanceSource), default=AttendanceSource.ORGANIZER)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import utcnow
+from .enums import SignUpStatus, enum_column
 from .events import Event
 from .proposals import Proposal
 from .users import User
@@ -101,7 +102,7 @@ class SignUp(db.Model):
 
     proposal_id: Mapped[int] = mapped_column(sa.ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
-    status: Mapped[str] = mapped_column(sa.String(12), default="confirmed")
+    status: Mapped[SignUpStatus] = mapped_column(enum_column(SignUpStatus), default=SignUpStatus.CONFIRMED)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship()

@@ -26,7 +26,6 @@ from ..models import (
     ProposalStatus,
     Room,
     Slot,
-    Tier,
     Unavailability,
     User,
     Vote,
@@ -106,7 +105,7 @@ def preview(actor: User, event: Event, scope: str, time_limit: float = 10.0, see
     talks = [scheduling.Talk(
         id=pid, speakers=frozenset(speakers[pid]), voters=frozenset(voters[pid]),
         unavailable_slots=frozenset(set().union(*(unavailable[u] for u in speakers[pid])) | outside_block),
-        needs_closed_door=p.tier in (Tier.SESSION, Tier.RESTRICTED)) for pid, p in sorted(proposals.items())]
+        needs_closed_door=policy.needs_closed_door(p)) for pid, p in sorted(proposals.items())]
     as_placement = [scheduling.Placement(p.proposal_id, p.room_id, p.slot_id) for p in placements]
     # "all" moves everything but the pins; the other scopes keep every placed session where it is.
     kept = [sp for sp, p in zip(as_placement, placements) if p.pinned or scope != "all"]

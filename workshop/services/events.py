@@ -9,7 +9,7 @@ from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 
-from .. import mail
+from .. import mail, policy
 from ..extensions import db
 from ..models import Agreement, Event, EventKind, EventStatus, User
 from . import accounts, audit
@@ -76,7 +76,10 @@ def create_event(actor: User, data: EventData, organizer_emails: list[str]) -> E
     db.session.add(Agreement(event_id=event.id, version=1, text=DEFAULT_AGREEMENT, created_by_id=actor.id))
     audit.record(actor, event, "create event", f"event {event.slug}")
     for email in organizer_emails:
-        add_organizer(actor, event, email)
+        try:
+            add_organizer(actor, event, email)
+        except DomainError as error:  # here the addresses come as the list of organizers
+            raise DomainError(error.message, field="organizers") from error
     return event
 
 
@@ -112,7 +115,7 @@ def add_organizer(actor: User, event: Event, email: str) -> User:
 def remove_organizer(actor: User, event: Event, user: User) -> None:
     if user not in event.organizers:
         raise DomainError("That person is not an organizer of this event.")
-    if len(event.organizers) == 1:
+    if not policy.can_remove_organizer(actor, event, user):
         raise DomainError("An event needs at least one organizer; add another first.")
     event.organizers.remove(user)
     audit.record(actor, event, "remove organizer", f"user {user.email}")

@@ -24,8 +24,10 @@ from ..models import (
     InviteWave,
     User,
     Vouch,
+    WaveKind,
     utcnow,
 )
+from ..text import csv_safe
 from . import accounts, audit
 from .errors import DomainError
 from .materials import notify_revocation
@@ -89,6 +91,24 @@ def update_candidate(actor: User, candidate: Candidate, name: str, affiliation: 
     candidate.notes = notes
     candidate.tags = [CandidateTag(tag=t) for t in new_tags]
     audit.record(actor, candidate.event, "edit candidate", f"candidate {candidate.email}")
+
+
+def search(statement: sa.Select, status: CandidateStatus | None, tag: str, text: str) -> sa.Select:
+    """The invite list narrowed to one status, one tag, and people whose name, email or affiliation
+    holds ``text``."""
+    if status is not None:
+        statement = statement.where(Candidate.status == status)
+    if tag:
+        statement = statement.where(
+            sa.exists().where(CandidateTag.candidate_id == Candidate.id, CandidateTag.tag == tag))
+    if text:
+        pattern = text.lower()
+        statement = statement.where(sa.or_(
+            sa.func.lower(Candidate.email).contains(pattern, autoescape=True),
+            sa.func.lower(Candidate.name).contains(pattern, autoescape=True),
+            sa.func.lower(Candidate.affiliation).contains(pattern, autoescape=True),
+        ))
+    return statement
 
 
 # --- CSV import ---------------------------------------------------------------------------
@@ -245,7 +265,7 @@ class BulkResult:
 def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
     result = BulkResult()
     for candidate in candidates:
-        if candidate.status == S.PROPOSED:
+        if policy.candidate_ready_for(candidate, "approve"):
             candidate.status = S.APPROVED
             audit.record(actor, event, "approve", f"candidate {candidate.email}")
             result.done.append(candidate)
@@ -254,7 +274,7 @@ def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkR
     return result
 
 
-def _issue_invitation(candidate: Candidate, wave: InviteWave, template: str) -> None:
+def _issue_invitation(candidate: Candidate, wave: InviteWave, template: WaveKind) -> None:
     now = utcnow()
     expires = now + timedelta(days=current_app.config["INVITE_TOKEN_DAYS"])
     db.session.execute(
@@ -265,7 +285,7 @@ def _issue_invitation(candidate: Candidate, wave: InviteWave, template: str) -> 
     db.session.add(Invitation(candidate_id=candidate.id, wave_id=wave.id, token_hash=token_hash, expires_at=expires))
     candidate.invite_expires_at = expires
     link = f"{current_app.config['BASE_URL']}/invitation/{token}"
-    subject = (f"Reminder: your invitation to {candidate.event.title}" if template == "reminder"
+    subject = (f"Reminder: your invitation to {candidate.event.title}" if template == WaveKind.REMINDER
                else f"You are invited to {candidate.event.title}")
     mail.queue(candidate.email, subject, template, event=candidate.event, candidate=candidate, link=link,
                expires=expires)
@@ -277,7 +297,7 @@ def send_wave(actor: User, event: Event, candidates: Iterable[Candidate]) -> Bul
         raise DomainError("This event is closed; it sends no more invitations.")
     eligible, result = [], BulkResult()
     for candidate in candidates:
-        (eligible if candidate.status in (S.APPROVED, S.EXPIRED) else result.skipped).append(candidate)
+        (eligible if policy.candidate_ready_for(candidate, "invite") else result.skipped).append(candidate)
     if not eligible:
         return result
     if event.status == EventStatus.DRAFT:
@@ -287,19 +307,19 @@ def send_wave(actor: User, event: Event, candidates: Iterable[Candidate]) -> Bul
     for candidate in eligible:
         candidate.status = S.INVITED
         candidate.invited_at = now
-    _send_links(actor, event, eligible, "invitation", result)
+    _send_links(actor, event, eligible, WaveKind.INVITATION, result)
     return result
 
 
-def _send_links(actor: User, event: Event, people: list[Candidate], kind: str, result: BulkResult) -> None:
+def _send_links(actor: User, event: Event, people: list[Candidate], kind: WaveKind, result: BulkResult) -> None:
     """One wave: a fresh link for each person, recorded under one InviteWave."""
     wave = InviteWave(event_id=event.id, kind=kind, size=len(people), sent_by_id=actor.id)
     db.session.add(wave)
     db.session.flush()
     for candidate in people:
         _issue_invitation(candidate, wave, kind)
-        audit.record(actor, event, "invite" if kind == "invitation" else "remind", f"candidate {candidate.email}",
-                     f"wave {wave.id}")
+        audit.record(actor, event, "invite" if kind == WaveKind.INVITATION else "remind",
+                     f"candidate {candidate.email}", f"wave {wave.id}")
         result.done.append(candidate)
 
 
@@ -309,13 +329,13 @@ def remind(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
         raise DomainError("This event is closed; it sends no more reminders.")
     eligible, result = [], BulkResult()
     for candidate in candidates:
-        (eligible if candidate.status == S.INVITED else result.skipped).append(candidate)
+        (eligible if policy.candidate_ready_for(candidate, "remind") else result.skipped).append(candidate)
     if not eligible:
         return result
     now = utcnow()
     for candidate in eligible:
         candidate.reminded_at = now
-    _send_links(actor, event, eligible, "reminder", result)
+    _send_links(actor, event, eligible, WaveKind.REMINDER, result)
     return result
 
 
@@ -330,7 +350,7 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
     _lock_event(event)
     for candidate in candidates:
         db.session.refresh(candidate)
-        if candidate.status == S.REVOKED:
+        if not policy.candidate_ready_for(candidate, "revoke"):
             result.skipped.append(candidate)
             continue
         freed = freed or candidate.status == S.ACCEPTED
@@ -520,15 +540,6 @@ def funnel(event: Event) -> list[tuple[str, int]]:
         ("Pending", c[S.INVITED]),
         ("Waitlisted", c[S.WAITLISTED]),
     ]
-
-
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value) -> str:
-    """Spreadsheets run cells that begin with = + - @ as formulas; prefix them with a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_FORMULA_START) else text
 
 
 def export_csv(candidates: Iterable[Candidate], tags: dict[int, list[str]] | None = None,

@@ -33,15 +33,13 @@ from ..models import (
     public_id,
     utcnow,
 )
-from ..policy import Decision
+from ..policy import Decision, Reason
 from ..storage import StorageError, get_storage, new_key
 from ..watermark import StampError, check_pdf, stamp_pdf
 from . import audit
 from .errors import DomainError
 
 PDF = "application/pdf"
-CANNOT_BE_STAMPED = "cannot be stamped"
-FILE_UNAVAILABLE = "file unavailable"
 
 
 @dataclass(frozen=True)
@@ -284,7 +282,7 @@ def open_material(user, material: Material, ip: str, now: datetime | None = None
     signed_in = bool(getattr(user, "is_authenticated", False))
     access = MaterialAccess(download_id=public_id(), material_id=material.id,
                             user_id=user.id if signed_in else None, allowed=decision.allowed,
-                            reason=decision.reason[:60], ip=(ip or "")[:64], created_at=now)
+                            reason=decision.reason.value, ip=(ip or "")[:64], created_at=now)
     db.session.add(access)
     if not decision.allowed:
         return decision, None, access
@@ -295,15 +293,15 @@ def open_material(user, material: Material, ip: str, now: datetime | None = None
             data = stamp_pdf(data, lines, mark=f"{lines[0]} · {access.download_id}")
     except StampError as error:
         current_app.logger.warning("material %s cannot be stamped: %s", material.public_id, error.message)
-        return _refuse(access, CANNOT_BE_STAMPED), None, access
+        return _refuse(access, Reason.CANNOT_BE_STAMPED), None, access
     except (StorageError, RuntimeError) as error:
         current_app.logger.error("material %s cannot be read: %s", material.public_id, error)
-        return _refuse(access, FILE_UNAVAILABLE), None, access
+        return _refuse(access, Reason.FILE_UNAVAILABLE), None, access
     return decision, data, access
 
 
-def _refuse(access: MaterialAccess, reason: str) -> Decision:
-    access.allowed, access.reason = False, reason
+def _refuse(access: MaterialAccess, reason: Reason) -> Decision:
+    access.allowed, access.reason = False, reason.value
     return Decision(False, reason, True)
 
 

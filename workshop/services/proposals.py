@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from .. import mail, policy
+from .. import dates, mail, policy
 from ..extensions import db
 from ..models import (
     Attendance,
+    AttendanceSource,
     Candidate,
     CandidateStatus,
     Event,
@@ -28,6 +31,7 @@ from ..models import (
     Vote,
     utcnow,
 )
+from ..text import csv_safe
 from . import accounts, audit
 from .errors import DomainError
 
@@ -182,13 +186,12 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
     """
     if not policy.can_change_tier(actor, proposal):
         raise DomainError("Only the talk's speakers and the organizers may change its tier.")
-    speaker = policy.may_lower_tier(actor, proposal)
     now = utcnow()
     current = proposal.effective_tier(now)
-    if not speaker and tier.rank < current.rank:
+    if not policy.can_set_tier(actor, proposal, tier, now):
         raise DomainError("Organizers may make a talk more restricted, never less. Ask its speakers.", field="tier")
     if release_tier is not None or release_at is not None:
-        if not speaker:
+        if not policy.can_schedule_release(actor, proposal):
             raise DomainError("Only speakers schedule a release.", field="release_tier")
         if release_tier is None or release_at is None:
             raise DomainError("A scheduled release needs both a tier and a date.", field="release_at")
@@ -196,7 +199,7 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
             raise DomainError("A release opens the talk to a wider tier than it has now.", field="release_tier")
         if release_at <= now:
             raise DomainError("Schedule the release in the future, or change the tier now.", field="release_at")
-    if not speaker and tier == current:
+    if not policy.may_lower_tier(actor, proposal) and tier == current:
         raise DomainError("The talk already has this tier.", field="tier")
     # An organizer's raise also cancels a scheduled release: a release widens the tier, which only
     # speakers may do; they can schedule it again.
@@ -211,7 +214,7 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
     cancelled = proposal.release_tier is not None and release_tier is None
     detail = f"{current.value} → {tier.value}"
     if release_tier:
-        detail += f", {release_tier.value} from {release_at:%Y-%m-%d %H:%M} UTC"
+        detail += f", {release_tier.value} from {dates.datefmt(release_at, 'stamp')} UTC"
     elif cancelled:
         detail += ", scheduled release cancelled"
     audit.record(actor, proposal.event, "change tier", f"proposal {proposal.public_id}", detail)
@@ -251,6 +254,31 @@ def set_access(actor: User, proposal: Proposal, named_emails: str, excluded: str
     policy.forget_memo()
 
 
+def access_lists(proposal: Proposal) -> tuple[list[str], list[str]]:
+    """Who the speakers named (emails), and who they excluded (emails and domains), as they typed them."""
+    named = db.session.scalars(sa.select(User.email).join(ProposalAccess, ProposalAccess.user_id == User.id)
+                               .where(ProposalAccess.proposal_id == proposal.id).order_by(ProposalAccess.user_id)).all()
+    excluded = db.session.execute(sa.select(ProposalExclusion.domain, User.email).outerjoin(
+        User, ProposalExclusion.user_id == User.id).where(ProposalExclusion.proposal_id == proposal.id)
+        .order_by(ProposalExclusion.id)).all()
+    return list(named), [domain or email for domain, email in excluded]
+
+
+def search(statement: sa.Select, text: str) -> sa.Select:
+    """Proposals whose title or abstract holds ``text``."""
+    if not text:
+        return statement
+    pattern = text.lower()
+    return statement.where(sa.or_(sa.func.lower(Proposal.title).contains(pattern, autoescape=True),
+                                  sa.func.lower(Proposal.abstract).contains(pattern, autoescape=True)))
+
+
+def voted_among(user: User, proposal_ids) -> set[int]:
+    """The proposals among ``proposal_ids`` this person wants to attend, in one query."""
+    return set(db.session.scalars(sa.select(Vote.proposal_id).where(Vote.user_id == user.id,
+                                                                   Vote.proposal_id.in_(list(proposal_ids)))))
+
+
 def toggle_vote(user: User, proposal: Proposal) -> bool:
     """Mark or unmark a proposal one wants to attend; returns whether a vote now stands."""
     if not policy.can_vote(user, proposal):
@@ -263,21 +291,37 @@ def toggle_vote(user: User, proposal: Proposal) -> bool:
     return False
 
 
+def export_csv(items: list[Proposal], votes: dict[int, int], now: datetime) -> str:
+    """Proposals as CSV for organizers, formula-safe: speakers, tier in force at ``now``, status and votes."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["title", "kind", "minutes", "status", "tier", "scheduled release", "speakers", "votes",
+                     "chatham house", "no recording"])
+    for p in items:
+        release = f"{p.release_tier.value} from {dates.datefmt(p.release_at, 'stamp')} UTC" if p.release_tier else ""
+        writer.writerow([csv_safe(v) for v in (
+            p.title, p.kind.value, p.duration_minutes, p.status.value, p.effective_tier(now).value, release,
+            "; ".join(s.user.email for s in p.speakers if s.confirmed), votes.get(p.id, 0),
+            "yes" if p.chatham_house else "", "yes" if p.no_recording else "")])
+    return out.getvalue()
+
+
 def vote_counts(proposal_ids) -> dict[int, int]:
     rows = db.session.execute(sa.select(Vote.proposal_id, sa.func.count()).where(
         Vote.proposal_id.in_(proposal_ids)).group_by(Vote.proposal_id))
     return dict(rows.all())
 
 
-def record_attendance(actor: User | None, proposal: Proposal, user: User, source: str = "organizer") -> bool:
+def record_attendance(actor: User | None, proposal: Proposal, user: User,
+                      source: AttendanceSource = AttendanceSource.ORGANIZER) -> bool:
     """Record that ``user`` attended; the session tier's materials open to them. Check-in calls this too.
 
     Returns False when it was recorded already.
     """
-    if source == "organizer":
+    if source == AttendanceSource.ORGANIZER:
         if not policy.can_record_attendance(actor, proposal):
             raise DomainError("Only organizers record attendance, for accepted talks.")
-    elif source == "checkin":
+    elif source == AttendanceSource.CHECKIN:
         if proposal.status != ProposalStatus.ACCEPTED:
             raise DomainError("Only accepted talks take check-ins.")
     else:
@@ -291,6 +335,22 @@ def record_attendance(actor: User | None, proposal: Proposal, user: User, source
     audit.record(actor, proposal.event, "record attendance", f"proposal {proposal.public_id}", user.email)
     policy.forget_memo()
     return True
+
+
+def person_by_email(email: str) -> User:
+    """The account behind an address typed on an attendance or check-in form."""
+    user = accounts.find_user(accounts.normalize_email(email))
+    if user is None:
+        raise DomainError("No attendee has that address.", field="email")
+    return user
+
+
+def person_by_id(raw: str) -> User:
+    """The account behind a person's button on the check-in list."""
+    user = db.session.get(User, int(raw)) if raw.isdigit() and int(raw) < 2**31 else None
+    if user is None:
+        raise DomainError("No attendee has that id.")
+    return user
 
 
 def remove_attendance(actor: User, proposal: Proposal, user: User) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from .. import mail, policy
+from ..dates import datefmt, local, to_utc
 from ..extensions import db
 from ..models import (
     Event,
@@ -20,8 +20,8 @@ from ..models import (
     Room,
     ScheduleRelease,
     SignUp,
+    SignUpStatus,
     Slot,
-    Tier,
     Unavailability,
     User,
     Vote,
@@ -80,19 +80,17 @@ def add_slots(actor: User, event: Event, day: date, starts: list[time], minutes:
         raise DomainError("A slot lasts from 5 minutes to 8 hours.", field="minutes")
     if not starts:
         raise DomainError("Give at least one start time, such as 09:00, 10:30.", field="starts")
-    zone = ZoneInfo(event.timezone)
     existing = db.session.execute(sa.select(Slot.starts_at, Slot.ends_at).where(Slot.event_id == event.id)).all()
     new: list[Slot] = []
     for start in sorted(set(starts)):
-        local = datetime.combine(day, start, tzinfo=zone)
-        begins = local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+        begins = to_utc(event, datetime.combine(day, start))
         ends = begins + timedelta(minutes=minutes)
         for other_start, other_end in [*existing, *((s.starts_at, s.ends_at) for s in new)]:
             if begins < other_end and other_start < ends:
-                raise DomainError(f"{start:%H:%M} overlaps a slot that already exists.", field="starts")
+                raise DomainError(f"{datefmt(start, 'time')} overlaps a slot that already exists.", field="starts")
         new.append(Slot(event_id=event.id, starts_at=begins, ends_at=ends, block=(block or "").strip()[:60]))
     db.session.add_all(new)
-    audit.record(actor, event, "add slots", f"{day:%Y-%m-%d}", ", ".join(f"{s:%H:%M}" for s in sorted(set(starts))))
+    audit.record(actor, event, "add slots", day.isoformat(), ", ".join(datefmt(s, "time") for s in sorted(set(starts))))
     return new
 
 
@@ -102,7 +100,7 @@ def delete_slot(actor: User, event: Event, slot: Slot) -> None:
         raise DomainError("Sessions are placed in this slot; move them first.")
     if _in_release(event, "slot", slot.id):
         raise DomainError("The published schedule uses this slot; publish without it first.")
-    audit.record(actor, event, "delete slot", f"slot {slot.starts_at:%Y-%m-%d %H:%M} UTC")
+    audit.record(actor, event, "delete slot", f"slot {datefmt(slot.starts_at, 'stamp')} UTC")
     db.session.delete(slot)
 
 
@@ -116,6 +114,21 @@ def set_unavailability(user: User, event: Event, slot_ids: set[int]) -> None:
     db.session.execute(sa.delete(Unavailability).where(Unavailability.user_id == user.id,
                                                        Unavailability.slot_id.in_(event_slots)))
     db.session.add_all([Unavailability(user_id=user.id, slot_id=slot_id) for slot_id in sorted(valid)])
+
+
+def unavailable_slots(user: User, event: Event) -> list[int]:
+    """The event's slots this person said they cannot make."""
+    return list(db.session.scalars(sa.select(Unavailability.slot_id).join(Slot, Unavailability.slot_id == Slot.id)
+                                   .where(Unavailability.user_id == user.id, Slot.event_id == event.id)))
+
+
+def talks_spoken_by(user: User, event: Event) -> list[Proposal]:
+    """The accepted talks of the event this person is a confirmed speaker of, by title."""
+    return list(db.session.scalars(
+        sa.select(Proposal).join(ProposalSpeaker, ProposalSpeaker.proposal_id == Proposal.id)
+        .where(Proposal.event_id == event.id, Proposal.status == ProposalStatus.ACCEPTED,
+               ProposalSpeaker.user_id == user.id, ProposalSpeaker.confirmed.is_(True))
+        .order_by(Proposal.title)))
 
 
 # --- placing sessions ---------------------------------------------------------------------
@@ -149,7 +162,7 @@ def place(actor: User, proposal: Proposal, room_id: int, slot_id: int, pinned: b
         if pinned is not None:
             placement.pinned = pinned
     audit.record(actor, event, "place session", f"proposal {proposal.public_id}",
-                 f"{room.name}, {slot.starts_at:%Y-%m-%d %H:%M} UTC")
+                 f"{room.name}, {datefmt(slot.starts_at, 'stamp')} UTC")
     return placement
 
 
@@ -174,6 +187,14 @@ def set_pinned(actor: User, proposal: Proposal, pinned: bool) -> None:
     audit.record(actor, event, "pin session" if pinned else "unpin session", f"proposal {proposal.public_id}")
 
 
+def toggle_pin(actor: User, proposal: Proposal) -> bool:
+    """Pin a placed session, or unpin a pinned one; returns whether it is pinned now."""
+    placement = db.session.scalar(sa.select(Placement).where(Placement.proposal_id == proposal.id))
+    pinned = not (placement is not None and placement.pinned)
+    set_pinned(actor, proposal, pinned)
+    return pinned
+
+
 # --- the organizers' view: grid and conflicts ---------------------------------------------
 
 
@@ -187,7 +208,8 @@ class Conflict:
 
 @dataclass
 class Board:
-    """Everything the editor shows, loaded in a fixed number of queries."""
+    """Everything the editor shows, loaded in a fixed number of queries, and indexed by cell so that a
+    page of hundreds of cells reads each in constant time."""
 
     event: Event
     rooms: list[Room]
@@ -198,13 +220,28 @@ class Board:
     speakers: dict[int, list[User]]
     proposals: dict[int, Proposal] = field(default_factory=dict)  # every accepted one, by id
     conflicts: list[Conflict] = field(default_factory=list)
+    by_cell: dict[tuple[int, int], list[Placement]] = field(default_factory=dict)
+    conflicts_by_cell: dict[tuple[int, int], list[Conflict]] = field(default_factory=dict)
 
     def cell(self, room_id: int, slot_id: int) -> list[Placement]:
-        return [p for p in self.placements if p.room_id == room_id and p.slot_id == slot_id]
+        return self.by_cell.get((room_id, slot_id), [])
 
     def conflicts_at(self, room_id: int, slot_id: int) -> list[Conflict]:
-        ids = {p.proposal_id for p in self.cell(room_id, slot_id)}
-        return [c for c in self.conflicts if c.cell == (room_id, slot_id) or ids & set(c.proposal_ids)]
+        """The conflicts of the cell itself, and those of the sessions placed in it."""
+        return self.conflicts_by_cell.get((room_id, slot_id), [])
+
+    def index(self) -> None:
+        self.by_cell = defaultdict(list)
+        for placement in self.placements:
+            self.by_cell[(placement.room_id, placement.slot_id)].append(placement)
+        where = {p.proposal_id: (p.room_id, p.slot_id) for p in self.placements}
+        self.conflicts_by_cell = defaultdict(list)
+        for conflict in self.conflicts:
+            cells = {conflict.cell} if conflict.cell else set()
+            cells |= {where[pid] for pid in conflict.proposal_ids if pid in where}
+            for cell in cells:
+                self.conflicts_by_cell[cell].append(conflict)
+        self.by_cell, self.conflicts_by_cell = dict(self.by_cell), dict(self.conflicts_by_cell)
 
 
 def board(event: Event) -> Board:
@@ -233,6 +270,7 @@ def board(event: Event) -> Board:
                    unplaced=[p for p in accepted if p.id not in placed_ids], votes=votes, speakers=dict(speakers),
                    proposals=by_id)
     result.conflicts = find_conflicts(result, by_id, unavailable)
+    result.index()
     return result
 
 
@@ -240,6 +278,7 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
     """Every conflict of the working schedule, each with where it occurs."""
     rooms = {r.id: r for r in grid.rooms}
     slots = {s.id: s for s in grid.slots}
+    now = utcnow()
     conflicts: list[Conflict] = []
     by_cell: dict[tuple[int, int], list[Placement]] = defaultdict(list)
     by_slot_speaker: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -256,8 +295,9 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
         if wanted > room.capacity:
             conflicts.append(Conflict("room too small", f"{wanted} want to attend “{proposal.title}”; {room.name} "
                                       f"seats {room.capacity}.", [proposal.id], (room.id, placement.slot_id)))
-        if proposal.tier in (Tier.SESSION, Tier.RESTRICTED) and not room.closed_door:
-            conflicts.append(Conflict("not closed-door", f"“{proposal.title}” is {proposal.tier.value}-tier but "
+        if policy.needs_closed_door(proposal, now) and not room.closed_door:
+            tier = proposal.effective_tier(now)
+            conflicts.append(Conflict("not closed-door", f"“{proposal.title}” is {tier.value}-tier but "
                                       f"{room.name} is not a closed-door room.", [proposal.id],
                                       (room.id, placement.slot_id)))
     for (room_id, slot_id), placed in by_cell.items():
@@ -277,7 +317,7 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
 
 def _when(event: Event, slot: Slot) -> str:
     """A slot as people read it: in the event's time zone."""
-    return f"{local(event, slot.starts_at):%a %d %b %H:%M}"
+    return datefmt(local(event, slot.starts_at), "slot")
 
 
 # --- publishing ---------------------------------------------------------------------------
@@ -298,6 +338,12 @@ def diff(old: list[dict], new: list[dict]) -> list[Change]:
     return sorted(changes, key=lambda c: (c.kind, c.proposal_id))
 
 
+def entries_of(grid: Board) -> list[dict]:
+    """The working schedule as a release records it (and so comparable with the latest one)."""
+    return sorted(({"proposal": p.proposal_id, "room": p.room_id, "slot": p.slot_id, "sequence": p.sequence}
+                   for p in grid.placements), key=lambda e: e["proposal"])
+
+
 def publish(actor: User, event: Event) -> ScheduleRelease:
     """Publish the working schedule as release N+1 and email each affected attendee the changes
     they may see (sessions they signed up for, voted for or speak at)."""
@@ -305,8 +351,7 @@ def publish(actor: User, event: Event) -> ScheduleRelease:
     grid = board(event)
     if not grid.placements:
         raise DomainError("Place at least one session before publishing.")
-    entries = sorted(({"proposal": p.proposal_id, "room": p.room_id, "slot": p.slot_id, "sequence": p.sequence}
-                      for p in grid.placements), key=lambda e: e["proposal"])
+    entries = entries_of(grid)
     previous = policy.latest_release(event)
     if previous is not None and previous.entries == entries:
         raise DomainError(f"Nothing changed since release {previous.number}.")
@@ -342,7 +387,6 @@ def _email_changes(event: Event, release: ScheduleRelease, changes: list[Change]
     entries = {e["proposal"]: e for e in release.entries}
     rooms = {r.id: r for r in db.session.scalars(sa.select(Room).where(Room.event_id == event.id))}
     slots = {s.id: s for s in db.session.scalars(sa.select(Slot).where(Slot.event_id == event.id))}
-    zone = ZoneInfo(event.timezone)
     for user_id, proposal_ids in sorted(interested.items()):
         user = users.get(user_id)
         if user is None:
@@ -357,9 +401,8 @@ def _email_changes(event: Event, release: ScheduleRelease, changes: list[Change]
             entry = entries.get(change.proposal_id)
             where = ""
             if entry is not None:
-                slot = slots[entry["slot"]]
-                start = slot.starts_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
-                where = f": {start:%a %d %b, %H:%M}, {rooms[entry['room']].name}"
+                starts = local(event, slots[entry["slot"]].starts_at)
+                where = f": {datefmt(starts, 'slot')}, {rooms[entry['room']].name}"
             lines.append(f"{proposal.title} — {change.kind}{where}")
         if lines:
             mail.queue(user.email, f"Schedule changes for {event.title}", "schedule_changed", event=event,
@@ -377,8 +420,12 @@ class Session:
     slot: Slot
     proposal: Proposal | None
     sequence: int
+    # The proposal's public id, for the calendar's UIDs only (which hash it): never shown, since the
+    # reader of a placeholder may not know the talk exists.
+    key: str
     speakers: list[User] = field(default_factory=list)
-    signed_up: str | None = None  # "confirmed", "waitlisted" or None
+    signed_up: SignUpStatus | None = None  # the reader's seat or queue place, if any
+    speaking: bool = False  # the reader speaks in it
 
     @property
     def placeholder(self) -> bool:
@@ -392,9 +439,6 @@ class Published:
     slots: list[Slot]
     sessions: list[Session]
 
-    def at(self, room_id: int, slot_id: int) -> Session | None:
-        return next((s for s in self.sessions if s.room.id == room_id and s.slot.id == slot_id), None)
-
     def days(self) -> list[tuple[date, list[Slot]]]:
         grouped: dict[date, list[Slot]] = defaultdict(list)
         for slot in self.slots:
@@ -402,16 +446,26 @@ class Published:
         return sorted(grouped.items())
 
 
-def published(user, event: Event, now: datetime | None = None) -> Published:
-    """The latest release as ``user`` may see it, in a fixed number of queries."""
+def published(user, event: Event, now: datetime | None = None, *, public_only: bool = False,
+              only: set[int] | None = None) -> Published:
+    """The latest release as ``user`` may see it, in a fixed number of queries: the one reader of the
+    published schedule, for its page, the agenda and the calendar feeds.
+
+    A released session the person may not see is a placeholder (``proposal`` None). ``public_only``: the
+    public page's view, where sessions that are not public are left out rather than shown closed (an
+    outsider learns nothing of them, not even that they exist). ``only``: just these proposals' sessions.
+    """
     release = policy.latest_release(event)
     rooms = db.session.scalars(sa.select(Room).where(Room.event_id == event.id).order_by(Room.position, Room.id)).all()
-    if release is None:
-        return Published(None, list(rooms), [], [])
-    entries = release.entries
+    entries = [e for e in release.entries if only is None or e["proposal"] in only] if release else []
+    if not entries:
+        return Published(release, list(rooms), [], [])
     proposal_ids = [e["proposal"] for e in entries]
-    visible = {p.id: p for p in db.session.scalars(
-        policy.proposals_visible_to(user, event, now).where(Proposal.id.in_(proposal_ids)))}
+    visible_query = policy.public_proposals(event, now) if public_only else policy.proposals_visible_to(
+        user, event, now)
+    visible = {p.id: p for p in db.session.scalars(visible_query.where(Proposal.id.in_(proposal_ids)))}
+    keys = dict(db.session.execute(sa.select(Proposal.id, Proposal.public_id)
+                                   .where(Proposal.id.in_(proposal_ids))).all())
     slots = {s.id: s for s in db.session.scalars(sa.select(Slot).where(Slot.event_id == event.id))}
     room_by_id = {r.id: r for r in rooms}
     speakers: dict[int, list[User]] = defaultdict(list)
@@ -420,23 +474,17 @@ def published(user, event: Event, now: datetime | None = None) -> Published:
                                                             ProposalSpeaker.confirmed.is_(True))
                                                    .order_by(ProposalSpeaker.id)):
         speakers[proposal_id].append(speaker)
-    mine: dict[int, str] = {}
-    if getattr(user, "is_authenticated", False):
+    mine: dict[int, SignUpStatus] = {}
+    reader = user.id if getattr(user, "is_authenticated", False) else None
+    if reader is not None and not public_only:
         mine = dict(db.session.execute(sa.select(SignUp.proposal_id, SignUp.status).where(
             SignUp.user_id == user.id, SignUp.proposal_id.in_(list(visible)))).all())
     sessions = [Session(room=room_by_id[e["room"]], slot=slots[e["slot"]], proposal=visible.get(e["proposal"]),
-                        sequence=e["sequence"], speakers=speakers.get(e["proposal"], []),
-                        signed_up=mine.get(e["proposal"]))
-                for e in entries if e["room"] in room_by_id and e["slot"] in slots]
+                        sequence=int(e.get("sequence", 0)), key=keys[e["proposal"]],
+                        speakers=speakers.get(e["proposal"], []), signed_up=mine.get(e["proposal"]),
+                        speaking=any(u.id == reader for u in speakers.get(e["proposal"], [])))
+                for e in entries if e["room"] in room_by_id and e["slot"] in slots and e["proposal"] in keys
+                and not (public_only and e["proposal"] not in visible)]
     used_slots = sorted({s.slot.id for s in sessions}, key=lambda i: slots[i].starts_at)
     return Published(release, list(rooms), [slots[i] for i in used_slots],
                      sorted(sessions, key=lambda s: (s.slot.starts_at, s.room.position, s.room.id)))
-
-
-def local(event: Event, moment: datetime) -> datetime:
-    """A stored UTC time in the event's time zone."""
-    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(event.timezone))
-
-
-def now_utc() -> datetime:
-    return utcnow()

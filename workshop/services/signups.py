@@ -9,20 +9,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import selectinload
 
 from .. import mail, policy
+from ..dates import datefmt, local
 from ..extensions import db
-from ..models import Event, Proposal, ProposalStatus, Room, SignUp, Slot, User, utcnow
+from ..models import (
+    Attendance,
+    AttendanceSource,
+    Event,
+    Proposal,
+    ProposalStatus,
+    Room,
+    SignUp,
+    SignUpStatus,
+    Slot,
+    User,
+    utcnow,
+)
 from . import proposals as proposal_service
 from .errors import DomainError
-from .schedule import local
+from .schedule import Session, published
 
-CONFIRMED = "confirmed"
-WAITLISTED = "waitlisted"
+CONFIRMED, WAITLISTED = SignUpStatus.CONFIRMED, SignUpStatus.WAITLISTED
 # Check-in opens this long before a session starts, and closes when it ends.
 CHECK_IN_EARLY = timedelta(minutes=10)
 # Room codes avoid letters and digits that look alike when projected (0/O, 1/I/L, 5/S, 2/Z, 8/B).
@@ -61,17 +75,6 @@ def _own_signup(user: User, proposal: Proposal) -> SignUp | None:
                              .execution_options(populate_existing=True))
 
 
-def signup_refusal(user, proposal: Proposal) -> str:
-    """Why policy.can_sign_up said no, in words the person can act on (the policy decides; this only explains)."""
-    if policy.released_entry(proposal) is None:
-        return "This session is not on the published schedule."
-    if proposal.event.status not in policy.SIGNUP_STATUSES:
-        return "Sign-ups are open only while the event is open or running."
-    if policy.is_speaker(user, proposal):
-        return "You are speaking in this session, so your seat is kept."
-    return "Sign-ups are for attendees who signed the agreement, for sessions they may see."
-
-
 def sign_up(user: User, proposal: Proposal, now: datetime | None = None) -> SignUp:
     """Take a seat in a released session, or a place on its waitlist when the room is full.
 
@@ -80,11 +83,10 @@ def sign_up(user: User, proposal: Proposal, now: datetime | None = None) -> Sign
     not, when the session is over, or when they are signed up already. Seats are counted under a lock on
     the proposal's row, so concurrent sign-ups never overbook. The caller commits.
     """
-    if not policy.can_sign_up(user, proposal):
-        raise DomainError(signup_refusal(user, proposal))
-    room, slot = _released_cell(proposal)
-    if (now or utcnow()) >= slot.ends_at:
-        raise DomainError("This session is over.")
+    decision = policy.signup_decision(user, proposal, now)
+    if not decision:
+        raise DomainError(decision.reason.explanation)
+    room, _slot = _released_cell(proposal)
     _lock_proposal(proposal)
     existing = _own_signup(user, proposal)
     if existing is not None:
@@ -145,8 +147,7 @@ def fill_from_waitlist(proposal: Proposal) -> list[SignUp]:
         signup.status = CONFIRMED
         promoted.append(signup)
         mail.queue(signup.user.email, f"A seat opened for you: {proposal.title}", "signup_promoted",
-                   user=signup.user, proposal=proposal, event=proposal.event, room=room,
-                   starts=local(proposal.event, slot.starts_at), ends=local(proposal.event, slot.ends_at))
+                   user=signup.user, proposal=proposal, event=proposal.event, room=room, slot=slot)
     return promoted
 
 
@@ -178,6 +179,86 @@ def confirmed_counts(proposal_ids: Iterable[int]) -> dict[int, int]:
         SignUp.proposal_id.in_(ids), SignUp.status == CONFIRMED).group_by(SignUp.proposal_id)).all())
 
 
+# --- what a person sees of their own seats ------------------------------------------------
+
+
+@dataclass
+class Agenda:
+    """One person's sessions: the released ones they have a seat or a queue place in, in time order;
+    the sessions they signed up for that the latest release no longer holds; which they attended; and
+    their place in each queue."""
+
+    sessions: list[Session]
+    elsewhere: list[Proposal]
+    attended: set[int]
+    positions: dict[int, int]
+
+
+def agenda(user: User, event: Event, now: datetime | None = None) -> Agenda:
+    """The person's agenda, in a fixed number of queries; only talks they may still see."""
+    release = published(user, event, now)
+    mine = [s for s in release.sessions if s.signed_up]
+    released_ids = [e["proposal"] for e in release.release.entries] if release.release else []
+    elsewhere = list(db.session.scalars(
+        policy.proposals_visible_to(user, event, now)
+        .join(SignUp, sa.and_(SignUp.proposal_id == Proposal.id, SignUp.user_id == user.id))
+        .where(Proposal.id.not_in(released_ids)).order_by(Proposal.title)))
+    ids = [s.proposal.id for s in mine] + [p.id for p in elsewhere]
+    attended = set(db.session.scalars(sa.select(Attendance.proposal_id).where(
+        Attendance.user_id == user.id, Attendance.proposal_id.in_(ids))))
+    return Agenda(mine, elsewhere, attended, waitlist_positions(user.id, [s.proposal.id for s in mine]))
+
+
+@dataclass
+class Person:
+    """A row of a session's check-in list."""
+
+    id: int
+    name: str
+    email: str
+    signup: SignUpStatus | None  # their seat or queue place, if any
+    attendee: bool  # an attendee of the event now (not, say, revoked since they checked in)
+    attended: Attendance | None
+
+
+@dataclass
+class CheckInList:
+    people: list[Person]
+
+    @property
+    def checked_in(self) -> int:
+        return sum(1 for person in self.people if person.attended)
+
+    @property
+    def seated(self) -> int:
+        return sum(1 for person in self.people if person.signup and person.signup.seated)
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for person in self.people if person.signup and not person.signup.seated)
+
+
+def check_in_list(actor: User, event: Event, proposal: Proposal) -> CheckInList:
+    """Everyone signed up (in the order they signed up), then every other attendee ``actor`` may list,
+    then anyone checked in who is neither (revoked since, say): a fixed number of queries."""
+    seats = db.session.scalars(sa.select(SignUp).where(SignUp.proposal_id == proposal.id)
+                               .options(selectinload(SignUp.user)).order_by(SignUp.created_at, SignUp.user_id)).all()
+    attended = {a.user_id: a for a in db.session.scalars(
+        sa.select(Attendance).where(Attendance.proposal_id == proposal.id))}
+    attendees = [c for c in db.session.scalars(policy.attendees_visible_to(actor, event)) if c.user_id]
+    signed_up = {s.user_id for s in seats}
+    on_list = {c.user_id for c in attendees}
+    people = [Person(s.user_id, s.user.display_name, s.user.email, s.status, s.user_id in on_list,
+                     attended.get(s.user_id)) for s in seats]
+    people += [Person(c.user_id, c.name or c.email, c.email, None, True, attended.get(c.user_id))
+               for c in attendees if c.user_id not in signed_up]
+    others = [uid for uid in attended if uid not in signed_up | on_list]
+    if others:
+        people += [Person(u.id, u.display_name, u.email, None, False, attended.get(u.id))
+                   for u in db.session.scalars(sa.select(User).where(User.id.in_(others)).order_by(User.email))]
+    return CheckInList(people)
+
+
 # --- check-in -----------------------------------------------------------------------------
 
 
@@ -194,7 +275,7 @@ def check_in(actor: User, proposal: Proposal, user: User) -> bool:
         raise DomainError(f"{user.email} is not an attendee of this event.", field="email")
     if not policy.can_view_proposal(user, proposal):
         raise DomainError(f"{user.email} may not see this session, so cannot attend it.", field="email")
-    return proposal_service.record_attendance(actor, proposal, user, "organizer")
+    return proposal_service.record_attendance(actor, proposal, user, AttendanceSource.ORGANIZER)
 
 
 def room_code(proposal: Proposal) -> str:
@@ -238,10 +319,11 @@ def _window_problem(proposal: Proposal, now: datetime) -> str | None:
     opens, closes = check_in_window(proposal)
     event = proposal.event
     if now < opens:
-        return (f"Check-in opens 10 minutes before the session, at {local(event, opens):%H:%M on %a %-d %b} "
+        return (f"Check-in opens 10 minutes before the session, at {datefmt(local(event, opens), 'clock on day')} "
                 f"({event.timezone}).")
     if now >= closes:
-        return f"This session is over: check-in closed at {local(event, closes):%H:%M on %a %-d %b} ({event.timezone})."
+        return (f"This session is over: check-in closed at {datefmt(local(event, closes), 'clock on day')} "
+                f"({event.timezone}).")
     return None
 
 
@@ -259,7 +341,7 @@ def self_check_in(user: User, proposal: Proposal, code: str, now: datetime | Non
     problem = _window_problem(proposal, now or utcnow())
     if problem:
         raise DomainError(problem, field="code")
-    return proposal_service.record_attendance(None, proposal, user, "checkin")
+    return proposal_service.record_attendance(None, proposal, user, AttendanceSource.CHECKIN)
 
 
 def find_session_by_code(user: User, event: Event, code: str, now: datetime | None = None) -> Proposal:
@@ -289,12 +371,23 @@ def find_session_by_code(user: User, event: Event, code: str, now: datetime | No
     raise DomainError(problems[0][1], field="code")
 
 
+def check_in_with_code(user: User, event: Event, code: str, now: datetime | None = None) -> tuple[Proposal, bool]:
+    """The room-code form: find the session under way whose code this is and check the person in.
+
+    Returns the session and whether the check-in is new. Raises DomainError as ``find_session_by_code`` and
+    ``self_check_in`` do. The caller commits.
+    """
+    now = now or utcnow()
+    proposal = find_session_by_code(user, event, code, now)
+    return proposal, self_check_in(user, proposal, code, now)
+
+
 def release_seats(event: Event, user: User) -> list[Proposal]:
     """Remove every sign-up of ``user`` in ``event`` (on revocation); returns the sessions whose
     confirmed seats were freed, for the caller to refill from their waitlists after its own locks."""
     rows = db.session.scalars(sa.select(SignUp).join(Proposal, SignUp.proposal_id == Proposal.id).where(
         SignUp.user_id == user.id, Proposal.event_id == event.id)).all()
-    freed = [row.proposal for row in rows if row.status == "confirmed"]
+    freed = [row.proposal for row in rows if row.status.seated]
     for row in rows:
         db.session.delete(row)
     return freed

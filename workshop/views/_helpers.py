@@ -1,17 +1,20 @@
-"""Small pieces every blueprint uses: loading with a policy check, safe redirects, form errors."""
+"""Small pieces every blueprint uses: loading with a policy check, safe redirects, query arguments."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import abort, flash, request
+from flask import Response, abort, request, send_file
 from flask_login import current_user
 
+from .. import policy
 from ..extensions import db
-from ..models import Event
-from ..services.errors import DomainError
+from ..models import Event, Proposal
+
+PUBLIC_ID_MAX = 24  # the width of the public_id columns; anything longer is no id of ours
 
 
 def load_event(slug: str, may_view: Callable, may_act: Callable | None = None) -> Event:
@@ -22,6 +25,27 @@ def load_event(slug: str, may_view: Callable, may_act: Callable | None = None) -
     if may_act is not None and not may_act(current_user, event):
         abort(403)
     return event
+
+
+def load_proposal(slug: str, public_id: str, may_act: Callable | None = None, *,
+                  may_view: Callable = policy.can_view_proposal,
+                  event_visible: Callable = policy.can_view_event) -> tuple[Event, Proposal]:
+    """The event and one of its proposals that the current user may see (404 otherwise, the same
+    answer as for an id nobody uses); 403 when ``may_act`` refuses the action."""
+    event = load_event(slug, event_visible)
+    proposal = event_proposal(event, public_id)
+    if proposal is None or not may_view(current_user, proposal):
+        abort(404)
+    if may_act is not None and not may_act(current_user, proposal):
+        abort(403)
+    return event, proposal
+
+
+def event_proposal(event: Event, public_id: str | None) -> Proposal | None:
+    """One of ``event``'s proposals by its public id, whoever may see it (another event's id finds nothing)."""
+    if not public_id or len(public_id) > PUBLIC_ID_MAX:
+        return None
+    return db.session.scalar(sa.select(Proposal).where(Proposal.event_id == event.id, Proposal.public_id == public_id))
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -47,17 +71,15 @@ def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: in
     return int(raw)
 
 
+def attachment(data: bytes | str, filename: str, mimetype: str, inline: bool = False) -> Response:
+    """A download (or, ``inline``, a file a client reads in place, such as a calendar) with its name in
+    Content-Disposition, kept out of every cache: exports and feeds hold private data."""
+    body = data.encode() if isinstance(data, str) else data
+    response = send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=not inline, download_name=filename,
+                         etag=False, conditional=False)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def client_ip() -> str:
     return request.remote_addr or ""
-
-
-def form_error(form, error: DomainError) -> None:
-    """Show a service's refusal beside its field when it names one, as a flash otherwise.
-
-    Either way the form now has errors, so the view answers with a 4xx.
-    """
-    if error.field and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-    else:
-        form.form_errors.append(error.message)
-        flash(error.message, "error")

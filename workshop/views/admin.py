@@ -3,7 +3,7 @@
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -13,8 +13,7 @@ from ..forms.accounts import ConfirmForm, UserForm
 from ..forms.events import NewEventForm
 from ..models import Event, EventKind, User
 from ..services import accounts, events
-from ..services.errors import DomainError
-from ._helpers import form_error
+from .runner import done, page, run
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -47,61 +46,43 @@ def new_event():
     if not policy.can_create_event(current_user):
         abort(403)
     form = NewEventForm()
-    if form.validate_on_submit():
-        emails = [e for e in re.split(r"[\s,;]+", form.organizers.data) if e]
-        try:
-            event = events.create_event(current_user, event_data(form), emails)
-        except DomainError as error:
-            db.session.rollback()
-            if error.field == "email":
-                error.field = "organizers"
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"“{event.title}” is created, in draft. Organizers have been emailed.", "success")
-            return redirect(url_for("manage.dashboard", slug=event.slug))
-    return render_template("admin/new_event.html", form=form), 400 if form.errors else 200
+    emails = [e for e in re.split(r"[\s,;]+", form.organizers.data or "") if e]
+    answer = run(lambda: events.create_event(current_user, event_data(form), emails),
+                 lambda event: done(f"“{event.title}” is created, in draft. Organizers have been emailed.",
+                                    url_for("manage.dashboard", slug=event.slug)), form=form)
+    return answer or page("admin/new_event.html", form)
 
 
 @bp.route("/users", methods=["GET", "POST"])
 def users():
     form = UserForm()
-    if form.validate_on_submit():
-        try:
-            user = accounts.create_user(form.email.data, form.name.data or "", admin=form.admin.data)
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{user.email} can now sign in by email link.", "success")
-            return redirect(url_for("admin.users"))
-    return _users_page(form, 400 if form.errors else 200)
+    answer = run(lambda: accounts.create_user(form.email.data, form.name.data or "", admin=form.admin.data),
+                 lambda user: done(f"{user.email} can now sign in by email link.", url_for("admin.users")), form=form)
+    return answer or _users_page(form)
 
 
-def _users_page(form, status: int):
+def _users_page(form, status: int | None = None):
     query = request.args.get("q", "").strip()[:254]
     statement = sa.select(User).order_by(User.email).limit(500)
     if query:
         statement = statement.where(User.email.contains(query.lower(), autoescape=True))
-    return render_template("admin/users.html", form=form, users=db.session.scalars(statement).all(),
-                           query=query, action_form=ConfirmForm()), status
+    return page("admin/users.html", form, status, users=db.session.scalars(statement).all(), query=query,
+                action_form=ConfirmForm())
 
 
 @bp.post("/users/<id:user_id>/<any('disable', 'enable', 'grant-admin', 'revoke-admin'):action>")
 def user_action(user_id: int, action: str):
     user = db.session.get(User, user_id) or abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
+
+    def act():
         if action in ("disable", "enable"):
             accounts.set_disabled(current_user, user, action == "disable")
         else:
             accounts.set_admin(current_user, user, action == "grant-admin")
-    except DomainError as error:
-        db.session.rollback()
+
+    def refused(error, status):
         flash(error.message, "error")
-        return _users_page(UserForm(formdata=None), 409)
-    db.session.commit()
-    flash(f"{user.email}: done ({action.replace('-', ' ')}).", "success")
-    return redirect(url_for("admin.users"))
+        return _users_page(UserForm(formdata=None), status)
+
+    return run(act, lambda _: done(f"{user.email}: done ({action.replace('-', ' ')}).", url_for("admin.users")),
+               refused=refused)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, render_template, url_for
 from flask_login import current_user
 
 from .. import policy
-from ..extensions import db
 from ..forms.autoschedule import ApplyForm, AutoScheduleForm
-from ..services import autoschedule, schedule
-from ..services.errors import DomainError
-from ._helpers import form_error, load_event
+from ..services import autoschedule
+from ._helpers import load_event
+from .runner import done, page, run
 
 bp = Blueprint("autoschedule", __name__, url_prefix="/e/<slug>/manage/schedule/auto")
 
@@ -28,30 +27,20 @@ def _form(event) -> AutoScheduleForm:
 def form(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_schedule)
     form = _form(event)
-    if form.validate_on_submit():
-        try:
-            preview = autoschedule.preview(current_user, event, form.scope.data, form.time_limit.data,
-                                           form.seed.data)
-        except DomainError as error:
-            form_error(form, error)
-        else:
-            apply_form = ApplyForm(formdata=None, payload=preview.payload())
-            return render_template("autoschedule/preview.html", event=event, preview=preview, apply_form=apply_form,
-                                   result=preview.result, local=schedule.local)
-    return render_template("autoschedule/form.html", event=event, form=form), 400 if form.errors else 200
+    # A preview writes nothing; it goes through the runner for its refusals all the same.
+    answer = run(lambda: autoschedule.preview(current_user, event, form.scope.data, form.time_limit.data,
+                                              form.seed.data),
+                 lambda preview: render_template("autoschedule/preview.html", event=event, preview=preview,
+                                                 result=preview.result,
+                                                 apply_form=ApplyForm(formdata=None, payload=preview.payload())),
+                 form=form)
+    return answer or page("autoschedule/form.html", form, event=event)
 
 
 @bp.post("/apply")
 def apply(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_schedule)
     form = ApplyForm()
-    if not form.validate_on_submit():
-        abort(400, "The preview is empty or expired; run the scheduler again.")
-    try:
-        count = autoschedule.apply(current_user, event, form.payload.data)
-    except DomainError as error:
-        db.session.rollback()
-        abort(409, error.message)
-    db.session.commit()
-    flash(f"Applied: {count} sessions placed or moved. Check the conflicts, then publish.", "success")
-    return redirect(url_for("schedule.editor", slug=slug))
+    return run(lambda: autoschedule.apply(current_user, event, form.payload.data),
+               lambda count: done(f"Applied: {count} sessions placed or moved. Check the conflicts, then publish.",
+                                  url_for("schedule.editor", slug=slug)), button=form)

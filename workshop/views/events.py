@@ -1,6 +1,6 @@
 """An event as its participants see it: landing page, agreement, people, nominations."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -11,8 +11,8 @@ from ..forms.events import SignAgreementForm
 from ..forms.invites import NominationForm
 from ..models import Proposal, ProposalSpeaker
 from ..services import agreements, invites
-from ..services.errors import DomainError
-from ._helpers import client_ip, form_error, load_event
+from ._helpers import client_ip, load_event
+from .runner import done, page, run
 
 bp = Blueprint("events", __name__, url_prefix="/e/<slug>")
 
@@ -37,25 +37,16 @@ def public(slug: str):
 @bp.route("/agreement", methods=["GET", "POST"])
 def agreement(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_agreement)
-    text = policy.current_agreement(event)
     form = SignAgreementForm()
     if form.is_submitted() and not policy.can_sign_agreement(current_user, event):
         abort(403)
-    if form.validate_on_submit():
-        try:
-            agreements.sign(current_user, event, form.typed_name.data, client_ip())
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash("Thank you. You have signed the agreement and the event is open to you.", "success")
-            return redirect(url_for("events.landing", slug=event.slug))
-    elif not form.is_submitted():
+    if not form.is_submitted():
         form.typed_name.data = current_user.name
-    signed = policy.has_signed_current_agreement(current_user, event)
-    return render_template("events/agreement.html", event=event, agreement=text, form=form, signed=signed), (
-        400 if form.errors else 200)
+    answer = run(lambda: agreements.sign(current_user, event, form.typed_name.data, client_ip()),
+                 lambda _: done("Thank you. You have signed the agreement and the event is open to you.",
+                                url_for("events.landing", slug=event.slug)), form=form)
+    return answer or page("events/agreement.html", form, event=event, agreement=policy.current_agreement(event),
+                          signed=policy.has_signed_current_agreement(current_user, event))
 
 
 @bp.get("/people")
@@ -69,30 +60,16 @@ def people(slug: str):
 def nominate(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_nominate)
     form = NominationForm()
-    if form.validate_on_submit():
-        try:
-            invites.nominate(current_user, event, form.email.data, form.name.data, form.affiliation.data or "",
-                             form.note.data)
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash("Thank you. The organizers will see your nomination and your note.", "success")
-            return redirect(url_for("events.landing", slug=event.slug))
-    return render_template("events/nominate.html", event=event, form=form), 400 if form.errors else 200
+    answer = run(lambda: invites.nominate(current_user, event, form.email.data, form.name.data,
+                                          form.affiliation.data or "", form.note.data),
+                 lambda _: done("Thank you. The organizers will see your nomination and your note.",
+                                url_for("events.landing", slug=event.slug)), form=form)
+    return answer or page("events/nominate.html", form, event=event)
 
 
 @bp.post("/withdraw")
 def withdraw(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_withdraw)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        invites.withdraw(current_user, event)
-    except DomainError as error:
-        db.session.rollback()
-        abort(409, error.message)
-    db.session.commit()
-    flash("You have given up your place. Thank you for letting the organizers know.", "info")
-    return redirect(url_for("events.landing", slug=event.slug))
+    return run(lambda: invites.withdraw(current_user, event),
+               lambda _: done("You have given up your place. Thank you for letting the organizers know.",
+                              url_for("events.landing", slug=event.slug), "info"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -14,8 +14,8 @@ from ..extensions import db
 from ..forms.invites import BulkForm, CandidateEditForm, CandidateForm, ImportConfirmForm, ImportUploadForm
 from ..models import Candidate, CandidateStatus, CandidateTag, Invitation, User, Vouch
 from ..services import invites
-from ..services.errors import DomainError
-from ._helpers import MAX_ROW_ID, form_error, int_arg, load_event, safe_next
+from ._helpers import MAX_ROW_ID, attachment, int_arg, load_event, safe_next
+from .runner import done, form_message, page, run, write_on_read
 
 bp = Blueprint("invites", __name__, url_prefix="/e/<slug>/manage/invites")
 PAGE_SIZE = 100
@@ -26,6 +26,7 @@ SORTS = {
     "added": (Candidate.created_at.desc(), Candidate.id.desc()),
     "invited": (Candidate.invited_at.desc(), Candidate.email),
 }
+STATUS_NAMES = {status.value for status in CandidateStatus}
 ACTIONS = {"approve": invites.approve, "invite": invites.send_wave, "remind": invites.remind,
            "revoke": invites.revoke}
 ACTION_WORDS = {"approve": "approved", "invite": "invited", "remind": "reminded", "revoke": "revoked"}
@@ -33,54 +34,36 @@ ACTION_WORDS = {"approve": "approved", "invite": "invited", "remind": "reminded"
 
 def _filtered(event, args) -> tuple[sa.Select, dict]:
     """The list's query for the filters in ``args``; the same filters drive 'act on all matching'."""
-    statement = policy.candidates_visible_to(current_user, event)
     filters = {"status": args.get("status", ""), "tag": args.get("tag", "").strip().lower()[:40],
                "q": args.get("q", "").strip()[:200], "sort": args.get("sort", "added")}
-    if filters["status"]:
-        try:
-            statement = statement.where(Candidate.status == CandidateStatus(filters["status"]))
-        except ValueError:
-            abort(400, "Unknown status filter.")
-    if filters["tag"]:
-        statement = statement.where(
-            sa.exists().where(CandidateTag.candidate_id == Candidate.id, CandidateTag.tag == filters["tag"])
-        )
-    if filters["q"]:
-        pattern = filters["q"].lower()
-        statement = statement.where(sa.or_(
-            sa.func.lower(Candidate.email).contains(pattern, autoescape=True),
-            sa.func.lower(Candidate.name).contains(pattern, autoescape=True),
-            sa.func.lower(Candidate.affiliation).contains(pattern, autoescape=True),
-        ))
+    if filters["status"] and filters["status"] not in STATUS_NAMES:
+        abort(400, "Unknown status filter.")
     if filters["sort"] not in SORTS:
         abort(400, "Unknown sort order.")
+    statement = invites.search(policy.candidates_visible_to(current_user, event),
+                               CandidateStatus(filters["status"]) if filters["status"] else None,
+                               filters["tag"], filters["q"])
     return statement, filters
 
 
 @bp.get("/")
 def index(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_invites)
-    if invites.expire_overdue(event):
-        db.session.commit()
+    write_on_read(lambda: invites.expire_overdue(event))
     statement, filters = _filtered(event, request.args)
-    page = int_arg("page", default=1, maximum=1_000_000)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery()))
-    vouch_counts = (sa.select(sa.func.count()).where(Vouch.candidate_id == Candidate.id)
-                    .correlate(Candidate).scalar_subquery())
-    rows = db.session.execute(
-        statement.add_columns(vouch_counts)
-        .options(selectinload(Candidate.tags))
-        .order_by(*SORTS[filters["sort"]])
-        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).all()
+    pagination = db.paginate(statement.options(selectinload(Candidate.tags)).order_by(*SORTS[filters["sort"]]),
+                             page=int_arg("page", default=1, maximum=1_000_000), per_page=PAGE_SIZE, error_out=False)
+    vouches = dict(db.session.execute(
+        sa.select(Vouch.candidate_id, sa.func.count()).where(Vouch.candidate_id.in_([c.id for c in pagination.items]))
+        .group_by(Vouch.candidate_id)).all())
     all_tags = db.session.scalars(
         sa.select(CandidateTag.tag).join(Candidate).where(Candidate.event_id == event.id)
         .distinct().order_by(CandidateTag.tag)
     ).all()
     return render_template(
-        "invites/index.html", event=event, rows=rows, total=total, page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), filters=filters, all_tags=all_tags,
-        counts=invites.status_counts(event), bulk_form=BulkForm(), statuses=list(CandidateStatus),
+        "invites/index.html", event=event, pagination=pagination, vouches=vouches, filters=filters,
+        all_tags=all_tags, counts=invites.status_counts(event), bulk_form=BulkForm(),
+        statuses=[(status, status.value == filters["status"]) for status in CandidateStatus],
         can_edit=policy.can_manage_invites(current_user, event),
     )
 
@@ -90,9 +73,8 @@ def bulk(slug: str):
     """Act on the ticked people, or on everyone matching the list's filters."""
     event = load_event(slug, policy.can_view_event, policy.can_manage_invites)
     form = BulkForm()
-    back = safe_next(request.form.get("next"), url_for("invites.index", slug=event.slug))
-    if not form.validate_on_submit():
-        abort(400, "Choose an action from the list.")
+    if not form.validate_on_submit():  # before the selection, which the action's own checks come after
+        abort(400, form_message(form))
     if request.form.get("scope") == "matching":
         statement, _ = _filtered(event, request.form)
     else:
@@ -106,37 +88,28 @@ def bulk(slug: str):
     chosen = db.session.scalars(statement.options(selectinload(Candidate.user)).order_by(Candidate.id)).all()
     if request.form.get("scope") != "matching" and len(chosen) != len(ids):
         abort(400, "The selection is not valid: some of these people are not on this event's list.")
-    try:
-        result = ACTIONS[form.action.data](current_user, event, chosen)
-    except DomainError as error:
-        db.session.rollback()
-        abort(409, error.message)
-    db.session.commit()
-    message = f"{len(result.done)} {ACTION_WORDS[form.action.data]}."
+    return run(lambda: ACTIONS[form.action.data](current_user, event, chosen), lambda result: _bulk_done(
+        result, form.action.data, safe_next(request.form.get("next"), url_for("invites.index", slug=event.slug))),
+        button=form)
+
+
+def _bulk_done(result, action: str, back: str):
+    message = f"{len(result.done)} {ACTION_WORDS[action]}."
     if result.skipped:
         message += f" {len(result.skipped)} skipped: not in a state for this action."
-    flash(message, "success" if result.done else "info")
-    return redirect(back)
+    return done(message, back, "success" if result.done else "info")
 
 
 @bp.route("/new", methods=["GET", "POST"])
 def add(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_invites)
     form = CandidateForm()
-    if form.validate_on_submit():
-        try:
-            candidate = invites.add_candidate(current_user, event, form.email.data, form.name.data or "",
-                                              form.affiliation.data or "", form.approved.data, form.tags.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{candidate.display_name} is on the list ({candidate.status.value}).", "success")
-            if request.form.get("another"):
-                return redirect(url_for("invites.add", slug=event.slug))
-            return redirect(url_for("invites.index", slug=event.slug))
-    return render_template("invites/new.html", event=event, form=form), 400 if form.errors else 200
+    back = url_for("invites.add" if request.form.get("another") else "invites.index", slug=event.slug)
+    answer = run(lambda: invites.add_candidate(current_user, event, form.email.data, form.name.data or "",
+                                               form.affiliation.data or "", form.approved.data, form.tags.data or ""),
+                 lambda candidate: done(f"{candidate.display_name} is on the list ({candidate.status.value}).", back),
+                 form=form)
+    return answer or page("invites/new.html", form, event=event)
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -153,16 +126,14 @@ def import_csv(slug: str):
             return render_template("invites/preview.html", event=event, preview=empty, form=confirm), 400
         text = confirm.text.data
         if request.form.getlist("action")[-1:] == ["import"]:
-            try:
-                preview = invites.import_candidates(current_user, event, text, confirm.approved.data)
-            except DomainError as error:
-                db.session.rollback()
+            def refused(error, _status):
                 flash(error.message, "error")
-                preview = invites.preview_import(event, text)
-                return render_template("invites/preview.html", event=event, preview=preview, form=confirm), 422
-            db.session.commit()
-            flash(f"{len(preview.rows)} people imported.", "success")
-            return redirect(url_for("invites.index", slug=event.slug, sort="added"))
+                return _preview(event, text, confirm, 422)
+
+            return run(lambda: invites.import_candidates(current_user, event, text, confirm.approved.data),
+                       lambda preview: done(f"{len(preview.rows)} people imported.",
+                                            url_for("invites.index", slug=event.slug, sort="added")),
+                       button=confirm, refused=refused)
     else:
         if not upload.validate_on_submit():
             return render_template("invites/import.html", event=event, form=upload), 400
@@ -184,9 +155,13 @@ def import_csv(slug: str):
             upload.text.errors.append("Choose a CSV file or paste rows.")
             return render_template("invites/import.html", event=event, form=upload), 400
         confirm.text.data = text
+    return _preview(event, text, confirm)
+
+
+def _preview(event, text: str, form, status: int | None = None):
     preview = invites.preview_import(event, text)
-    return render_template("invites/preview.html", event=event, preview=preview, form=confirm), (
-        200 if preview.ok else 422)
+    return render_template("invites/preview.html", event=event, preview=preview, form=form), (
+        status or (200 if preview.ok else 422))
 
 
 @bp.get("/export.csv")
@@ -206,9 +181,7 @@ def export(slug: str):
         .where(Vouch.candidate_id.in_(ids)).order_by(Vouch.created_at)
     ):
         vouchers[candidate_id].append(email)
-    response = Response(invites.export_csv(candidates, tags, vouchers), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{event.slug}-invite-list.csv"'
-    return response
+    return attachment(invites.export_csv(candidates, tags, vouchers), f"{event.slug}-invite-list.csv", "text/csv")
 
 
 @bp.route("/<id:candidate_id>", methods=["GET", "POST"])
@@ -218,27 +191,22 @@ def detail(slug: str, candidate_id: int):
         policy.candidates_visible_to(current_user, event).where(Candidate.id == candidate_id)
     ) or abort(404)
     form = CandidateEditForm(obj=candidate)
-    if request.method == "GET":
+    if not form.is_submitted():
         form.tags.data = ", ".join(candidate.tag_names)
-    if form.is_submitted() and not policy.can_manage_invites(current_user, event):
+    elif not policy.can_manage_invites(current_user, event):
         abort(403)
-    if form.validate_on_submit():
-        try:
-            invites.update_candidate(current_user, candidate, form.name.data or "", form.affiliation.data or "",
-                                     form.notes.data or "", form.tags.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash("Saved.", "success")
-            return redirect(url_for("invites.detail", slug=event.slug, candidate_id=candidate.id))
+    answer = run(lambda: invites.update_candidate(current_user, candidate, form.name.data or "",
+                                                  form.affiliation.data or "", form.notes.data or "",
+                                                  form.tags.data or ""),
+                 lambda _: done("Saved.", url_for("invites.detail", slug=event.slug, candidate_id=candidate.id)),
+                 form=form)
+    if answer:
+        return answer
     vouches = db.session.scalars(
         sa.select(Vouch).where(Vouch.candidate_id == candidate.id).options(selectinload(Vouch.user))
     ).all()
     history = db.session.scalars(
         sa.select(Invitation).where(Invitation.candidate_id == candidate.id).order_by(Invitation.id.desc())
     ).all()
-    return render_template("invites/detail.html", event=event, candidate=candidate, form=form, vouches=vouches,
-                           history=history, bulk_form=BulkForm(),
-                           can_edit=policy.can_manage_invites(current_user, event)), 400 if form.errors else 200
+    return page("invites/detail.html", form, event=event, candidate=candidate, vouches=vouches, history=history,
+                bulk_form=BulkForm(), can_edit=policy.can_manage_invites(current_user, event))

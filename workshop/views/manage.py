@@ -1,9 +1,7 @@
 """Organizers' pages for one event: dashboard, settings, organizers, agreement, audit log."""
 
-import re
-
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -11,71 +9,39 @@ from .. import policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
-from ..models import Agreement, AgreementAcceptance, AuditEntry, EventStatus, Material, Proposal, User
-from ..services import agreements, events, invites
-from ..services.errors import DomainError
-from ._helpers import form_error, int_arg, load_event
+from ..models import Agreement, AgreementAcceptance, AuditEntry, CandidateStatus, EventStatus, User
+from ..services import agreements, audit, events, invites
+from ._helpers import int_arg, load_event
 from .admin import event_data
+from .runner import done, page, run, write_on_read
 
 bp = Blueprint("manage", __name__, url_prefix="/e/<slug>/manage")
 AUDIT_PAGE = 100
-_ID_TARGET = re.compile(r"^(proposal|material) ([A-Za-z0-9_-]{8,24})$")
-
-
-def readable_targets(event, entries) -> dict[int, str]:
-    """Audit targets name talks and files by their ids; show their titles instead (two queries)."""
-    wanted: dict[str, set[str]] = {"proposal": set(), "material": set()}
-    for entry in entries:
-        match = _ID_TARGET.match(entry.target)
-        if match:
-            wanted[match.group(1)].add(match.group(2))
-    titles = {("proposal", pid): f"talk “{title}”" for pid, title in db.session.execute(
-        sa.select(Proposal.public_id, Proposal.title).where(
-            Proposal.event_id == event.id, Proposal.public_id.in_(wanted["proposal"])))} if wanted["proposal"] else {}
-    if wanted["material"]:
-        titles.update({("material", mid): f"file “{name}” of “{title}”" for mid, name, title in db.session.execute(
-            sa.select(Material.public_id, Material.filename, Proposal.title)
-            .join(Proposal, Material.proposal_id == Proposal.id)
-            .where(Proposal.event_id == event.id, Material.public_id.in_(wanted["material"])))})
-    readable = {}
-    for entry in entries:
-        match = _ID_TARGET.match(entry.target)
-        if match and (match.group(1), match.group(2)) in titles:
-            readable[entry.id] = titles[(match.group(1), match.group(2))]
-    return readable
 
 
 @bp.get("/")
 def dashboard(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_event)
-    invites.expire_overdue(event)
-    db.session.commit()
+    write_on_read(lambda: invites.expire_overdue(event))
     recent = db.session.scalars(
         sa.select(AuditEntry).where(AuditEntry.event_id == event.id)
         .options(selectinload(AuditEntry.actor)).order_by(AuditEntry.id.desc()).limit(8)
     ).all()
-    return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event),
-                           counts=invites.status_counts(event), recent=recent,
-                           targets=readable_targets(event, recent))
+    counts = invites.status_counts(event)
+    return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event), counts=counts,
+                           approved=counts[CandidateStatus.APPROVED], recent=recent,
+                           targets=audit.readable_targets(event, recent))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
 def settings(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_event)
     form = EditEventForm(obj=event)
-    if request.method == "GET":
+    if not form.is_submitted():
         form.kind.data, form.status.data = event.kind.value, event.status.value
-    if form.validate_on_submit():
-        try:
-            events.update_event(current_user, event, event_data(form, EventStatus(form.status.data)))
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash("The event is saved.", "success")
-            return redirect(url_for("manage.settings", slug=event.slug))
-    return render_template("manage/settings.html", event=event, form=form), 400 if form.errors else 200
+    answer = run(lambda: events.update_event(current_user, event, event_data(form, EventStatus(form.status.data))),
+                 lambda _: done("The event is saved.", url_for("manage.settings", slug=event.slug)), form=form)
+    return answer or page("manage/settings.html", form, event=event)
 
 
 @bp.route("/organizers", methods=["GET", "POST"])
@@ -84,34 +50,21 @@ def organizers(slug: str):
     form = OrganizerForm()
     if form.is_submitted() and not policy.can_manage_organizers(current_user, event):
         abort(403)
-    if form.validate_on_submit():
-        try:
-            user = events.add_organizer(current_user, event, form.email.data)
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{user.email} is now an organizer and has been emailed.", "success")
-            return redirect(url_for("manage.organizers", slug=event.slug))
-    return render_template("manage/organizers.html", event=event, form=form, remove_form=ConfirmForm()), (
-        400 if form.errors else 200)
+    answer = run(lambda: events.add_organizer(current_user, event, form.email.data),
+                 lambda user: done(f"{user.email} is now an organizer and has been emailed.",
+                                   url_for("manage.organizers", slug=event.slug)), form=form)
+    return answer or page("manage/organizers.html", form, event=event, remove_form=ConfirmForm())
 
 
 @bp.post("/organizers/<id:user_id>/remove")
 def remove_organizer(slug: str, user_id: int):
     event = load_event(slug, policy.can_view_event, policy.can_manage_organizers)
     user = db.session.get(User, user_id)
-    if user is None or user not in event.organizers:
+    if user is None or not policy.is_organizer(user, event):
         abort(404)
-    try:
-        events.remove_organizer(current_user, event, user)
-    except DomainError as error:
-        db.session.rollback()
-        abort(409, error.message)
-    db.session.commit()
-    flash(f"{user.email} is no longer an organizer.", "info")
-    return redirect(url_for("manage.organizers", slug=event.slug))
+    return run(lambda: events.remove_organizer(current_user, event, user),
+               lambda _: done(f"{user.email} is no longer an organizer.",
+                              url_for("manage.organizers", slug=event.slug), "info"))
 
 
 @bp.route("/agreement", methods=["GET", "POST"])
@@ -119,18 +72,13 @@ def agreement(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_event)
     current = policy.current_agreement(event)
     form = AgreementForm()
-    if form.validate_on_submit():
-        try:
-            version = agreements.publish_version(current_user, event, form.text.data)
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Version {version.version} is published; attendees will be asked to sign it.", "success")
-            return redirect(url_for("manage.agreement", slug=event.slug))
-    elif not form.is_submitted() and current is not None:
+    if not form.is_submitted() and current is not None:
         form.text.data = current.text
+    answer = run(lambda: agreements.publish_version(current_user, event, form.text.data),
+                 lambda version: done(f"Version {version.version} is published; attendees will be asked to sign it.",
+                                      url_for("manage.agreement", slug=event.slug)), form=form)
+    if answer:
+        return answer
     versions = db.session.scalars(
         sa.select(Agreement).where(Agreement.event_id == event.id).order_by(Agreement.version.desc())
     ).all()
@@ -142,8 +90,7 @@ def agreement(slug: str):
         .order_by(AgreementAcceptance.accepted_at.desc())
         .limit(500)
     ).all()
-    return render_template("manage/agreement.html", event=event, form=form, current=current, versions=versions,
-                           signatures=signatures), 400 if form.errors else 200
+    return page("manage/agreement.html", form, event=event, current=current, versions=versions, signatures=signatures)
 
 
 @bp.get("/audit")
@@ -158,4 +105,4 @@ def audit_log(slug: str):
     more = len(entries) > AUDIT_PAGE
     entries = entries[:AUDIT_PAGE]
     return render_template("manage/audit.html", event=event, entries=entries,
-                           older=entries[-1].id if more else None, targets=readable_targets(event, entries))
+                           older=entries[-1].id if more else None, targets=audit.readable_targets(event, entries))

@@ -6,7 +6,7 @@ import unicodedata
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -17,27 +17,12 @@ from ..extensions import db
 from ..forms.materials import MaterialUploadForm, TraceForm
 from ..models import Material, MaterialAccess, Proposal, utcnow
 from ..services import materials
-from ..services.errors import DomainError
-from ._helpers import client_ip, form_error, int_arg, load_event
+from ._helpers import PUBLIC_ID_MAX, attachment, client_ip, int_arg, load_event, load_proposal
+from .runner import done, run, write_on_read
 
 bp = Blueprint("materials", __name__)
 LOG_PAGE = 50
-PUBLIC_ID_MAX = 24  # the width of the public_id columns; anything longer is no id of ours
 
-# Refusals a person may be told about (the material's existence is no secret to them), in plain words.
-REFUSALS = {
-    "talk not accepted": "This talk has not been accepted yet. Its materials open once it is.",
-    "did not attend the session": "The speakers share these materials only with the people who attended "
-                                  "the session.",
-    "not on the named list": "This is a closed session: its materials are only for the people the speakers named.",
-}
-# What the materials card says instead of a Download link.
-SHORT_REFUSALS = {
-    "talk not accepted": "Opens once the talk is accepted",
-    "did not attend the session": "Only for people who attended",
-    "not on the named list": "Only for the people the speakers named",
-    "extra terms not accepted": "Accept the talk's terms to open",
-}
 DOWNLOAD_HEADERS = {
     "Cache-Control": "private, no-store",
     "X-Content-Type-Options": "nosniff",
@@ -48,20 +33,6 @@ DOWNLOAD_HEADERS = {
 
 
 # --- loading ------------------------------------------------------------------------------
-
-
-def _load(slug: str, public_id: str, may_act=None) -> tuple:
-    """The event and a proposal the current user may see (404 otherwise); 403 for a forbidden action."""
-    event = load_event(slug, policy.can_view_event)
-    proposal = None
-    if len(public_id) <= PUBLIC_ID_MAX:
-        proposal = db.session.scalar(
-            sa.select(Proposal).where(Proposal.event_id == event.id, Proposal.public_id == public_id))
-    if proposal is None or not policy.can_view_proposal(current_user, proposal):
-        abort(404)
-    if may_act is not None and not may_act(current_user, proposal):
-        abort(403)
-    return event, proposal
 
 
 def _material(proposal: Proposal, material_public_id: str, include_deleted: bool = False) -> Material:
@@ -94,7 +65,6 @@ def materials_panel(user, proposal: Proposal) -> dict:
     return {
         "materials": items,
         "material_decisions": {m.id: policy.material_decision(user, m, now) for m in items},
-        "material_refusals": SHORT_REFUSALS,
         "upload_form": _upload_form(),
         "can_upload": policy.can_edit_proposal(user, proposal),
         "can_view_log": policy.can_view_material_log(user, proposal),
@@ -132,44 +102,30 @@ def request_too_large(error):
 
 @bp.post("/e/<slug>/proposals/<public_id>/materials")
 def upload(slug: str, public_id: str):
-    event, proposal = _load(slug, public_id, policy.can_edit_proposal)
+    event, proposal = load_proposal(slug, public_id, policy.can_edit_proposal)
     form = _upload_form()
-    if not form.validate_on_submit():
-        return _refused(event, proposal, form, 400)
-    upload = form.file.data
-    try:
-        material = materials.store_upload(current_user, proposal, upload.filename or "", upload.stream)
-    except materials.MaterialTooLarge:
-        db.session.rollback()
-        return _too_large(proposal)
-    except DomainError as error:
-        db.session.rollback()
-        form_error(form, error)
-        return _refused(event, proposal, form, 422)
-    db.session.commit()
-    flash(f"“{material.filename}” is uploaded ({materials.human_size(material.size)}).", "success")
-    return redirect(_proposal_url(proposal))
 
+    def refused(error, status):
+        if isinstance(error, materials.MaterialTooLarge):
+            return _too_large(proposal)
+        return render_template("materials/upload.html", event=event, proposal=proposal, upload_form=form), (
+            422 if status == 409 else status)
 
-def _refused(event, proposal: Proposal, form: MaterialUploadForm, status: int):
-    return render_template("materials/upload.html", event=event, proposal=proposal, upload_form=form), status
+    return run(lambda: materials.store_upload(current_user, proposal, form.file.data.filename or "",
+                                              form.file.data.stream),
+               lambda material: done(f"“{material.filename}” is uploaded ({materials.human_size(material.size)}).",
+                                     _proposal_url(proposal)), form=form, refused=refused)
 
 
 @bp.post("/e/<slug>/proposals/<public_id>/materials/<material_public_id>/delete")
 def delete(slug: str, public_id: str, material_public_id: str):
-    event, proposal = _load(slug, public_id)
+    _event, proposal = load_proposal(slug, public_id)
     material = _material(proposal, material_public_id)
     if not policy.can_edit_proposal(current_user, proposal):
         abort(403)
     name = material.filename
-    try:
-        materials.delete_material(current_user, material)
-    except DomainError as error:
-        db.session.rollback()
-        abort(409, error.message)
-    db.session.commit()
-    flash(f"“{name}” is deleted.", "success")
-    return redirect(_proposal_url(proposal))
+    return run(lambda: materials.delete_material(current_user, material),
+               lambda _: done(f"“{name}” is deleted.", _proposal_url(proposal)))
 
 
 # --- who opened it ------------------------------------------------------------------------
@@ -177,7 +133,7 @@ def delete(slug: str, public_id: str, material_public_id: str):
 
 @bp.get("/e/<slug>/proposals/<public_id>/materials/<material_public_id>/log")
 def log(slug: str, public_id: str, material_public_id: str):
-    event, proposal = _load(slug, public_id, policy.can_view_material_log)
+    event, proposal = load_proposal(slug, public_id, policy.can_view_material_log)
     material = _material(proposal, material_public_id, include_deleted=True)
     before = int_arg("before")
     statement = (sa.select(MaterialAccess).where(MaterialAccess.material_id == material.id)
@@ -229,26 +185,26 @@ def download(material_public_id: str):
             .options(joinedload(Material.proposal).joinedload(Proposal.event)))
     if material is None:
         abort(404)
-    decision, data, _access = materials.open_material(current_user, material, client_ip())
-    db.session.commit()
+    decision, data, _access = write_on_read(lambda: materials.open_material(current_user, material, client_ip()))
     if decision.allowed:
-        response = Response(data, mimetype=materials.served_content_type(material))
+        response = attachment(data, material.filename, materials.served_content_type(material))
+        # Werkzeug's ASCII fallback keeps quotes and backslashes and may leave a bare extension; ours does not.
         response.headers["Content-Disposition"] = content_disposition(material.filename)
         response.headers.update(DOWNLOAD_HEADERS)
         return response
     if not decision.visible:
         abort(404)
     proposal = material.proposal
-    if decision.reason == "extra terms not accepted":
+    if decision.needs_terms:
         return redirect(url_for("proposals.terms", slug=proposal.event.slug, public_id=proposal.public_id), 303)
     back = _proposal_url(proposal) if policy.can_view_proposal(current_user, proposal) else None
-    if decision.reason in (materials.CANNOT_BE_STAMPED, materials.FILE_UNAVAILABLE):
-        status = 409 if decision.reason == materials.CANNOT_BE_STAMPED else 503
-        return render_template("materials/unavailable.html", material=material, proposal=proposal, back=back,
-                               reason=decision.reason), status
-    message = REFUSALS.get(decision.reason, "These materials are not available to you.")
+    # Files the person may have but that cannot go out: 409 for a PDF that cannot be stamped, 503 for
+    # storage that did not answer. Anything else is a refusal, in words they can act on.
+    unavailable = {policy.Reason.CANNOT_BE_STAMPED: (409, "This file cannot be served"),
+                   policy.Reason.FILE_UNAVAILABLE: (503, "This file cannot be read just now")}
+    status, heading = unavailable.get(decision.reason, (403, "Not available to you"))
     return render_template("materials/denied.html", material=material, proposal=proposal, back=back,
-                           message=message), 403
+                           status=status, heading=heading, message=decision.reason.explanation), status
 
 
 # --- tracing a leaked copy ----------------------------------------------------------------

@@ -9,31 +9,23 @@ that nothing changes and the organizer sees why where they were working.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from .. import policy
+from .. import dates, policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.schedule import AvailabilityForm, PlaceForm, RoomForm, SessionForm, SlotsForm
-from ..models import (
-    Event,
-    Placement,
-    Proposal,
-    ProposalSpeaker,
-    ProposalStatus,
-    Room,
-    ScheduleRelease,
-    Slot,
-    Unavailability,
-)
+from ..models import Event, Placement, Proposal, Room, ScheduleRelease, Slot, utcnow
 from ..services import schedule
 from ..services.errors import DomainError
-from ._helpers import form_error, load_event
+from ._helpers import event_proposal, load_event
+from .runner import done, form_message, page, run
 
 bp = Blueprint("schedule", __name__)
 BASE = "/e/<slug>/manage/schedule"
@@ -58,82 +50,70 @@ def _by_day(event: Event, slots) -> list[tuple[date, list[Slot]]]:
     """Slots grouped by their local day, in order."""
     days: dict[date, list[Slot]] = defaultdict(list)
     for slot in slots:
-        days[schedule.local(event, slot.starts_at).date()].append(slot)
+        days[dates.local(event, slot.starts_at).date()].append(slot)
     return sorted(days.items())
-
-
-def _labels(event: Event, slots) -> dict[int, str]:
-    """Each slot as people read it: "Tue 3 Jun, 09:00–09:45", in the event's time zone."""
-    labels = {}
-    for slot in slots:
-        start, end = schedule.local(event, slot.starts_at), schedule.local(event, slot.ends_at)
-        labels[slot.id] = f"{start:%a} {start.day} {start:%b}, {start:%H:%M}–{end:%H:%M}"
-    return labels
-
-
-def _starts(event: Event, slot: Slot) -> str:
-    """A slot's start as people read it in the event's time zone: "Tue 3 Jun, 09:00"."""
-    start = schedule.local(event, slot.starts_at)
-    return f"{start:%a} {start.day} {start:%b}, {start:%H:%M}"
-
-
-def _hours(event: Event, slots) -> dict[int, str]:
-    """Each slot's start and end alone, "09:00–09:45", for pages that group slots by day."""
-    return {slot.id: f"{schedule.local(event, slot.starts_at):%H:%M}–{schedule.local(event, slot.ends_at):%H:%M}"
-            for slot in slots}
 
 
 # --- the editor ---------------------------------------------------------------------------------
 
 
-def _entries(placements) -> list[dict]:
-    """The working schedule as publishing would record it, to tell whether it changed since the release."""
-    return sorted(({"proposal": p.proposal_id, "room": p.room_id, "slot": p.slot_id, "sequence": p.sequence}
-                   for p in placements), key=lambda e: e["proposal"])
+@dataclass
+class Card:
+    """One accepted session as its editor card shows it, worked out once per page."""
+
+    proposal: Proposal
+    tier: str  # in force now
+    votes: int
+    speakers: str
+    placement: Placement | None
 
 
 def _editor(event: Event, status: int = 200):
+    """The editor: the grid (cells indexed by the board), the unplaced list, conflicts, publishing, and, for
+    ``?move=<session>``, the form that moves or unplaces one placed session without dragging it."""
     grid = schedule.board(event)
-    sessions = grid.proposals
     release = policy.latest_release(event)
-    unpublished = bool(grid.placements) and (release is None or release.entries != _entries(grid.placements))
-    counts = {"accepted": len(grid.placements) + len(grid.unplaced), "placed": len(grid.placements)}
+    unpublished = bool(grid.placements) and (release is None or release.entries != schedule.entries_of(grid))
+    placed = {p.proposal_id: p for p in grid.placements}
+    now = utcnow()
+    cards = {pid: Card(proposal, proposal.effective_tier(now).value, grid.votes.get(pid, 0),
+                       ", ".join(u.display_name for u in grid.speakers.get(pid, [])), placed.get(pid))
+             for pid, proposal in grid.proposals.items()}
+    moving = event_proposal(event, request.args.get("move"))
     autoschedule_url = (url_for("autoschedule.form", slug=event.slug)
                         if "autoschedule.form" in current_app.view_functions else None)
     return render_template(
-        "schedule/editor.html", event=event, grid=grid, sessions=sessions, days=_by_day(event, grid.slots),
-        labels=_labels(event, grid.slots), hours=_hours(event, grid.slots), release=release, unpublished=unpublished,
-        counts=counts, autoschedule_url=autoschedule_url, public_url=_public_url(event),
-        starts={slot.id: _starts(event, slot) for slot in grid.slots},
+        "schedule/editor.html", event=event, grid=grid, cards=cards, days=_by_day(event, grid.slots),
+        labels={slot.id: dates.slot_label(slot, event) for slot in grid.slots},
+        hours={slot.id: dates.slot_hours(slot, event) for slot in grid.slots}, release=release,
+        unpublished=unpublished, counts={"accepted": len(cards), "placed": len(placed)},
+        moving=cards[moving.id] if moving is not None and moving.id in placed else None,
+        autoschedule_url=autoschedule_url, public_url=_public_url(event),
     ), status
 
 
-def _refuse(event: Event, message: str, status: int):
-    """Nothing is written; the editor comes back with the reason."""
-    db.session.rollback()
-    flash(message, "error")
-    return _editor(event, status)
+def _editor_again(event: Event):
+    """A refused editor action: nothing is written, and the editor comes back with the reason."""
+    def refused(error, status):
+        flash(error.message, "error")
+        return _editor(event, status)
+
+    return refused
 
 
-def _form_message(form) -> str:
-    messages = [message for errors in form.errors.values() for message in errors]
-    return " ".join(messages) or "The form is not complete."
-
-
-def _proposal(event: Event, public_id: str | None) -> Proposal | None:
-    """One of this event's proposals by its public id (another event's id finds nothing)."""
-    return db.session.scalar(sa.select(Proposal).where(Proposal.event_id == event.id,
-                                                       Proposal.public_id == (public_id or "")))
-
-
-def _chosen_session(event: Event, form):
-    """The proposal a session form names, or (None, the editor again with a 400 saying what is wrong)."""
+def _session_action(slug: str, form, act, message):
+    """Place, unplace or pin: the session the form names, acted on, and back to the editor. 400 for an
+    incomplete form or a proposal that is not this event's; 409 when the service refuses."""
+    event = _managed(slug)
+    refused = _editor_again(event)
     if not form.validate_on_submit():
-        return None, _refuse(event, _form_message(form), 400)
-    proposal = _proposal(event, form.proposal.data)
+        return refused(DomainError(form_message(form)), 400)
+    proposal = event_proposal(event, form.proposal.data)
     if proposal is None:
-        return None, _refuse(event, "That session is not one of this event's proposals.", 400)
-    return proposal, None
+        return refused(DomainError("That session is not one of this event's proposals."), 400)
+    return run(lambda: act(proposal), lambda result: done(message(proposal, result),
+                                                          url_for("schedule.editor", slug=event.slug)),
+               button=form, refused=refused)
 
 
 @bp.get(BASE)
@@ -149,58 +129,27 @@ def place(slug: str):
     """Put a session in a room and slot, or move it there; conflicts are allowed, and flagged. Organizers and
     admins. 400 for an incomplete form or a proposal that is not this event's; 409 for one that is not accepted,
     or a room or slot of another event."""
-    event = _managed(slug)
     form = PlaceForm()
-    proposal, refused = _chosen_session(event, form)
-    if refused:
-        return refused
-    try:
-        placement = schedule.place(current_user, proposal, form.room.data, form.slot.data)
-    except DomainError as error:
-        return _refuse(event, error.message, 409)
-    room, slot = db.session.get(Room, placement.room_id), db.session.get(Slot, placement.slot_id)
-    db.session.commit()
-    flash(f"“{proposal.title}” is in {room.name}, {_labels(event, [slot])[slot.id]}.", "success")
-    return redirect(url_for("schedule.editor", slug=event.slug))
+    return _session_action(slug, form, lambda p: schedule.place(current_user, p, form.room.data, form.slot.data),
+                           lambda p, placement: f"“{p.title}” is in {placement.room.name}, "
+                                                f"{dates.slot_label(placement.slot, p.event)}.")
 
 
 @bp.post(f"{BASE}/unplace")
 def unplace(slug: str):
     """Take a session off the grid; it goes back to the unplaced list. Organizers and admins; 409 if it is not
     placed."""
-    event = _managed(slug)
-    form = SessionForm()
-    proposal, refused = _chosen_session(event, form)
-    if refused:
-        return refused
-    try:
-        schedule.unplace(current_user, proposal)
-    except DomainError as error:
-        return _refuse(event, error.message, 409)
-    db.session.commit()
-    flash(f"“{proposal.title}” is off the grid, back in the unplaced list.", "success")
-    return redirect(url_for("schedule.editor", slug=event.slug))
+    return _session_action(slug, SessionForm(), lambda p: schedule.unplace(current_user, p),
+                           lambda p, _: f"“{p.title}” is off the grid, back in the unplaced list.")
 
 
 @bp.post(f"{BASE}/pin")
 def pin(slug: str):
     """Pin a placed session (the auto-scheduler leaves it where it is), or unpin it. Organizers and admins;
     409 if it is not placed."""
-    event = _managed(slug)
-    form = SessionForm()
-    proposal, refused = _chosen_session(event, form)
-    if refused:
-        return refused
-    placement = db.session.scalar(sa.select(Placement).where(Placement.proposal_id == proposal.id))
-    pinned = not (placement is not None and placement.pinned)
-    try:
-        schedule.set_pinned(current_user, proposal, pinned)
-    except DomainError as error:
-        return _refuse(event, error.message, 409)
-    db.session.commit()
-    flash(f"“{proposal.title}” is pinned: the auto-scheduler leaves it where it is." if pinned
-          else f"“{proposal.title}” is unpinned: the auto-scheduler may move it.", "success")
-    return redirect(url_for("schedule.editor", slug=event.slug))
+    return _session_action(slug, SessionForm(), lambda p: schedule.toggle_pin(current_user, p),
+                           lambda p, pinned: f"“{p.title}” is pinned: the auto-scheduler leaves it where it is."
+                           if pinned else f"“{p.title}” is unpinned: the auto-scheduler may move it.")
 
 
 @bp.post(f"{BASE}/publish")
@@ -208,18 +157,12 @@ def publish(slug: str):
     """Publish the working schedule as the next release; attendees affected by changes are emailed.
     Organizers and admins; 409 when nothing is placed or nothing changed since the last release."""
     event = _managed(slug)
-    if not ConfirmForm().validate_on_submit():
-        return _refuse(event, "The form expired; try again.", 400)
-    try:
-        release = schedule.publish(current_user, event)
-    except DomainError as error:
-        return _refuse(event, error.message, 409)
-    db.session.commit()
-    if release.number == 1:
-        flash("Release 1 is published; attendees can see the schedule now.", "success")
-    else:
-        flash(f"Release {release.number} is published; attendees affected by changes have been emailed.", "success")
-    return redirect(url_for("schedule.editor", slug=event.slug))
+    return run(lambda: schedule.publish(current_user, event),
+               lambda release: done("Release 1 is published; attendees can see the schedule now."
+                                    if release.number == 1 else f"Release {release.number} is published; "
+                                    "attendees affected by changes have been emailed.",
+                                    url_for("schedule.editor", slug=event.slug)),
+               refused=_editor_again(event))
 
 
 @bp.get(f"{BASE}/releases")
@@ -236,12 +179,11 @@ def releases(slug: str):
 # --- rooms --------------------------------------------------------------------------------------
 
 
-def _rooms_page(event: Event, form: RoomForm, status: int = 200):
+def _rooms_page(event: Event, form: RoomForm, status: int | None = None):
     placed = sa.select(sa.func.count()).where(Placement.room_id == Room.id).correlate(Room).scalar_subquery()
     rows = db.session.execute(sa.select(Room, placed).where(Room.event_id == event.id)
                               .order_by(Room.position, Room.id)).all()
-    return render_template("schedule/rooms.html", event=event, form=form, rows=rows, delete_form=ConfirmForm()), (
-        400 if form.errors and status == 200 else status)
+    return page("schedule/rooms.html", form, status, event=event, rows=rows, delete_form=ConfirmForm())
 
 
 @bp.route(f"{BASE}/rooms", methods=["GET", "POST"])
@@ -249,34 +191,25 @@ def rooms(slug: str):
     """The event's rooms, and a form to add one. Organizers and admins; 400 for a bad or duplicate room."""
     event = _managed(slug)
     form = RoomForm()
-    if form.validate_on_submit():
-        try:
-            room = schedule.add_room(current_user, event, form.name.data, form.capacity.data, form.closed_door.data)
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{room.name} is added ({room.capacity} seats{', closed door' if room.closed_door else ''}).",
-                  "success")
-            return redirect(url_for("schedule.rooms", slug=event.slug))
-    return _rooms_page(event, form)
+    answer = run(lambda: schedule.add_room(current_user, event, form.name.data, form.capacity.data,
+                                           form.closed_door.data),
+                 lambda room: done(f"{room.name} is added ({room.capacity} seats"
+                                   f"{', closed door' if room.closed_door else ''}).",
+                                   url_for("schedule.rooms", slug=event.slug)), form=form)
+    return answer or _rooms_page(event, form)
 
 
-def _delete(event: Event, remove, what: str, page, endpoint: str):
-    """Delete an empty room or slot: load → check the form → act → commit. A refusal (sessions in it)
-    answers 409 on the same page, with the reason."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
-    try:
-        remove(current_user, event)
-    except DomainError as error:
-        db.session.rollback()
+def _delete(event: Event, remove, what: str, again, endpoint: str):
+    """Delete an empty room or slot. A refusal (sessions in it) answers 409 on the same page, with the reason."""
+    def refused(error, status):
+        if status == 400:
+            abort(400, error.message)
         flash(error.message, "error")
-        return page(event, None, 409)
-    db.session.commit()
-    flash(f"{what} is deleted.", "success")
-    return redirect(url_for(endpoint, slug=event.slug))
+        return again(status)
+
+    return run(lambda: remove(current_user, event), lambda _: done(f"{what} is deleted.",
+                                                                   url_for(endpoint, slug=event.slug)),
+               refused=refused)
 
 
 @bp.post(f"{BASE}/rooms/<id:room_id>/delete")
@@ -286,21 +219,19 @@ def delete_room(slug: str, room_id: int):
     event = _managed(slug)
     room = db.session.scalar(sa.select(Room).where(Room.id == room_id, Room.event_id == event.id)) or abort(404)
     return _delete(event, lambda actor, e: schedule.delete_room(actor, e, room), room.name,
-                   lambda e, _, status: _rooms_page(e, RoomForm(formdata=None), status), "schedule.rooms")
+                   lambda status: _rooms_page(event, RoomForm(formdata=None), status), "schedule.rooms")
 
 
 # --- slots --------------------------------------------------------------------------------------
 
 
-def _slots_page(event: Event, form: SlotsForm, status: int = 200):
+def _slots_page(event: Event, form: SlotsForm, status: int | None = None):
     placed = sa.select(sa.func.count()).where(Placement.slot_id == Slot.id).correlate(Slot).scalar_subquery()
     rows = db.session.execute(sa.select(Slot, placed).where(Slot.event_id == event.id)
                               .order_by(Slot.starts_at)).all()
     counts = {slot.id: n for slot, n in rows}
-    slots = [slot for slot, _ in rows]
-    return render_template("schedule/slots.html", event=event, form=form, days=_by_day(event, slots),
-                           labels=_labels(event, slots), hours=_hours(event, slots), counts=counts,
-                           delete_form=ConfirmForm()), 400 if form.errors and status == 200 else status
+    return page("schedule/slots.html", form, status, event=event, days=_by_day(event, [slot for slot, _ in rows]),
+                counts=counts, delete_form=ConfirmForm())
 
 
 @bp.route(f"{BASE}/slots", methods=["GET", "POST"])
@@ -311,19 +242,12 @@ def slots(slug: str):
     form = SlotsForm()
     if not form.is_submitted():
         form.day.data = event.starts_on
-    if form.validate_on_submit():
-        try:
-            added = schedule.add_slots(current_user, event, form.day.data, form.times, form.minutes.data,
-                                       form.block.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{len(added)} slot{'s' if len(added) != 1 else ''} added on {form.day.data:%a} "
-                  f"{form.day.data.day} {form.day.data:%b}.", "success")
-            return redirect(url_for("schedule.slots", slug=event.slug))
-    return _slots_page(event, form)
+    answer = run(lambda: schedule.add_slots(current_user, event, form.day.data, form.times, form.minutes.data,
+                                            form.block.data or ""),
+                 lambda added: done(f"{len(added)} slot{'s' if len(added) != 1 else ''} added on "
+                                    f"{dates.datefmt(form.day.data, 'short day')}.",
+                                    url_for("schedule.slots", slug=event.slug)), form=form)
+    return answer or _slots_page(event, form)
 
 
 @bp.post(f"{BASE}/slots/<id:slot_id>/delete")
@@ -332,9 +256,9 @@ def delete_slot(slug: str, slot_id: int):
     404 for a slot of another event."""
     event = _managed(slug)
     slot = db.session.scalar(sa.select(Slot).where(Slot.id == slot_id, Slot.event_id == event.id)) or abort(404)
-    label = _labels(event, [slot])[slot.id]
-    return _delete(event, lambda actor, e: schedule.delete_slot(actor, e, slot), f"The slot {label}",
-                   lambda e, _, status: _slots_page(e, SlotsForm(formdata=None), status), "schedule.slots")
+    return _delete(event, lambda actor, e: schedule.delete_slot(actor, e, slot),
+                   f"The slot {dates.slot_label(slot, event)}",
+                   lambda status: _slots_page(event, SlotsForm(formdata=None), status), "schedule.slots")
 
 
 # --- speakers' availability ---------------------------------------------------------------------
@@ -347,29 +271,17 @@ def availability(slug: str):
     the event; 400 for a slot that is not the event's."""
     event = load_event(slug, policy.can_view_event, policy.can_state_availability)
     event_slots = db.session.scalars(sa.select(Slot).where(Slot.event_id == event.id).order_by(Slot.starts_at)).all()
-    labels = _labels(event, event_slots)
     form = AvailabilityForm()
-    form.unavailable.choices = [(slot.id, labels[slot.id]) for slot in event_slots]
-    if form.validate_on_submit():
-        try:
-            schedule.set_unavailability(current_user, event, set(form.unavailable.data or []))
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            n = len(set(form.unavailable.data or []))
-            flash("Saved: you can make every slot." if n == 0 else
-                  f"Saved: you cannot make {n} slot{'s' if n != 1 else ''}; organizers will schedule around them.",
-                  "success")
-            return redirect(url_for("schedule.availability", slug=event.slug))
-    elif not form.is_submitted():
-        form.unavailable.data = list(db.session.scalars(sa.select(Unavailability.slot_id).where(
-            Unavailability.user_id == current_user.id, Unavailability.slot_id.in_([s.id for s in event_slots]))))
-    talks = db.session.scalars(sa.select(Proposal).join(ProposalSpeaker, ProposalSpeaker.proposal_id == Proposal.id)
-                               .where(Proposal.event_id == event.id, Proposal.status == ProposalStatus.ACCEPTED,
-                                      ProposalSpeaker.user_id == current_user.id, ProposalSpeaker.confirmed.is_(True))
-                               .order_by(Proposal.title)).all()
+    form.unavailable.choices = [(slot.id, dates.slot_label(slot, event)) for slot in event_slots]
+    if not form.is_submitted():
+        form.unavailable.data = schedule.unavailable_slots(current_user, event)
     chosen = set(form.unavailable.data or [])
-    return render_template("schedule/availability.html", event=event, form=form, days=_by_day(event, event_slots),
-                           hours=_hours(event, event_slots), chosen=chosen, talks=talks), 400 if form.errors else 200
+    answer = run(lambda: schedule.set_unavailability(current_user, event, chosen),
+                 lambda _: done("Saved: you can make every slot." if not chosen else
+                                f"Saved: you cannot make {len(chosen)} slot{'s' if len(chosen) != 1 else ''}; "
+                                "organizers will schedule around them.",
+                                url_for("schedule.availability", slug=event.slug)), form=form)
+    if answer:
+        return answer
+    return page("schedule/availability.html", form, event=event, days=_by_day(event, event_slots), chosen=chosen,
+                talks=schedule.talks_spoken_by(current_user, event))

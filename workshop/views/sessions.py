@@ -6,32 +6,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from sqlalchemy.orm import selectinload
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length
 
 from .. import policy
+from ..dates import local
 from ..extensions import db, limiter
-from ..forms.accounts import ConfirmForm
 from ..forms.proposals import AttendanceForm
-from ..models import Attendance, Event, Proposal, Room, SignUp, Slot, User, utcnow
-from ..services import accounts, proposals, signups
-from ..services.errors import DomainError
-from ..services.schedule import Published, Session, local, published
-from ._helpers import form_error, load_event, safe_next
+from ..forms.schedule import RoomCodeForm
+from ..models import Event, Proposal, Room, Slot, User, utcnow
+from ..services import proposals, signups
+from ..services.schedule import Published, Session, published
+from ._helpers import load_event, load_proposal, safe_next
+from .runner import done, page, run
 
 bp = Blueprint("sessions", __name__)
-
-
-class RoomCodeForm(FlaskForm):
-    code = StringField("Room code", filters=[lambda v: v.strip() if isinstance(v, str) else v],
-                       description="Shown on the screen in the room, from 10 minutes before the session starts.",
-                       validators=[DataRequired("Type the code shown in the room."),
-                                   Length(max=20, message="A room code has 6 letters and digits.")])
 
 
 def _token_limit() -> str:
@@ -41,18 +30,6 @@ def _token_limit() -> str:
 def _per_person() -> str:
     # Per person, not per address: a whole room checks in at once from the venue's one address.
     return f"user:{current_user.id}" if current_user.is_authenticated else request.remote_addr or ""
-
-
-def load_session(slug: str, public_id: str, may_act=None) -> tuple[Event, Proposal]:
-    """The event and a proposal the current user may see (404 otherwise); 403 for a forbidden action."""
-    event = load_event(slug, policy.can_view_event)
-    proposal = db.session.scalar(sa.select(Proposal).where(Proposal.event_id == event.id,
-                                                           Proposal.public_id == public_id))
-    if proposal is None or not policy.can_view_proposal(current_user, proposal):
-        abort(404)
-    if may_act is not None and not may_act(current_user, proposal):
-        abort(403)
-    return event, proposal
 
 
 # --- the schedule page --------------------------------------------------------------------
@@ -99,8 +76,8 @@ def _days(event: Event, schedule: Published) -> list[Day]:
 def _seat_context(user, event: Event, sessions: list[Session]) -> dict:
     """What the page says about seats, for every session at once (a fixed number of queries)."""
     ids = [s.proposal.id for s in sessions if s.proposal is not None]
-    waiting = [s.proposal.id for s in sessions if s.signed_up == signups.WAITLISTED]
-    return {"taken": signups.confirmed_counts(ids), "positions": signups.waitlist_positions(user.id, waiting),
+    mine = [s.proposal.id for s in sessions if s.signed_up]
+    return {"taken": signups.confirmed_counts(ids), "positions": signups.waitlist_positions(user.id, mine),
             "signable": policy.sessions_open_for_signup(user, event, sessions)}
 
 
@@ -123,22 +100,9 @@ def schedule(slug: str):
 
 def _agenda(event: Event, code_form: RoomCodeForm, status: int = 200):
     now = utcnow()
-    release = published(current_user, event, now)
-    mine = [s for s in release.sessions if s.signed_up]
-    released_ids = [e["proposal"] for e in release.release.entries] if release.release else []
-    # Sign-ups for talks one may still see that are no longer on the schedule.
-    elsewhere = db.session.scalars(
-        policy.proposals_visible_to(current_user, event, now)
-        .join(SignUp, sa.and_(SignUp.proposal_id == Proposal.id, SignUp.user_id == current_user.id))
-        .where(Proposal.id.not_in(released_ids)).order_by(Proposal.title)).all()
-    ids = [s.proposal.id for s in mine] + [p.id for p in elsewhere]
-    attended = set(db.session.scalars(sa.select(Attendance.proposal_id).where(
-        Attendance.user_id == current_user.id, Attendance.proposal_id.in_(ids))))
-    waiting = [s.proposal.id for s in mine if s.signed_up == signups.WAITLISTED]
+    agenda = signups.agenda(current_user, event, now)
     return render_template(
-        "sessions/agenda.html", event=event, sessions=mine, elsewhere=elsewhere, attended=attended,
-        positions=signups.waitlist_positions(current_user.id, waiting), code_form=code_form, now=now,
-        to_local=lambda moment: local(event, moment),
+        "sessions/agenda.html", event=event, agenda=agenda, code_form=code_form, now=now,
         calendar_url=url_for("calendar.subscribe", slug=event.slug)
         if policy.can_subscribe_calendar(current_user, event) else None,
     ), status
@@ -157,20 +121,11 @@ def self_checkin(slug: str):
     """An attendee types the code shown in the room; it checks them in to the session under way."""
     event = load_event(slug, policy.can_view_event, policy.can_check_in_self_at)
     form = RoomCodeForm()
-    if form.validate_on_submit():
-        now = utcnow()
-        try:
-            proposal = signups.find_session_by_code(current_user, event, form.code.data, now)
-            added = signups.self_check_in(current_user, proposal, form.code.data, now)
-        except DomainError as error:
-            db.session.rollback()
-            form_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"You are checked in to “{proposal.title}”." if added
-                  else f"You were checked in to “{proposal.title}” already.", "success")
-            return redirect(url_for("sessions.agenda", slug=slug))
-    return _agenda(event, form, 400)
+    answer = run(lambda: signups.check_in_with_code(current_user, event, form.code.data),
+                 lambda checked: done(f"You are checked in to “{checked[0].title}”." if checked[1]
+                                      else f"You were checked in to “{checked[0].title}” already.",
+                                      url_for("sessions.agenda", slug=slug)), form=form)
+    return answer or _agenda(event, form, 400)
 
 
 # --- signing up and cancelling ------------------------------------------------------------
@@ -183,39 +138,26 @@ def _back(slug: str) -> str:
 @bp.post("/e/<slug>/proposals/<public_id>/signup")
 def signup(slug: str, public_id: str):
     """Take a seat, or a waitlist place; back to the page the button was on."""
-    event, proposal = load_session(slug, public_id)
-    if not policy.can_sign_up(current_user, proposal):
-        abort(403, signups.signup_refusal(current_user, proposal))
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
-    try:
-        seat = signups.sign_up(current_user, proposal)
-    except DomainError as error:
-        db.session.rollback()
-        abort(409, error.message)
-    db.session.commit()
-    if seat.status == signups.CONFIRMED:
-        flash(f"You have a seat in “{proposal.title}”.", "success")
-    else:
-        flash(f"“{proposal.title}” is full: you are number {signups.waitlist_position(seat)} on its waitlist. "
-              "If a seat opens, it is yours and we email you.", "info")
-    return redirect(_back(slug))
+    _event, proposal = load_proposal(slug, public_id)
+    decision = policy.signup_decision(current_user, proposal)
+    if not decision:
+        abort(403, decision.reason.explanation)
+    return run(lambda: signups.sign_up(current_user, proposal), lambda seat: _seated(seat, proposal, _back(slug)))
+
+
+def _seated(seat, proposal, back: str):
+    if seat.status.seated:
+        return done(f"You have a seat in “{proposal.title}”.", back)
+    return done(f"“{proposal.title}” is full: you are number {signups.waitlist_position(seat)} on its waitlist. "
+                "If a seat opens, it is yours and we email you.", back, "info")
 
 
 @bp.post("/e/<slug>/proposals/<public_id>/cancel")
 def cancel(slug: str, public_id: str):
     """Give up one's seat or waitlist place (a freed seat goes to the head of the queue)."""
-    event, proposal = load_session(slug, public_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
-    try:
-        signups.cancel(current_user, proposal)
-    except DomainError as error:
-        db.session.rollback()
-        abort(409, error.message)
-    db.session.commit()
-    flash(f"You are no longer signed up for “{proposal.title}”.", "success")
-    return redirect(_back(slug))
+    _event, proposal = load_proposal(slug, public_id)
+    return run(lambda: signups.cancel(current_user, proposal),
+               lambda _: done(f"You are no longer signed up for “{proposal.title}”.", _back(slug)))
 
 
 # --- check-in by organizers, and the projector --------------------------------------------
@@ -229,86 +171,49 @@ def _released_cell(proposal: Proposal) -> tuple[Room, Slot]:
     return room, slot
 
 
-def _tick(proposal: Proposal, form: AttendanceForm, by_id: str) -> str:
-    """One POST of the check-in list: tick or untick a person by id, or tick them by email."""
-    if by_id:
-        user = db.session.get(User, int(by_id)) if by_id.isdigit() and int(by_id) < 2**31 else None
-        if user is None:
-            raise DomainError("No attendee has that id.")
-        if request.form.get("remove"):
-            proposals.remove_attendance(current_user, proposal, user)
-            return f"{user.display_name} is no longer checked in."
-    else:
-        user = accounts.find_user(accounts.normalize_email(form.email.data))
-        if user is None:
-            raise DomainError("No attendee has that address.", field="email")
+def _checkin_page(event: Event, proposal: Proposal, form: AttendanceForm, status: int | None = None):
+    room, slot = _released_cell(proposal)
+    return page("sessions/checkin.html", form, status, event=event, proposal=proposal, room=room, slot=slot,
+                people=signups.check_in_list(current_user, event, proposal), code=signups.room_code(proposal))
+
+
+def _tick(proposal: Proposal, user: User, remove: bool = False) -> str:
+    """Tick a person in, or (``remove``) out; says what happened."""
+    if remove:
+        proposals.remove_attendance(current_user, proposal, user)
+        return f"{user.display_name} is no longer checked in."
     added = signups.check_in(current_user, proposal, user)
     return f"{user.display_name} is checked in." if added else f"{user.display_name} was checked in already."
 
 
-def _people(event: Event, proposal: Proposal) -> tuple[list[dict], dict[int, Attendance], list[SignUp]]:
-    """Everyone signed up (in the order they signed up), then every other attendee, then anyone checked in
-    who is neither (revoked since, say): a fixed number of queries."""
-    seats = db.session.scalars(sa.select(SignUp).where(SignUp.proposal_id == proposal.id)
-                               .options(selectinload(SignUp.user)).order_by(SignUp.created_at, SignUp.user_id)).all()
-    attended = {a.user_id: a for a in db.session.scalars(
-        sa.select(Attendance).where(Attendance.proposal_id == proposal.id))}
-    attendees = [c for c in db.session.scalars(policy.attendees_visible_to(current_user, event)) if c.user_id]
-    signed_up = {s.user_id for s in seats}
-    on_list = {c.user_id for c in attendees}
-    people = [{"id": s.user_id, "name": s.user.display_name, "email": s.user.email, "signup": s.status,
-               "attendee": s.user_id in on_list} for s in seats]
-    people += [{"id": c.user_id, "name": c.name or c.email, "email": c.email, "signup": None, "attendee": True}
-               for c in attendees if c.user_id not in signed_up]
-    others = [uid for uid in attended if uid not in signed_up | on_list]
-    if others:
-        people += [{"id": u.id, "name": u.display_name, "email": u.email, "signup": None, "attendee": False}
-                   for u in db.session.scalars(sa.select(User).where(User.id.in_(others)).order_by(User.email))]
-    return people, attended, list(seats)
-
-
 @bp.route("/e/<slug>/proposals/<public_id>/checkin", methods=["GET", "POST"])
 def checkin(slug: str, public_id: str):
-    """Organizers: everyone signed up and every attendee, each with a button to tick them in."""
-    event, proposal = load_session(slug, public_id, policy.can_check_in_attendees)
+    """Organizers: everyone signed up and every attendee, each with a button to tick them in (or out), and a
+    form to tick someone in by email."""
+    event, proposal = load_proposal(slug, public_id, policy.can_check_in_attendees)
     form = AttendanceForm()
-    status = 200
-    if request.method == "POST":
-        by_id = request.form.get("remove") or request.form.get("user") or ""
-        valid = ConfirmForm().validate_on_submit() if by_id else form.validate_on_submit()
-        if by_id and not valid:
-            abort(400, "The form expired; try again.")
-        status = 400
-        if valid:
-            try:
-                message = _tick(proposal, form, by_id)
-            except DomainError as error:
-                db.session.rollback()
-                if by_id:
-                    flash(error.message, "error")
-                    status = 409
-                else:
-                    form_error(form, error)
-            else:
-                db.session.commit()
-                flash(message, "success")
-                return redirect(url_for("sessions.checkin", slug=slug, public_id=public_id) + "#people")
-    room, slot = _released_cell(proposal)
-    people, attended, seats = _people(event, proposal)
-    return render_template("sessions/checkin.html", event=event, proposal=proposal, room=room,
-                           starts=local(event, slot.starts_at), ends=local(event, slot.ends_at), form=form,
-                           people=people, attended=attended, code=signups.room_code(proposal),
-                           confirmed=sum(1 for s in seats if s.status == signups.CONFIRMED),
-                           waitlisted=sum(1 for s in seats if s.status == signups.WAITLISTED)), status
+    back = url_for("sessions.checkin", slug=slug, public_id=public_id) + "#people"
+    remove, tick = request.form.get("remove"), request.form.get("user")
+    if remove or tick:
+        def refused(error, status):
+            if status == 400:
+                abort(400, error.message)
+            flash(error.message, "error")
+            return _checkin_page(event, proposal, form, status)
+
+        return run(lambda: _tick(proposal, proposals.person_by_id(remove or tick), bool(remove)),
+                   lambda message: done(message, back), refused=refused)
+    answer = run(lambda: _tick(proposal, proposals.person_by_email(form.email.data)),
+                 lambda message: done(message, back), form=form)
+    return answer or _checkin_page(event, proposal, form)
 
 
 @bp.get("/e/<slug>/proposals/<public_id>/projector")
 def projector(slug: str, public_id: str):
     """Organizers: the session's title, room, time and room code, large enough to read from the back."""
-    event, proposal = load_session(slug, public_id, policy.can_check_in_attendees)
+    event, proposal = load_proposal(slug, public_id, policy.can_check_in_attendees)
     room, slot = _released_cell(proposal)
-    opens, closes = signups.check_in_window(proposal)
-    return render_template("sessions/projector.html", event=event, proposal=proposal, room=room,
-                           starts=local(event, slot.starts_at), ends=local(event, slot.ends_at),
-                           opens=local(event, opens), code=signups.room_code(proposal),
+    opens, _closes = signups.check_in_window(proposal)
+    return render_template("sessions/projector.html", event=event, proposal=proposal, room=room, slot=slot,
+                           opens=opens, code=signups.room_code(proposal),
                            agenda_url=url_for("sessions.agenda", slug=slug, _external=True))
