@@ -6,8 +6,10 @@ from .base import public_id, utcnow
 from .enums import CandidateStatus, EventKind, EventStatus, ProposalKind, ProposalStatus, Tier
 from .events import Event, event_organizers
 from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
-from .mail import OutboxMessage
+from .jobs import Job, JobStatus
+from .mail import MailProviderState, MessageKind, MessageStatus, OutboxMessage
 from .materials import Material, MaterialAccess
+from .notices import ReleaseNotice, WaveReminder
 from .proposals import (
     Attendance,
     Proposal,
@@ -53,6 +55,13 @@ __all__ = [
     "EventStatus",
     "Invitation",
     "InviteWave",
+    "Job",
+    "JobStatus",
+    "MailProviderState",
+    "MessageKind",
+    "MessageStatus",
+    "ReleaseNotice",
+    "WaveReminder",
     "LoginToken",
     "OutboxMessage",
     "User",
