@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Flask, current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import tasks
 from ..extensions import db
@@ -110,7 +111,7 @@ class JobRun:
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
-        self.job.progress = value
+        set_committed_value(self.job, "progress", value)  # seen by the handler, not written again
 
     def cancel_requested(self) -> bool:
         return bool(db.session.scalar(sa.select(Job.cancel_requested).where(Job.id == self.job.id)))
