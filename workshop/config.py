@@ -71,7 +71,7 @@ def from_environment(instance_path: Path, require_secret: bool = True) -> dict:
         # Every call to the provider gives up after this long; a hanging provider never holds a worker.
         "MAIL_TIMEOUT_SECONDS": _float("MAIL_TIMEOUT_SECONDS", 10.0),
         # Calls per second to the provider, shared by every worker; 0 for no limit.
-        "MAIL_RATE_PER_SECOND": _float("MAIL_RATE_PER_SECOND", 20.0),
+        "MAIL_RATE_PER_SECOND": _float("MAIL_RATE_PER_SECOND", 50.0),
         # A message's first retry waits this long, each later one twice as long (with jitter), up to 6 hours.
         "MAIL_RETRY_SECONDS": _float("MAIL_RETRY_SECONDS", 60.0),
         # After a provider error (5xx, timeout, refused connection) sending pauses this long, doubling

@@ -40,8 +40,8 @@ MANUAL_REMINDER_QUIET = timedelta(days=1)
 def _insert_once(model, **key) -> bool:
     """Insert the row unless it exists; True when this call inserted it (and so owns the notice)."""
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    inserted = db.session.execute(insert(model).values(**key).on_conflict_do_nothing()).rowcount
-    return inserted == 1
+    statement = insert(model).values(**key).on_conflict_do_nothing().returning(model.created_at)
+    return db.session.execute(statement).first() is not None
 
 
 def send_due_reminders(now: datetime | None = None) -> int:
