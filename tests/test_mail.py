@@ -346,7 +346,7 @@ def test_a_message_whose_worker_died_is_sent_again_once_its_lease_runs_out(app, 
     ask_for_links("ada@example.org")
     [message] = outbox_rows()
     # A worker claimed it and died before sending: it stays "sending", with a lease.
-    assert mail._claim(message.id)
+    assert mail._claim([message.id]) == [message]
     [message] = outbox_rows()
     assert message.status == M.SENDING and message.lease_until > clock.now
     assert mail.send_due()["sent"] == 0 and mail.sweep() == 0  # nobody takes it while the lease holds
@@ -629,7 +629,8 @@ def test_the_rate_limit_spaces_calls_across_every_worker(app, ctx, provider, hel
         for message_id in ids[worker::2]:
             mail_provider.Throttle("sendgrid").acquire()
             starts.append(fake_time.now)
-            assert mail._send_one(message_id, mail.get_backend(), None, mail_provider.Gate()) == "sent"
+            [message] = mail._claim([message_id])
+            assert mail._send_claimed(message, mail.get_backend(), None, mail_provider.Gate()) == "sent"
     starts.sort()
     assert all(later - earlier >= 0.25 - 1e-6 for earlier, later in zip(starts, starts[1:]))
     assert len(provider.accepted()) == 6

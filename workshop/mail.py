@@ -34,7 +34,7 @@ from email.utils import formataddr, make_msgid, parseaddr
 import sqlalchemy as sa
 from flask import current_app, has_app_context, render_template
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import tasks
 from .extensions import db
@@ -48,7 +48,7 @@ from .mail_provider import (
     Throttle,
     sending_state,
 )
-from .models import Event, Invitation, MessageKind, MessageStatus, OutboxMessage, utcnow
+from .models import Candidate, Event, Invitation, MessageKind, MessageStatus, OutboxMessage, utcnow
 
 __all__ = ["BACKENDS", "OutboxMessage", "SendingState", "build_mime", "deliver", "get_backend", "queue",
            "queue_link", "send_due", "sending_state", "sweep"]
@@ -117,6 +117,20 @@ def queue_link(to_email: str, subject: str, template: str, kind: MessageKind, *,
     return _add(message)
 
 
+def queue_links(rows: list[dict]) -> list[int]:
+    """``queue_link`` for many messages at once (each row: to_email, subject, template, kind, event_id,
+    invitation_id), in one statement. Returns their ids."""
+    if not rows:
+        return []
+    ids = db.session.scalars(
+        sa.insert(OutboxMessage).returning(OutboxMessage.id),
+        [{**row, "to_email": clean_header(row["to_email"], 254), "subject": clean_header(row["subject"]),
+          "body_text": "", "body_html": ""} for row in rows],
+    ).all()
+    db.session.info.setdefault(_NEW, []).extend(ids)
+    return list(ids)
+
+
 def _add(message: OutboxMessage) -> OutboxMessage:
     db.session.add(message)
     db.session.info.setdefault(_NEW, []).append(message)
@@ -126,7 +140,8 @@ def _add(message: OutboxMessage) -> OutboxMessage:
 @sa_event.listens_for(Session, "after_commit")
 def _send_committed(session) -> None:
     new = session.info.pop(_NEW, [])
-    ids = [m.id for m in new if m.id is not None]
+    ids = [m if isinstance(m, int) else m.id for m in new]
+    ids = [i for i in ids if i is not None]
     if ids and has_app_context():
         _wake(ids)
 
@@ -154,35 +169,74 @@ def dispatch(ids: list[int]) -> None:
 def deliver(ids: list[int]) -> Counter:
     """Send these messages, those that are still due. Returns how many ended how.
 
-    Stops at a provider pause: the rest wait for its end (and are queued for it).
+    The batch is claimed in one statement; a provider pause stops it, and the rest wait for the
+    pause's end (they are queued for it).
     """
     backend = get_backend()
     throttle = Throttle(current_app.config["MAIL_BACKEND"]) if getattr(backend, "remote", False) else None
     outcomes: Counter = Counter()
-    for position, message_id in enumerate(ids):
-        gate = throttle.acquire() if throttle is not None else Gate()
-        if gate.wait_until is not None:
-            outcomes["postponed"] += _postpone(ids[position:], gate.wait_until)
-            break
-        outcome = _send_one(message_id, backend, throttle, gate)
-        outcomes[outcome] += 1
-        if outcome == "postponed" and throttle is not None:
-            outcomes["postponed"] += _postpone(ids[position + 1:], throttle.paused_until() or utcnow())
-            break
+    until = throttle.blocked_until() if throttle is not None else None
+    if until is not None:
+        outcomes["postponed"] += _postpone(ids, until)
+        return outcomes
+    claimed = _claim(ids)
+    outcomes["skipped"] = len(ids) - len(claimed)  # sent already, someone else's, or not due yet
+    preloaded = _preload(claimed)  # noqa: F841  (kept alive while the batch is sent)
+    session = db.session()
+    # The claimed rows are this worker's until their lease runs out: no need to read them again
+    # after every commit.
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        for position, message in enumerate(claimed):
+            gate = throttle.acquire() if throttle is not None else Gate()
+            if gate.wait_until is not None:
+                outcomes["postponed"] += _release(claimed[position:], gate.wait_until)
+                break
+            outcome = _send_claimed(message, backend, throttle, gate)
+            outcomes[outcome] += 1
+            if outcome == "postponed" and throttle is not None:
+                outcomes["postponed"] += _release(claimed[position + 1:], throttle.paused_until() or utcnow())
+                break
+    finally:
+        session.expire_on_commit = expire_on_commit
     return outcomes
 
 
-def _claim(message_id: int) -> bool:
+def _claim(ids: list[int]) -> list[OutboxMessage]:
+    """Claim those of ``ids`` that are due (or whose lease ran out), in one statement."""
+    if not ids:
+        return []
     now = utcnow()
     lease = timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
-    claimed = db.session.execute(
+    claimed_ids = db.session.scalars(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, _claimable(now))
+        .where(OutboxMessage.id.in_(ids), _claimable(now))
         .values(status=M.SENDING, claimed_at=now, lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).all()
     db.session.commit()
-    return claimed == 1
+    if not claimed_ids:
+        return []
+    messages = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.id.in_(claimed_ids))
+        .execution_options(populate_existing=True)
+    ).all()
+    by_id = {m.id: m for m in messages}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _preload(messages: list[OutboxMessage]) -> list[Invitation]:
+    """One query for a batch's invitations, people and event, not three a message. The caller keeps
+    the list while it sends: the session holds rows only as long as someone else does."""
+    invitation_ids = [m.invitation_id for m in messages if m.invitation_id is not None]
+    if not invitation_ids:
+        return []
+    return db.session.scalars(
+        sa.select(Invitation).where(Invitation.id.in_(invitation_ids))
+        .options(joinedload(Invitation.candidate).joinedload(Candidate.event))
+        .execution_options(populate_existing=True)
+    ).all()
 
 
 def _claimable(now: datetime):
@@ -192,13 +246,24 @@ def _claimable(now: datetime):
     )
 
 
-def _send_one(message_id: int, backend, throttle: Throttle | None, gate: Gate) -> str:
-    """Claim, compose, send and record one message; returns what happened to it."""
-    if not _claim(message_id):
-        if throttle is not None:
-            throttle.release_probe(gate)
-        return "skipped"  # sent already, someone else has it, or not due yet
-    message = db.session.get(OutboxMessage, message_id)
+def _release(messages: list[OutboxMessage], until: datetime) -> int:
+    """Claimed messages that will not be tried now (a provider pause) wait for its end; no attempt
+    is counted for them."""
+    if not messages:
+        return 0
+    ids = [m.id for m in messages]
+    db.session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.status == M.SENDING)
+        .values(status=M.PENDING, attempts=OutboxMessage.attempts - 1, next_attempt_at=until, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    _wake(ids, eta=until + timedelta(seconds=random.uniform(0, 1)))
+    return len(ids)
+
+
+def _send_claimed(message: OutboxMessage, backend, throttle: Throttle | None, gate: Gate) -> str:
+    """Compose, send and record one claimed message; returns what happened to it."""
     try:
         composed = compose(message)
     except Cancelled as cancelled:
@@ -208,10 +273,10 @@ def _send_one(message_id: int, backend, throttle: Throttle | None, gate: Gate) -
         return "cancelled"
     except Exception as error:  # a broken template or a vanished row: retried, and visible if it persists
         db.session.rollback()
-        current_app.logger.exception("mail %s could not be written", message_id)
+        current_app.logger.exception("mail %s could not be written", message.id)
         if throttle is not None:
             throttle.release_probe(gate)
-        return _retry_later(db.session.get(OutboxMessage, message_id), f"Could not write the message: {error}")
+        return _retry_later(db.session.get(OutboxMessage, message.id), f"Could not write the message: {error}")
     db.session.commit()  # a minted link's hash is stored before the link leaves
     try:
         backend.send(composed)

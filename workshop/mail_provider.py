@@ -196,6 +196,18 @@ class Throttle:
         db.session.commit()
         return count
 
+    def blocked_until(self) -> datetime | None:
+        """When a pause (or a probe under way) holds everyone back: until when; None otherwise."""
+        row = self._row()
+        now = utcnow()
+        if row.paused_until is None:
+            return None
+        if row.paused_until > now:
+            return row.paused_until
+        if row.probe_until is not None and row.probe_until > now:
+            return now + PROBE_POLL
+        return None  # the pause is over and nobody probes: this worker may
+
     def acquire(self) -> Gate:
         """Wait for a rate-limit slot and return Gate(), or say until when to wait."""
         row = self._row()

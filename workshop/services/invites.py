@@ -300,39 +300,45 @@ def send_wave(actor: User, event: Event, candidates: Iterable[Candidate],
     if event.status == EventStatus.DRAFT:
         event.status = EventStatus.INVITING
         audit.record(actor, event, "change status", f"event {event.slug}", "draft → inviting (first wave)")
-    now = utcnow()
-    for candidate in eligible:
-        candidate.status = S.INVITED
-        candidate.invited_at = now
-    _send_links(actor, event, eligible, "invitation", result, days)
+    _send_links(actor, event, eligible, "invitation", result, {"status": S.INVITED, "invited_at": utcnow()}, days)
     return result
 
 
 def _send_links(actor: User | None, event: Event, people: list[Candidate], kind: str, result: BulkResult,
-                reminder_days: list[int] = ()) -> InviteWave:
-    """One wave: a new invitation for each person (superseding their older links), recorded under one
-    InviteWave, and one queued email each. Written in bulk, so that thousands take a moment."""
+                changes: dict, reminder_days: list[int] = ()) -> InviteWave:
+    """One wave: ``changes`` to each person, a new invitation each (superseding their older links)
+    under one InviteWave, and one queued email each.
+
+    Written with a few statements per 500 people rather than a few per person, so that a wave
+    of thousands answers at once.
+    """
     wave = InviteWave(event_id=event.id, kind=kind, size=len(people), sent_by_id=actor.id if actor else None,
                       reminder_days=list(reminder_days))
     db.session.add(wave)
     db.session.flush()
     ids = [c.id for c in people]
     for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
         db.session.execute(
-            sa.update(Invitation)
-            .where(Invitation.candidate_id.in_(ids[start:start + 500]), Invitation.used_at.is_(None))
+            sa.update(Invitation).where(Invitation.candidate_id.in_(chunk), Invitation.used_at.is_(None))
             .values(superseded=True)
         )
-    invitations = [Invitation(candidate_id=c.id, wave_id=wave.id) for c in people]
-    db.session.add_all(invitations)
-    db.session.flush()
+        # The link's lifetime starts when its email is sent.
+        db.session.execute(sa.update(Candidate).where(Candidate.id.in_(chunk))
+                           .values(invite_expires_at=None, **changes))
+    invitation_of = dict(db.session.execute(
+        sa.insert(Invitation).returning(Invitation.candidate_id, Invitation.id),
+        [{"candidate_id": candidate_id, "wave_id": wave.id} for candidate_id in ids],
+    ).all())
     subject = _wave_subject(kind, event)
-    action = "invite" if kind == "invitation" else "remind"
-    for candidate, invitation in zip(people, invitations):
-        candidate.invite_expires_at = None  # the link's lifetime starts when its email is sent
-        mail.queue_link(candidate.email, subject, kind, MessageKind.INVITATION, event=event, invitation=invitation)
-        audit.record(actor, event, action, f"candidate {candidate.email}", f"wave {wave.id}")
-        result.done.append(candidate)
+    mail.queue_links([
+        {"to_email": candidate.email, "subject": subject, "template": kind, "kind": MessageKind.INVITATION,
+         "event_id": event.id, "invitation_id": invitation_of[candidate.id]}
+        for candidate in people
+    ])
+    audit.record_many(actor, event, "invite" if kind == "invitation" else "remind",
+                      [f"candidate {candidate.email}" for candidate in people], f"wave {wave.id}")
+    result.done.extend(people)
     return wave
 
 
@@ -391,10 +397,7 @@ def remind(actor: User | None, event: Event, candidates: Iterable[Candidate]) ->
         (eligible if candidate.status == S.INVITED else result.skipped).append(candidate)
     if not eligible:
         return result
-    now = utcnow()
-    for candidate in eligible:
-        candidate.reminded_at = now
-    _send_links(actor, event, eligible, "reminder", result)
+    _send_links(actor, event, eligible, "reminder", result, {"reminded_at": utcnow()})
     return result
 
 
