@@ -65,7 +65,10 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Conclave worker: {workers} {worker_type}(s), queue {queue.huey.name!r} "
                    f"({type(queue.huey.storage).__name__}), periodic tasks {'off' if no_periodic else 'on'}; "
                    f"{swept['messages']} message(s) and {swept['jobs']} job(s) taken back.", err=True)
-        queue.huey.create_consumer(workers=workers, worker_type=worker_type, periodic=not no_periodic).run()
+        # An idle worker looks at a SQLite queue at least every second (Redis wakes it at once): a sign-in
+        # link should not wait for the consumer's default ten-second back-off.
+        queue.huey.create_consumer(workers=workers, worker_type=worker_type, periodic=not no_periodic,
+                                   max_delay=1.0).run()
 
     @app.cli.command("send-mail")
     @click.option("--retry-failed", is_flag=True, help="Give messages that ran out of attempts another try.")
