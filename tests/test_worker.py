@@ -87,10 +87,31 @@ def provider():
     fake.stop()
 
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(params=["sqlite"])
+def queue_url(request, tmp_path):
+    """Where the test process and the worker meet: a SQLite file, or (when a test asks) Redis."""
+    if request.param == "redis":
+        if not redis_reachable():
+            pytest.skip(f"no Redis at {REDIS_URL}")
+        return REDIS_URL
+    return f"sqlite:///{tmp_path / 'queue.db'}"
+
+
 @pytest.fixture
-def worker(app, tmp_path, provider, monkeypatch):
-    """The app's queue becomes a SQLite file that the worker reads; returns a factory of workers."""
-    queue_url = f"sqlite:///{tmp_path / 'queue.db'}"
+def worker(app, tmp_path, provider, queue_url, monkeypatch):
+    """The app's queue becomes the one the worker reads; returns a factory of workers."""
     name = f"test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setitem(app.config, "TASK_QUEUE_URL", queue_url)
     monkeypatch.setitem(app.config, "TASK_QUEUE_NAME", name)
@@ -119,6 +140,7 @@ def worker(app, tmp_path, provider, monkeypatch):
     for worker in started:
         if worker.process.poll() is None:
             worker.stop()
+    tasks.queue_of(app).huey.storage.flush_all()  # nothing of this test stays in a shared Redis
 
 
 def messages() -> list[OutboxMessage]:
@@ -130,6 +152,7 @@ def all_sent() -> bool:
     return bool(rows) and all(m.status == M.SENT for m in rows)
 
 
+@pytest.mark.parametrize("queue_url", ["sqlite", "redis"], indirect=True)
 def test_requests_never_call_the_provider_and_each_message_is_sent_once_it_recovers(app, client, provider, worker):
     """A wave and sign-in requests while the provider answers 500, then hangs, then recovers."""
     organizer = make_user("org@example.org")
@@ -165,6 +188,7 @@ def test_requests_never_call_the_provider_and_each_message_is_sent_once_it_recov
     assert running.stop() == 0, running.output()
 
 
+@pytest.mark.parametrize("queue_url", ["sqlite", "redis"], indirect=True)
 def test_a_worker_killed_during_a_send_is_replaced_and_the_message_goes_once(app, ctx, provider, worker):
     make_user("ada@example.org")
     provider.set("hang")
