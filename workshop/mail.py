@@ -117,15 +117,20 @@ def queue_link(to_email: str, subject: str, template: str, kind: MessageKind, *,
     return _add(message)
 
 
-def queue_links(rows: list[dict]) -> list[int]:
-    """``queue_link`` for many messages at once (each row: to_email, subject, template, kind, event_id,
-    invitation_id), in one statement. Returns their ids."""
+def queue_wave(wave_id: int, rows: list[dict]) -> list[int]:
+    """``queue_link`` for each invitation of a wave (rows: to_email, subject, template, event_id,
+    invitation_id), written in one batch. Returns the messages' ids."""
     if not rows:
         return []
+    # A plain batch insert, then one query for the ids: much faster on PostgreSQL than RETURNING
+    # for thousands of rows.
+    db.session.execute(sa.insert(OutboxMessage), [
+        {**row, "kind": MessageKind.INVITATION, "to_email": clean_header(row["to_email"], 254),
+         "subject": clean_header(row["subject"]), "body_text": "", "body_html": ""} for row in rows
+    ])
     ids = db.session.scalars(
-        sa.insert(OutboxMessage).returning(OutboxMessage.id),
-        [{**row, "to_email": clean_header(row["to_email"], 254), "subject": clean_header(row["subject"]),
-          "body_text": "", "body_html": ""} for row in rows],
+        sa.select(OutboxMessage.id).join(Invitation, Invitation.id == OutboxMessage.invitation_id)
+        .where(Invitation.wave_id == wave_id).order_by(OutboxMessage.id)
     ).all()
     db.session.info.setdefault(_NEW, []).extend(ids)
     return list(ids)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import mail, policy
 from ..extensions import db
@@ -22,7 +23,6 @@ from ..models import (
     EventStatus,
     Invitation,
     InviteWave,
-    MessageKind,
     MessageStatus,
     OutboxMessage,
     User,
@@ -300,7 +300,9 @@ def send_wave(actor: User, event: Event, candidates: Iterable[Candidate],
     if event.status == EventStatus.DRAFT:
         event.status = EventStatus.INVITING
         audit.record(actor, event, "change status", f"event {event.slug}", "draft → inviting (first wave)")
-    _send_links(actor, event, eligible, "invitation", result, {"status": S.INVITED, "invited_at": utcnow()}, days)
+    # The link's lifetime starts when its email is sent.
+    changes = {"status": S.INVITED, "invited_at": utcnow(), "invite_expires_at": None}
+    _send_links(actor, event, eligible, "invitation", result, changes, days)
     return result
 
 
@@ -323,17 +325,20 @@ def _send_links(actor: User | None, event: Event, people: list[Candidate], kind:
             sa.update(Invitation).where(Invitation.candidate_id.in_(chunk), Invitation.used_at.is_(None))
             .values(superseded=True)
         )
-        # The link's lifetime starts when its email is sent.
-        db.session.execute(sa.update(Candidate).where(Candidate.id.in_(chunk))
-                           .values(invite_expires_at=None, **changes))
+        db.session.execute(sa.update(Candidate).where(Candidate.id.in_(chunk)).values(**changes)
+                           .execution_options(synchronize_session=False))
+    for candidate in people:  # what the statement wrote, without a search of the session per chunk
+        for key, value in changes.items():
+            set_committed_value(candidate, key, value)
+    rows = [{"candidate_id": candidate_id, "wave_id": wave.id} for candidate_id in ids]
+    db.session.execute(sa.insert(Invitation), rows)
     invitation_of = dict(db.session.execute(
-        sa.insert(Invitation).returning(Invitation.candidate_id, Invitation.id),
-        [{"candidate_id": candidate_id, "wave_id": wave.id} for candidate_id in ids],
+        sa.select(Invitation.candidate_id, Invitation.id).where(Invitation.wave_id == wave.id)
     ).all())
     subject = _wave_subject(kind, event)
-    mail.queue_links([
-        {"to_email": candidate.email, "subject": subject, "template": kind, "kind": MessageKind.INVITATION,
-         "event_id": event.id, "invitation_id": invitation_of[candidate.id]}
+    mail.queue_wave(wave.id, [
+        {"to_email": candidate.email, "subject": subject, "template": kind, "event_id": event.id,
+         "invitation_id": invitation_of[candidate.id]}
         for candidate in people
     ])
     audit.record_many(actor, event, "invite" if kind == "invitation" else "remind",
@@ -397,7 +402,7 @@ def remind(actor: User | None, event: Event, candidates: Iterable[Candidate]) ->
         (eligible if candidate.status == S.INVITED else result.skipped).append(candidate)
     if not eligible:
         return result
-    _send_links(actor, event, eligible, "reminder", result, {"reminded_at": utcnow()})
+    _send_links(actor, event, eligible, "reminder", result, {"reminded_at": utcnow(), "invite_expires_at": None})
     return result
 
 
