@@ -62,7 +62,7 @@ def register_cli(app: Flask) -> None:
             # A restarted worker takes back at once what a dead one left behind.
             swept = tasks.run_sweep()
             db.session.remove()
-        click.echo(f"Conclave worker: {workers} {worker_type}(s), queue {queue.huey.name!r} "
+        click.echo(f"Conclave worker: {workers} {worker_type} worker(s), queue {queue.huey.name!r} "
                    f"({type(queue.huey.storage).__name__}), periodic tasks {'off' if no_periodic else 'on'}; "
                    f"{swept['messages']} message(s) and {swept['jobs']} job(s) taken back.", err=True)
         # An idle worker looks at a SQLite queue at least every second (Redis wakes it at once): a sign-in
