@@ -652,3 +652,50 @@ def test_a_known_address_and_an_unknown_one_cost_a_request_the_same_work(client,
         assert [name for name, _, _ in held] == ["send_mail"]
     assert [m.to_email for m in outbox_rows()] == ["known@example.org", "nobody@example.org"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+def test_a_worker_finding_no_free_slot_soon_takes_none_and_comes_back_later(app, ctx, provider, held, monkeypatch):
+    fake_time = FakeTime()
+    monkeypatch.setattr(mail_provider, "time", fake_time)
+    monkeypatch.setitem(app.config, "MAIL_RATE_PER_SECOND", 1)
+    throttle = mail_provider.Throttle("sendgrid")
+    throttle._row()
+    # Other workers hold the slots of the next three seconds.
+    db.session.execute(sa.update(MailProviderState).values(next_slot=fake_time.now + 3))
+    db.session.commit()
+
+    gate = throttle.acquire()
+    assert gate.wait_until is not None and fake_time.slept == []
+    assert state().next_slot == pytest.approx(fake_time.now + 3)  # nothing reserved in vain
+    fake_time.now += 1.5
+    assert throttle.acquire().wait_until is None and fake_time.slept == [pytest.approx(1.5)]
+    assert state().next_slot == pytest.approx(fake_time.now + 1)
+
+
+def test_a_slow_batch_renews_its_lease_so_no_other_worker_takes_its_tail(app, ctx, clock, held, monkeypatch):
+    """The provider answers, but slowly: by the last messages of a batch the claim's lease would have
+    run out, and a sweep would hand them to a second worker."""
+    lease = app.config["MAIL_LEASE_SECONDS"]
+
+    class SlowBackend(RecordingBackend):
+        def send(self, message):
+            super().send(message)
+            clock.now += timedelta(seconds=lease / 3)  # each call takes a third of the lease
+
+    backend = SlowBackend()
+    app.extensions["mail_backend"] = backend
+    ask_for_links(*[f"p{i}@example.org" for i in range(6)])
+    ids = [m.id for m in outbox_rows()]
+
+    leases = []
+    real_send = backend.send
+
+    def send_and_look(message):
+        real_send(message)
+        leases.append(db.session.scalar(sa.select(OutboxMessage.lease_until).where(OutboxMessage.id == ids[-1])))
+        assert mail.sweep() == 0  # at every moment, the tail is still held
+    backend.send = send_and_look
+
+    assert mail.deliver(ids)["sent"] == 6
+    assert len(set(leases[:-1])) > 1  # renewed along the way
+    assert sorted(backend.ids) == ids

@@ -191,8 +191,10 @@ def deliver(ids: list[int]) -> Counter:
     # The claimed rows are this worker's until their lease runs out: no need to read them again
     # after every commit.
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    lease_end = claimed[0].lease_until if claimed else None
     try:
         for position, message in enumerate(claimed):
+            lease_end = _keep_lease(claimed[position:], lease_end)
             gate = throttle.acquire() if throttle is not None else Gate()
             if gate.wait_until is not None:
                 outcomes["postponed"] += _release(claimed[position:], gate.wait_until)
@@ -242,6 +244,23 @@ def _preload(messages: list[OutboxMessage]) -> list[Invitation]:
         .options(joinedload(Invitation.candidate).joinedload(Candidate.event))
         .execution_options(populate_existing=True)
     ).all()
+
+
+def _keep_lease(messages: list[OutboxMessage], lease_end: datetime) -> datetime:
+    """A batch sent slowly must not outlive its lease (another worker would send its tail too):
+    renew it for the messages still to go when a call could outlast what is left of it."""
+    config = current_app.config
+    now = utcnow()
+    if now + timedelta(seconds=config["MAIL_TIMEOUT_SECONDS"] + 10) < lease_end:
+        return lease_end
+    lease_end = now + timedelta(seconds=config["MAIL_LEASE_SECONDS"])
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_([m.id for m in messages]), OutboxMessage.status == M.SENDING)
+        .values(lease_until=lease_end).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return lease_end
 
 
 def _claimable(now: datetime):

@@ -224,23 +224,24 @@ class Throttle:
         rate = self.config["MAIL_RATE_PER_SECOND"]
         if rate > 0:
             wait = self._reserve_slot(1.0 / rate)
-            if wait > MAX_RATE_SLEEP:
-                return Gate(wait_until=utcnow() + timedelta(seconds=wait))
+            if wait is None:  # the slots of the next moments are all taken: come back later
+                return Gate(wait_until=utcnow() + timedelta(seconds=MAX_RATE_SLEEP))
             if wait > 0:
                 time.sleep(wait)
         return Gate()
 
-    def _reserve_slot(self, step: float) -> float:
-        """Take the next free slot of the global rate limit; returns how long until it comes."""
+    def _reserve_slot(self, step: float) -> float | None:
+        """Take the next free slot of the global rate limit and return how long until it comes, or None
+        when none is free within MAX_RATE_SLEEP (then nothing is taken, so no slot goes to waste)."""
         now = time.time()
-        table = MailProviderState.__table__
         slot_end = db.session.execute(
-            sa.update(table).where(S.provider == self.provider)
+            sa.update(MailProviderState.__table__)
+            .where(S.provider == self.provider, S.next_slot <= now + MAX_RATE_SLEEP)
             .values(next_slot=sa.case((S.next_slot < now, now), else_=S.next_slot) + step)
             .returning(S.next_slot)
-        ).scalar_one()
+        ).scalar()
         db.session.commit()
-        return (slot_end - step) - time.time()
+        return None if slot_end is None else (slot_end - step) - time.time()
 
     def succeeded(self, gate: Gate) -> None:
         if gate.probe_seq is not None:  # the probe went through: sending resumes for everyone
