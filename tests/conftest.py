@@ -45,6 +45,7 @@ def app(tmp_path_factory):
         "SQLALCHEMY_DATABASE_URI": url,
         "BASE_URL": "http://conclave.test",
         "MAIL_BACKEND": "memory",
+        "TASK_QUEUE_URL": "immediate",  # tasks run where they are queued: a request's mail is sent at its commit
         "MAIL_FILE_DIR": str(tmp / "outbox"),
         "MATERIALS_DIR": str(tmp / "materials"),
         "STORAGE_URL": "",

@@ -36,7 +36,6 @@ from workshop.models import (
     Event,
     EventStatus,
     Material,
-    OutboxMessage,
     Placement,
     Proposal,
     ProposalAccess,
@@ -249,10 +248,10 @@ def denial_page(response) -> tuple[int, str]:
 
 
 def link_token(to_email: str, pattern: str) -> str:
-    """The token from the last email to ``to_email``; only its hash is in the database."""
-    body = db.session.scalars(
-        sa.select(OutboxMessage.body_text).where(OutboxMessage.to_email == to_email).order_by(OutboxMessage.id.desc())
-    ).first()
+    """The token from the last email delivered to ``to_email``: the database holds only its hash, and
+    the outbox keeps the sent text without the link."""
+    delivered = [m for m in current_app.extensions.get("mail_sent", []) if m["To"] == to_email]
+    body = delivered[-1].get_body(("plain",)).get_content()
     return re.search(pattern + r"([\w-]+)", body).group(1)
 
 

@@ -330,3 +330,19 @@ def test_send_mail_keeps_a_failed_message_and_sends_it_once_later(app, cli, sent
     assert len(sent.to("a@example.org")) == 1
     message = db.session.get(OutboxMessage, message_id)
     assert (message.status, message.attempts, message.last_error) == ("sent", 2, "")
+
+
+def test_send_mail_retry_failed_gives_failed_messages_another_round(cli, sent):
+    message = outbox("a@example.org")
+    message.status, message.attempts, message.last_error = "failed", 8, "mail server unreachable"
+    db.session.commit()
+    assert "sent 0, failed 0" in cli("send-mail").output  # a failed message is not tried on its own
+    result = cli("send-mail", "--retry-failed")
+    assert "1 failed message(s) put back in line" in result.output
+    assert len(sent.to("a@example.org")) == 1
+    assert db.session.get(OutboxMessage, message.id).status == "sent"
+
+
+def test_a_worker_has_nothing_to_do_where_tasks_run_at_once(cli):
+    result = cli("worker")
+    assert result.exit_code != 0 and "immediate" in result.output

@@ -54,7 +54,9 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
-    from . import models, policy  # (models registers the tables)
+    from . import mail, models, policy, tasks  # noqa: F401  (register the tables and the outbox's commit hooks)
+
+    tasks.init_app(app)
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -113,8 +115,6 @@ def _register_templating(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from . import mail
-
     @app.after_request
     def security_headers(response):
         headers = response.headers
@@ -129,17 +129,6 @@ def _register_hooks(app: Flask) -> None:
         if getattr(g, "private_page", False) or request.endpoint not in (None, "static"):
             # Pages may hold private data: never store them in shared caches.
             headers.setdefault("Cache-Control", "private, no-store")
-        return response
-
-    @app.after_request
-    def deliver_mail(response):
-        # Messages committed by this request go out now; failures stay in the outbox for `send-mail`.
-        if db.session.info.get("outbox_committed"):
-            try:
-                mail.deliver_committed()
-            except Exception:  # the outbox keeps them; never fail the page for mail
-                app.logger.exception("inline mail delivery failed")
-                db.session.rollback()
         return response
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -32,28 +32,60 @@ def register_cli(app: Flask) -> None:
         click.echo(f"{user.email} is a{'n' if role == 'admin' else ''} {role}. Sign in at "
                    f"{app.config['BASE_URL']}/auth/sign-in with this address.")
 
+    @app.cli.command("worker")
+    @click.option("--workers", "-w", default=2, show_default=True, help="Tasks run at once by this worker.")
+    @click.option("--worker-type", "-k", type=click.Choice(["thread", "process"]), default="thread",
+                  show_default=True, help="Threads, or processes for CPU-heavy work such as the auto-scheduler.")
+    @click.option("--no-periodic", is_flag=True,
+                  help="Run no periodic tasks here (they are safe to run on every worker, but once is enough).")
+    @click.option("--verbose", "-v", is_flag=True, help="Log every task.")
+    def worker_command(workers: int, worker_type: str, no_periodic: bool, verbose: bool) -> None:
+        """Run tasks from the queue: mail, jobs, and (unless --no-periodic) the periodic tasks.
+
+        Run as many as you like, on as many machines as share the database and the queue.
+        Ctrl-C stops it after the tasks under way; a worker killed outright loses nothing:
+        what it held is taken over once its lease runs out.
+        """
+        from . import tasks
+
+        queue = tasks.queue_of(app)
+        if queue.immediate:
+            raise click.ClickException("TASK_QUEUE_URL=immediate runs every task where it is queued; "
+                                       "there is nothing for a worker to do.")
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(asctime)s] worker %(levelname)s: %(message)s"))
+        for name in ("huey", "workshop"):
+            logger = logging.getLogger(name)
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO if verbose else logging.WARNING)
+        with app.app_context():
+            # A restarted worker takes back at once what a dead one left behind.
+            swept = tasks.run_sweep()
+            db.session.remove()
+        click.echo(f"Conclave worker: {workers} {worker_type} worker(s), queue {queue.huey.name!r} "
+                   f"({type(queue.huey.storage).__name__}), periodic tasks {'off' if no_periodic else 'on'}; "
+                   f"{swept['messages']} message(s) and {swept['jobs']} job(s) taken back.", err=True)
+        # An idle worker looks at a SQLite queue at least every second (Redis wakes it at once): a sign-in
+        # link should not wait for the consumer's default ten-second back-off.
+        queue.huey.create_consumer(workers=workers, worker_type=worker_type, periodic=not no_periodic,
+                                   max_delay=1.0).run()
+
     @app.cli.command("send-mail")
-    @click.option("--loop", is_flag=True, help="Keep running, sending due messages every few seconds.")
-    @click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds with --loop.")
     @click.option("--retry-failed", is_flag=True, help="Give messages that ran out of attempts another try.")
-    @click.option("--requeue-stuck", is_flag=True,
-                  help="Put back messages whose sender died mid-send (they may arrive twice).")
-    def send_mail_command(loop: bool, interval: float, retry_failed: bool, requeue_stuck: bool) -> None:
-        """Send the outbox: pending messages, and failed ones whose retry time has come."""
+    def send_mail_command(retry_failed: bool) -> None:
+        """Send due messages from this process, for a setup where no worker runs.
+
+        With a worker this is not needed: it sends every message and retries failures itself.
+        """
         from . import mail
 
-        statuses = tuple(s for s, on in (("failed", retry_failed), ("sending", requeue_stuck)) if on)
-        if statuses:
-            click.echo(f"{mail.requeue(statuses)} message(s) put back in line.")
-        while True:
-            counts = mail.send_due()
-            if counts["sent"] or counts["failed"] or not loop:
-                click.echo(f"sent {counts['sent']}, failed {counts['failed']} (will retry), "
-                           f"stuck {counts['stuck']}")
-            db.session.remove()
-            if not loop:
-                break
-            time.sleep(interval)
+        if retry_failed:
+            count = mail.retry_failed()
+            db.session.commit()
+            click.echo(f"{count} failed message(s) put back in line.")
+        counts = mail.send_due()
+        click.echo(f"sent {counts['sent']}, failed {counts['failed']} (retried later unless out of attempts), "
+                   f"postponed {counts['postponed']}")
 
     @app.cli.command("demo")
     @click.option("--keep-existing", is_flag=True, help="If the demo event exists already, leave it and succeed.")

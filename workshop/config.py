@@ -1,8 +1,8 @@
 """Settings from the environment, with defaults that work on a first run.
 
 Every setting is listed in the README. The defaults give an embedded setup:
-SQLite in ``instance/``, email to the console, files on local disk, rate limits
-in memory.
+SQLite in ``instance/``, the task queue in a SQLite file beside it, email to the
+console, files on local disk, rate limits in memory.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ def _bool(name: str, default: bool) -> bool:
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
 
 
 def _secret_key(instance_path: Path, development: bool, require: bool) -> str:
@@ -61,6 +66,27 @@ def from_environment(instance_path: Path, require_secret: bool = True) -> dict:
         "MAIL_FILE_DIR": os.environ.get("MAIL_FILE_DIR", str(instance_path / "outbox")),
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
         "SENDGRID_API_KEY": sendgrid_key,
+        # Tests and private relays point the SendGrid client elsewhere.
+        "SENDGRID_API_URL": os.environ.get("SENDGRID_API_URL", "https://api.sendgrid.com").rstrip("/"),
+        # Every call to the provider gives up after this long; a hanging provider never holds a worker.
+        "MAIL_TIMEOUT_SECONDS": _float("MAIL_TIMEOUT_SECONDS", 10.0),
+        # Calls per second to the provider, shared by every worker; 0 for no limit.
+        "MAIL_RATE_PER_SECOND": _float("MAIL_RATE_PER_SECOND", 50.0),
+        # A message's first retry waits this long, each later one twice as long (with jitter), up to 6 hours.
+        "MAIL_RETRY_SECONDS": _float("MAIL_RETRY_SECONDS", 60.0),
+        # After a provider error (5xx, timeout, refused connection) sending pauses this long, doubling
+        # with each further error; a 429's Retry-After is honoured. Neither pause exceeds the maximum.
+        "MAIL_PROVIDER_BACKOFF_SECONDS": _float("MAIL_PROVIDER_BACKOFF_SECONDS", 5.0),
+        "MAIL_PAUSE_MAX_SECONDS": _float("MAIL_PAUSE_MAX_SECONDS", 900.0),
+        # A message being sent by a worker that died is sent again once this lease runs out.
+        "MAIL_LEASE_SECONDS": _float("MAIL_LEASE_SECONDS", 120.0),
+        # The task queue: empty for a SQLite file in instance/ (needs no service), redis://host:6379/0 in
+        # production, "immediate" to run tasks in the process that queues them (tests).
+        "TASK_QUEUE_URL": os.environ.get("TASK_QUEUE_URL", ""),
+        "TASK_QUEUE_NAME": os.environ.get("TASK_QUEUE_NAME", "conclave"),
+        # A job whose worker stops reporting for this long is taken over by another worker.
+        "JOB_LEASE_SECONDS": _float("JOB_LEASE_SECONDS", 120.0),
+        "JOB_MAX_ATTEMPTS": _int("JOB_MAX_ATTEMPTS", 3),
         # Sign-in and invitations.
         "LOGIN_TOKEN_MINUTES": _int("LOGIN_TOKEN_MINUTES", 15),
         "INVITE_TOKEN_DAYS": _int("INVITE_TOKEN_DAYS", 14),
@@ -88,6 +114,4 @@ def from_environment(instance_path: Path, require_secret: bool = True) -> dict:
         "MATERIALS_DIR": os.environ.get("MATERIALS_DIR", str(instance_path / "materials")),
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
         "MATERIAL_MAX_BYTES": _int("MATERIAL_MAX_BYTES", 50 * 1024 * 1024),
-        # Messages a request sends itself once committed; the rest wait for `flask send-mail`.
-        "MAIL_SEND_INLINE_MAX": _int("MAIL_SEND_INLINE_MAX", 50),
     }

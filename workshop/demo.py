@@ -2,8 +2,10 @@
 
 Going through the services (rather than writing rows) means the demo shows what the real workflow
 produces: audit entries, emails in the outbox, agreement versions, a full event with a waitlist.
-Invitees answer by the token in the invitation email that was queued for them, just as they would
-by clicking it.
+The demo's people read their email at once: what is queued for them while the demo is built is
+delivered to their inboxes here (``DemoInboxes``), and invitees answer by the link in the
+invitation they received, just as they would by clicking it. Only Inès's invitation is left to
+the worker, so that it appears in the console and can be answered by hand.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .models import (
     EventKind,
     EventStatus,
     Invitation,
+    MessageStatus,
     OutboxMessage,
     ProposalKind,
     Tier,
@@ -35,6 +38,29 @@ from .services import accounts, agreements, events, invites, materials, proposal
 SLUG = "demo"
 DEMO_IP = "192.0.2.10"  # TEST-NET-1: a documentation address, never a real visitor's
 _TOKEN_RE = re.compile(r"/invitation/([A-Za-z0-9_-]+)")
+
+
+class DemoInboxes:
+    """A mail backend whose recipients are the demo's simulated people (all but ``real``, whose mail
+    is left to the worker)."""
+
+    def __init__(self, real: tuple[str, ...]):
+        self.real = real
+        self.received: list[mail.Composed] = []
+
+    def send(self, message: mail.Composed) -> None:
+        self.received.append(message)
+
+    def deliver(self) -> None:
+        """Deliver every message queued so far for the simulated people, in this transaction."""
+        db.session.flush()
+        waiting = db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.status == MessageStatus.PENDING,
+                                           OutboxMessage.to_email.not_in(self.real))
+            .order_by(OutboxMessage.id)
+        ).all()
+        for message in waiting:
+            mail.deliver_in_transaction(message, self)
 
 DESCRIPTION = """\
 Three days in a quiet house by the lake for researchers working on **frontier model safety**:
@@ -74,16 +100,14 @@ PEOPLE = {
 NOMINEE = ("kofi.mensah@example.org", "Kofi Mensah", "Accra AI Lab")
 
 
-def _invitation_token(candidate: Candidate) -> str:
-    """The token from the newest invitation email queued for this person: the link they would click."""
-    body = db.session.scalar(
-        sa.select(OutboxMessage.body_text).where(OutboxMessage.to_email == candidate.email)
-        .order_by(OutboxMessage.id.desc()).limit(1)
-    )
-    match = _TOKEN_RE.search(body or "")
-    if match is None:
-        raise RuntimeError(f"No invitation email was queued for {candidate.email}.")
-    return match.group(1)
+def _invitation_token(inboxes: DemoInboxes, candidate: Candidate) -> str:
+    """The token from the newest invitation this person received: the link they would click."""
+    inboxes.deliver()
+    for message in reversed(inboxes.received):
+        match = _TOKEN_RE.search(message.body_text) if message.to_email == candidate.email else None
+        if match is not None:
+            return match.group(1)
+    raise RuntimeError(f"No invitation email reached {candidate.email}.")
 
 
 def _accept(token: str) -> User:
@@ -133,7 +157,8 @@ def create_demo() -> list[str]:
 
     # First wave (the event leaves draft). Most answer; Hana never does, and her link runs out.
     invites.send_wave(organizer, event, [people[k] for k in ("amara", "dmitri", "gustav", "hana")])
-    tokens = {k: _invitation_token(people[k]) for k in ("amara", "dmitri", "gustav")}
+    inboxes = DemoInboxes(real=(people["ines"].email,))
+    tokens = {k: _invitation_token(inboxes, people[k]) for k in ("amara", "dmitri", "gustav")}
     users: dict[str, User] = {}
     for key in ("amara", "dmitri"):
         users[key] = _accept(tokens[key])
@@ -152,7 +177,7 @@ def create_demo() -> list[str]:
     agreements.sign(users["amara"], event, people["amara"].name, DEMO_IP)
     invites.send_wave(organizer, event, [people[k] for k in ("bruno", "chiara")])
     for key in ("bruno", "chiara"):
-        users[key] = _accept(_invitation_token(people[key]))
+        users[key] = _accept(_invitation_token(inboxes, people[key]))
     agreements.sign(users["bruno"], event, people["bruno"].name, DEMO_IP)
 
     dmitri = people["dmitri"]
@@ -170,7 +195,7 @@ def create_demo() -> list[str]:
     ))
     invites.send_wave(organizer, event, [people[k] for k in ("emeka", "fatima", "ines")])
     for key in ("emeka", "fatima"):
-        users[key] = _accept(_invitation_token(people[key]))
+        users[key] = _accept(_invitation_token(inboxes, people[key]))
     agreements.sign(users["emeka"], event, people["emeka"].name, DEMO_IP)
 
     # Attendees vouch for someone new; the organizers note what to do about it.
@@ -187,11 +212,11 @@ def create_demo() -> list[str]:
     talks = _add_talks(event, organizer, users)
     _add_schedule(event, organizer, users, talks)
 
-    db.session.commit()
+    inboxes.deliver()
+    db.session.commit()  # and the worker sends Inès her invitation
     counts = invites.status_counts(event)
     if any(counts[status] == 0 for status in CandidateStatus):  # the demo's whole point
         raise RuntimeError(f"The demo is missing a status: {counts}")
-    mail.send_due()
 
     base_url = current_app.config["BASE_URL"]
     roles = [

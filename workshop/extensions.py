@@ -25,10 +25,18 @@ NAMING_CONVENTION = {
 
 @sa.event.listens_for(Engine, "connect")
 def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
-    """SQLite leaves foreign keys (and so ON DELETE rules) off unless each connection asks."""
+    """SQLite leaves foreign keys (and so ON DELETE rules) off unless each connection asks.
+
+    The web server and the worker write one SQLite file at once: in WAL mode readers never wait
+    for a writer, and a commit needs no sync of its own (synchronous=NORMAL). An application
+    crash loses nothing; a power cut may lose the last commits, never the file. PostgreSQL is
+    for deployments that cannot accept that.
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
 

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from tests.helpers import DESKTOP, BrowserErrors, make_candidate, make_event, make_participant, make_user
-from workshop import mail
 from workshop.extensions import db
 from workshop.models import (
     AgreementAcceptance,
@@ -55,7 +54,6 @@ def invited(app, live_server):
         iris = make_candidate(event, INVITEE, CandidateStatus.APPROVED, name="Iris Invitee")
         invites.send_wave(organizer, event, [iris])
         db.session.commit()
-        mail.deliver_committed()
         db.session.remove()
 
 

@@ -17,8 +17,10 @@ from .enums import (
 )
 from .events import Event, event_organizers
 from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
-from .mail import OutboxMessage
+from .jobs import Job, JobStatus
+from .mail import MailProviderState, MessageKind, MessageStatus, OutboxMessage
 from .materials import Material, MaterialAccess
+from .notices import ReleaseNotice, WaveReminder
 from .proposals import (
     Attendance,
     Proposal,
@@ -68,6 +70,13 @@ __all__ = [
     "EventStatus",
     "Invitation",
     "InviteWave",
+    "Job",
+    "JobStatus",
+    "MailProviderState",
+    "MessageKind",
+    "MessageStatus",
+    "ReleaseNotice",
+    "WaveReminder",
     "LoginToken",
     "OutboxMessage",
     "User",

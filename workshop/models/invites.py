@@ -94,21 +94,27 @@ class InviteWave(db.Model):
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
     kind: Mapped[WaveKind] = mapped_column(enum_column(WaveKind))
     size: Mapped[int] = mapped_column(default=0)
-    sent_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    sent_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))  # None: automatic
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Days after the wave on which those who have not answered get a reminder, e.g. [3, 7].
+    reminder_days: Mapped[list[int]] = mapped_column(sa.JSON, default=list)
 
 
 class Invitation(db.Model):
-    """A token link sent to a candidate. Only its hash is stored; a newer one supersedes it."""
+    """A token link sent to a candidate. Only its hash is stored; a newer one supersedes it.
+
+    The token is minted when its email is sent (so no working link waits in the outbox):
+    until then ``token_hash`` and ``expires_at`` are empty, and the expiry counts from sending.
+    """
 
     __tablename__ = "invitations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
     wave_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invite_waves.id", ondelete="SET NULL"))
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
     used_at: Mapped[datetime | None]
     superseded: Mapped[bool] = mapped_column(default=False)
 

@@ -12,7 +12,7 @@ from flask import current_app
 
 from .. import mail
 from ..extensions import db
-from ..models import LoginToken, User, utcnow
+from ..models import LoginToken, MessageKind, User, utcnow
 from . import audit
 from .errors import DomainError
 from .tokens import hash_token, new_token
@@ -57,22 +57,30 @@ def create_user(email: str, name: str = "", admin: bool = False) -> User:
 
 
 def request_sign_in(email: str) -> None:
-    """Email a sign-in link if the address belongs to an active user; otherwise do nothing.
+    """Queue a sign-in link for this address; the caller commits and shows the same answer for any address.
 
-    The caller shows the same answer either way, so the form reveals nothing.
+    Whether the address belongs to an active account is decided by the worker when it sends
+    (``mint_sign_in_link``), so the request does the same work, in the same time, for a known,
+    an unknown and a disabled address.
     """
     try:
         email = normalize_email(email)
     except DomainError:
         return
+    mail.queue_link(email, "Your Conclave sign-in link", "sign_in", MessageKind.SIGN_IN)
+
+
+def mint_sign_in_link(email: str) -> dict:
+    """For the worker, as it sends a sign-in message: a fresh link (only its hash is stored, and its
+    lifetime starts now), and the template's context. Raises ``mail.Cancelled`` for an address with
+    no active account: that message is dropped unsent."""
     user = find_user(email)
     if user is None or user.is_disabled:
-        return
+        raise mail.Cancelled("No active account has this address.", forget=True)
     token, token_hash = new_token()
     minutes = current_app.config["LOGIN_TOKEN_MINUTES"]
     db.session.add(LoginToken(user_id=user.id, token_hash=token_hash, expires_at=utcnow() + timedelta(minutes=minutes)))
-    link = f"{current_app.config['BASE_URL']}/auth/link/{token}"
-    mail.queue(user.email, "Your Conclave sign-in link", "sign_in", user=user, link=link, minutes=minutes)
+    return {"user": user, "link": f"{current_app.config['BASE_URL']}/auth/link/{token}", "minutes": minutes}
 
 
 def peek_login_token(token: str) -> LoginToken:

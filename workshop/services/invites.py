@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import mail, policy
 from ..extensions import db
@@ -22,6 +23,8 @@ from ..models import (
     EventStatus,
     Invitation,
     InviteWave,
+    MessageStatus,
+    OutboxMessage,
     User,
     Vouch,
     WaveKind,
@@ -41,6 +44,7 @@ INVALID_INVITATION = (
     "or already been answered. Ask the organizers for a new one."
 )
 TAG_RE = re.compile(r"^[\w][\w .+-]{0,39}$")
+MAX_REMINDER_DAY = 60
 
 
 # --- adding people ------------------------------------------------------------------------
@@ -274,27 +278,41 @@ def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkR
     return result
 
 
-def _issue_invitation(candidate: Candidate, wave: InviteWave, template: WaveKind) -> None:
-    now = utcnow()
-    expires = now + timedelta(days=current_app.config["INVITE_TOKEN_DAYS"])
-    db.session.execute(
-        sa.update(Invitation).where(Invitation.candidate_id == candidate.id, Invitation.used_at.is_(None))
-        .values(superseded=True)
-    )
-    token, token_hash = new_token()
-    db.session.add(Invitation(candidate_id=candidate.id, wave_id=wave.id, token_hash=token_hash, expires_at=expires))
-    candidate.invite_expires_at = expires
-    link = f"{current_app.config['BASE_URL']}/invitation/{token}"
-    subject = (f"Reminder: your invitation to {candidate.event.title}" if template == WaveKind.REMINDER
-               else f"You are invited to {candidate.event.title}")
-    mail.queue(candidate.email, subject, template, event=candidate.event, candidate=candidate, link=link,
-               expires=expires)
+def _wave_subject(kind: WaveKind, event: Event) -> str:
+    return (f"Reminder: your invitation to {event.title}" if kind == WaveKind.REMINDER
+            else f"You are invited to {event.title}")
 
 
-def send_wave(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
-    """Invite approved (or expired) people. A draft event moves to 'inviting' with its first wave."""
+def parse_reminder_days(days: Iterable[int] | str | None) -> list[int]:
+    """'3, 7' or [7, 3] → [3, 7]: days after a wave on which those who have not answered are reminded."""
+    if days is None:
+        return []
+    raw = days.replace(";", ",").split(",") if isinstance(days, str) else list(days)
+    parsed: set[int] = set()
+    for item in raw:
+        text = str(item).strip()
+        if not text:
+            continue
+        if not text.isdigit() or not 1 <= int(text) <= MAX_REMINDER_DAY:
+            raise DomainError(f"Reminders are whole days after the invitation, from 1 to {MAX_REMINDER_DAY}: "
+                              f"“{text[:20]}” is not.", field="reminder_days")
+        parsed.add(int(text))
+    if len(parsed) > 5:
+        raise DomainError("Five reminders at most.", field="reminder_days")
+    return sorted(parsed)
+
+
+def send_wave(actor: User, event: Event, candidates: Iterable[Candidate],
+              reminder_days: Iterable[int] | str | None = None) -> BulkResult:
+    """Invite approved (or expired) people. A draft event moves to 'inviting' with its first wave.
+
+    The emails are queued at once and sent by the worker, which mints each link as it sends it
+    (so a wave of any size answers at once). ``reminder_days`` (e.g. [3, 7]): on those days after
+    the wave, those who have not answered get a reminder with a fresh link.
+    """
     if event.status in (EventStatus.CLOSED, EventStatus.ARCHIVED):
         raise DomainError("This event is closed; it sends no more invitations.")
+    days = parse_reminder_days(reminder_days)
     eligible, result = [], BulkResult()
     for candidate in candidates:
         (eligible if policy.candidate_ready_for(candidate, "invite") else result.skipped).append(candidate)
@@ -303,28 +321,101 @@ def send_wave(actor: User, event: Event, candidates: Iterable[Candidate]) -> Bul
     if event.status == EventStatus.DRAFT:
         event.status = EventStatus.INVITING
         audit.record(actor, event, "change status", f"event {event.slug}", "draft → inviting (first wave)")
-    now = utcnow()
-    for candidate in eligible:
-        candidate.status = S.INVITED
-        candidate.invited_at = now
-    _send_links(actor, event, eligible, WaveKind.INVITATION, result)
+    # The link's lifetime starts when its email is sent.
+    changes = {"status": S.INVITED, "invited_at": utcnow(), "invite_expires_at": None}
+    _send_links(actor, event, eligible, WaveKind.INVITATION, result, changes, days)
     return result
 
 
-def _send_links(actor: User, event: Event, people: list[Candidate], kind: WaveKind, result: BulkResult) -> None:
-    """One wave: a fresh link for each person, recorded under one InviteWave."""
-    wave = InviteWave(event_id=event.id, kind=kind, size=len(people), sent_by_id=actor.id)
+def _send_links(actor: User | None, event: Event, people: list[Candidate], kind: WaveKind, result: BulkResult,
+                changes: dict, reminder_days: list[int] = ()) -> InviteWave:
+    """One wave: ``changes`` to each person, a new invitation each (superseding their older links)
+    under one InviteWave, and one queued email each.
+
+    Written with a few statements per 500 people rather than a few per person, so that a wave
+    of thousands answers at once.
+    """
+    wave = InviteWave(event_id=event.id, kind=kind, size=len(people), sent_by_id=actor.id if actor else None,
+                      reminder_days=list(reminder_days))
     db.session.add(wave)
     db.session.flush()
-    for candidate in people:
-        _issue_invitation(candidate, wave, kind)
-        audit.record(actor, event, "invite" if kind == WaveKind.INVITATION else "remind",
-                     f"candidate {candidate.email}", f"wave {wave.id}")
-        result.done.append(candidate)
+    ids = [c.id for c in people]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        db.session.execute(
+            sa.update(Invitation).where(Invitation.candidate_id.in_(chunk), Invitation.used_at.is_(None))
+            .values(superseded=True)
+        )
+        db.session.execute(sa.update(Candidate).where(Candidate.id.in_(chunk)).values(**changes)
+                           .execution_options(synchronize_session=False))
+    for candidate in people:  # what the statement wrote, without a search of the session per chunk
+        for key, value in changes.items():
+            set_committed_value(candidate, key, value)
+    rows = [{"candidate_id": candidate_id, "wave_id": wave.id} for candidate_id in ids]
+    db.session.execute(sa.insert(Invitation), rows)
+    invitation_of = dict(db.session.execute(
+        sa.select(Invitation.candidate_id, Invitation.id).where(Invitation.wave_id == wave.id)
+    ).all())
+    subject = _wave_subject(kind, event)
+    mail.queue_wave(wave.id, [
+        {"to_email": candidate.email, "subject": subject, "template": kind.value, "event_id": event.id,
+         "invitation_id": invitation_of[candidate.id]}
+        for candidate in people
+    ])
+    audit.record_many(actor, event, "invite" if kind == WaveKind.INVITATION else "remind",
+                      [f"candidate {candidate.email}" for candidate in people], f"wave {wave.id}")
+    result.done.extend(people)
+    return wave
 
 
-def remind(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
-    """Send a fresh link to invited people who have not answered; the old link stops working."""
+def mint_invitation_link(invitation_id: int | None) -> dict:
+    """For the worker, as it sends an invitation or reminder: a fresh link whose lifetime starts now
+    (only its hash is stored), and the template's context.
+
+    Raises ``mail.Cancelled`` when the link would be of no use: a newer invitation replaced this
+    one, the person answered or was revoked. A retried message gets a new link; the earlier one,
+    which never arrived, stops working.
+    """
+    invitation = db.session.get(Invitation, invitation_id) if invitation_id is not None else None
+    if invitation is None:
+        raise mail.Cancelled("The invitation no longer exists.")
+    candidate = invitation.candidate
+    if invitation.superseded:
+        raise mail.Cancelled("A newer invitation replaced this one before it was sent.")
+    if invitation.used_at is not None or candidate.status != S.INVITED:
+        raise mail.Cancelled(f"Not sent: {candidate.email} is {candidate.status.value} now.")
+    token, token_hash = new_token()
+    expires = utcnow() + timedelta(days=current_app.config["INVITE_TOKEN_DAYS"])
+    invitation.token_hash = token_hash
+    invitation.expires_at = expires
+    candidate.invite_expires_at = expires
+    return {"event": candidate.event, "candidate": candidate, "expires": expires,
+            "link": f"{current_app.config['BASE_URL']}/invitation/{token}"}
+
+
+def wave_progress(wave: InviteWave) -> dict[str, int]:
+    """How far a wave's emails have got, counted from its messages: total, sent, waiting, failed, cancelled."""
+    rows = db.session.execute(
+        sa.select(OutboxMessage.status, sa.func.count())
+        .join(Invitation, Invitation.id == OutboxMessage.invitation_id)
+        .where(Invitation.wave_id == wave.id)
+        .group_by(OutboxMessage.status)
+    ).all()
+    counts = {status: n for status, n in rows}
+    return {
+        "total": wave.size,
+        "sent": counts.get(MessageStatus.SENT, 0),
+        "waiting": counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.SENDING, 0),
+        "failed": counts.get(MessageStatus.FAILED, 0),
+        "cancelled": counts.get(MessageStatus.CANCELLED, 0),
+    }
+
+
+def remind(actor: User | None, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
+    """Send a fresh link to invited people who have not answered; the old link stops working.
+
+    ``actor`` is None for a scheduled reminder.
+    """
     if event.status in (EventStatus.CLOSED, EventStatus.ARCHIVED):
         raise DomainError("This event is closed; it sends no more reminders.")
     eligible, result = [], BulkResult()
@@ -332,10 +423,8 @@ def remind(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
         (eligible if policy.candidate_ready_for(candidate, "remind") else result.skipped).append(candidate)
     if not eligible:
         return result
-    now = utcnow()
-    for candidate in eligible:
-        candidate.reminded_at = now
-    _send_links(actor, event, eligible, WaveKind.REMINDER, result)
+    _send_links(actor, event, eligible, WaveKind.REMINDER, result,
+                {"reminded_at": utcnow(), "invite_expires_at": None})
     return result
 
 
@@ -396,7 +485,7 @@ def open_invitation(token: str) -> Invitation:
     if (invitation is None or invitation.used_at is not None or invitation.superseded
             or invitation.candidate.status != S.INVITED):
         raise DomainError(INVALID_INVITATION)
-    if invitation.expires_at < utcnow():
+    if invitation.expires_at is None or invitation.expires_at < utcnow():
         expire_overdue(invitation.candidate.event)
         raise DomainError("This invitation has expired. Ask the organizers to send you a new one.")
     return invitation

@@ -1,0 +1,247 @@
+"""A real worker process (``flask worker``) against a local fake SendGrid, on the test database.
+
+The test process queues work through the app (a request, a service call) into a SQLite queue
+file in a temporary folder; the worker, started as a separate process with its own settings,
+takes it from there. Workers are killed outright (SIGKILL) in the middle of a send and of a
+job, and a new one finishes the work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from tests import job_kinds  # noqa: F401  (the job kinds the worker knows too)
+from tests.fake_sendgrid import FakeSendGrid
+from tests.helpers import login_as, make_candidate, make_event, make_user
+from workshop import tasks
+from workshop.extensions import db
+from workshop.models import CandidateStatus, EventStatus, Job, JobStatus, MessageStatus, OutboxMessage, utcnow
+from workshop.services import accounts, jobs
+
+ROOT = Path(__file__).resolve().parent.parent
+M = MessageStatus
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "the worker"):
+    """Poll ``condition`` (reading the database afresh each time) until it is true."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.remove()
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+class Worker:
+    """``flask --app tests.worker_app worker`` in a process of its own."""
+
+    def __init__(self, env: dict[str, str], log: Path, threads: int):
+        self.env, self.log, self.threads = env, log, threads
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "tests.worker_app", "worker", "-w", str(self.threads)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def kill(self) -> None:
+        """As a crash, an OOM kill or a pulled plug would: no chance to tidy up."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self) -> int:
+        """Ctrl-C: finish what is under way, then exit."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def provider():
+    fake = FakeSendGrid().start()
+    yield fake
+    fake.stop()
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(params=["sqlite"])
+def queue_url(request, tmp_path):
+    """Where the test process and the worker meet: a SQLite file, or (when a test asks) Redis."""
+    if request.param == "redis":
+        if not redis_reachable():
+            pytest.skip(f"no Redis at {REDIS_URL}")
+        return REDIS_URL
+    return f"sqlite:///{tmp_path / 'queue.db'}"
+
+
+@pytest.fixture
+def worker(app, tmp_path, provider, queue_url, monkeypatch):
+    """The app's queue becomes the one the worker reads; returns a factory of workers."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setitem(app.config, "TASK_QUEUE_URL", queue_url)
+    monkeypatch.setitem(app.config, "TASK_QUEUE_NAME", name)
+    monkeypatch.setitem(app.extensions, tasks.EXTENSION, tasks.TaskQueue(app))
+    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("options")
+    if options:  # the test run's own PostgreSQL schema
+        database_url += "?options=" + quote(options)
+    env = {
+        **os.environ,
+        "SECRET_KEY": "test-secret", "DATABASE_URL": database_url, "BASE_URL": app.config["BASE_URL"],
+        "TASK_QUEUE_URL": queue_url, "TASK_QUEUE_NAME": name,
+        "MAIL_BACKEND": "sendgrid", "SENDGRID_API_KEY": "SG.test", "SENDGRID_API_URL": provider.url,
+        "MAIL_TIMEOUT_SECONDS": "1", "MAIL_RETRY_SECONDS": "0.5", "MAIL_PROVIDER_BACKOFF_SECONDS": "0.5",
+        "MAIL_PAUSE_MAX_SECONDS": "5", "MAIL_LEASE_SECONDS": "3", "MAIL_RATE_PER_SECOND": "0",
+        "MAIL_MAX_ATTEMPTS": "20", "JOB_LEASE_SECONDS": "2",
+    }
+    started: list[Worker] = []
+
+    def make(threads: int = 2) -> Worker:
+        worker = Worker(env, tmp_path / "worker.log", threads).start()
+        started.append(worker)
+        return worker
+
+    yield make
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.stop()
+    tasks.queue_of(app).huey.storage.flush_all()  # nothing of this test stays in a shared Redis
+
+
+def messages() -> list[OutboxMessage]:
+    return db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+
+
+def all_sent() -> bool:
+    rows = messages()
+    return bool(rows) and all(m.status == M.SENT for m in rows)
+
+
+@pytest.mark.parametrize("queue_url", ["sqlite", "redis"], indirect=True)
+def test_requests_never_call_the_provider_and_each_message_is_sent_once_it_recovers(app, client, provider, worker):
+    """A wave and sign-in requests while the provider answers 500, then hangs, then recovers."""
+    organizer = make_user("org@example.org")
+    event = make_event("retreat", organizers=[organizer], status=EventStatus.INVITING, capacity=100)
+    people = [make_candidate(event, f"p{i}@example.org", CandidateStatus.APPROVED) for i in range(40)]
+    members = [make_user(f"member{i}@example.org") for i in range(3)]
+    expected = [p.email for p in people] + [m.email for m in members]
+    provider.set("error")
+
+    login_as(client, organizer)
+    response = client.post("/e/retreat/manage/invites/bulk", data={"action": "invite", "ids": [p.id for p in people]})
+    assert response.status_code == 302
+    login_as(client, None)
+    for address in expected[-3:] + ["nobody@example.org"]:
+        assert client.post("/auth/sign-in", data={"email": address}).status_code == 200
+    # No worker runs yet: everything the requests did, they did without the provider.
+    assert provider.calls == []
+    assert len(messages()) == 44 and {m.status for m in messages()} == {M.PENDING}
+
+    running = worker(threads=2)
+    wait_for(lambda: len(provider.calls) >= 2, what="calls to the failing provider")
+    provider.set("hang")
+    hanging_from = len(provider.calls)
+    wait_for(lambda: len(provider.calls) > hanging_from, what="a call to the hanging provider")
+    time.sleep(1.5)  # long enough for a call to time out
+    provider.set("ok")
+    wait_for(all_sent, timeout=120, what="every message to be sent")
+
+    assert sorted(c.to for c in provider.accepted()) == sorted(expected)  # each exactly once
+    assert provider.accepted_to("nobody@example.org") == []
+    assert {c.status for c in provider.calls} >= {500, None, 202}  # it did fail, hang, then answer
+    assert all(m.lease_until is None for m in messages())
+    assert running.stop() == 0, running.output()
+
+
+@pytest.mark.parametrize("queue_url", ["sqlite", "redis"], indirect=True)
+def test_a_worker_killed_during_a_send_is_replaced_and_the_message_goes_once(app, ctx, provider, worker):
+    make_user("ada@example.org")
+    provider.set("hang")
+    accounts.request_sign_in("ada@example.org")
+    db.session.commit()
+
+    first = worker(threads=1)
+    wait_for(lambda: provider.calls, what="the send to start")
+    first.kill()
+    [message] = messages()
+    assert message.status == M.SENDING  # held by a worker that is gone
+
+    provider.set("ok")
+    wait_for(lambda: messages()[0].lease_until < utcnow(), timeout=10, what="the lease to run out")
+    worker(threads=1)  # on start it takes back what the dead worker held
+    wait_for(all_sent, what="the message to be sent")
+    assert [c.to for c in provider.accepted()] == ["ada@example.org"]
+    assert messages()[0].attempts == 2
+
+
+def test_a_429_pauses_the_worker_for_its_retry_after_with_one_probe_per_pause(app, ctx, provider, worker):
+    for i in range(8):
+        make_user(f"p{i}@example.org")
+        accounts.request_sign_in(f"p{i}@example.org")
+    db.session.commit()
+    provider.retry_after = "2"
+    provider.throttle_next = 2
+
+    worker(threads=1)
+    wait_for(all_sent, timeout=60, what="every message to be sent")
+    calls = provider.calls
+    assert [c.status for c in calls] == [429, 429] + [202] * 8
+    # Nothing arrived during either pause: the only call after each 429 is the one probe at its end.
+    assert calls[1].at - calls[0].at >= 2 - 0.05
+    assert calls[2].at - calls[1].at >= 2 - 0.05
+    assert sorted(c.to for c in provider.accepted()) == [f"p{i}@example.org" for i in range(8)]
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_from_its_progress(app, ctx, worker):
+    job = jobs.start("test.steps", params={"steps": 8, "delay": 0.4})
+    db.session.commit()
+    job_id = job.id
+
+    first = worker(threads=1)
+    wait_for(lambda: (db.session.get(Job, job_id).progress or {}).get("done", 0) >= 2, what="the job to progress")
+    first.kill()
+    held = db.session.get(Job, job_id)
+    assert held.status == JobStatus.RUNNING and held.attempts == 1
+
+    wait_for(lambda: db.session.get(Job, job_id).lease_until < utcnow(), timeout=10, what="the lease to run out")
+    worker(threads=1)
+    done = wait_for(lambda: (j := db.session.get(Job, job_id)).status.finished and j, what="the job to finish")
+    assert done.status == JobStatus.DONE, done.error
+    assert done.attempts == 2
+    assert done.result["counted"] == 8 and done.result["resumed_at"] >= 2 and done.result["attempt"] == 2
+    assert done.progress == {"done": 8, "total": 8, "note": ""}
