@@ -32,6 +32,7 @@ from pikepdf import Array, Dictionary, Name, Stream
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
 
+from . import forensic
 from .isolate import Refusal
 
 FONT_NAME = "ConclaveVera"
@@ -42,7 +43,6 @@ MARGIN = 14.0
 TONE_KEY = "/ConclaveTone"
 # Names of the resources the stamp adds to a page; numbered further when a page already has one.
 FONT_RESOURCE = "CnclStampFont"
-MARK_STATE = "CnclMark"
 
 # Actions that only move within the document or to a web page; every other kind goes.
 SAFE_ACTIONS = {"/GoTo", "/URI", "/Named"}
@@ -482,12 +482,16 @@ def _footer_drawing(width: float, height: float, rotation: int, lines: list[str]
     rows = [joined] if stringWidth(joined, font, FOOTER_SIZE) <= room else list(lines)
     size = min(fitting(row, FOOTER_SIZE) for row in rows)
     leading = size * 1.25
-    pdf.setFillColorRGB(*text_colour(tone))
     pdf.setFont(font, size)
-    y = size * 0.55 + leading * (len(rows) - 1)
-    for row in rows:
-        pdf.drawCentredString(seen_w / 2, y, row)
-        y -= leading
+    # A hairline shadow in the opposite tone keeps the line readable where a photo under it is
+    # partly light and partly dark, without painting a band.
+    shadow = text_colour(1 - tone if abs(tone - 0.45) > 0.05 else 0.0)
+    for colour, dx, dy in ((shadow, size * 0.06, -size * 0.06), (text_colour(tone), 0.0, 0.0)):
+        pdf.setFillColorRGB(*colour)
+        y = size * 0.55 + leading * (len(rows) - 1)
+        for row in rows:
+            pdf.drawCentredString(seen_w / 2 + dx, y + dy, row)
+            y -= leading
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()
@@ -503,6 +507,11 @@ class _Stamper:
         self.download_id = download_id
         self.footers: dict[tuple, tuple[bytes, dict]] = {}
         self.fonts: dict[str, object] = {}
+        self.marks: dict[tuple, bytes] = {}
+        self.mark_states = {
+            f"/Mark{kind}": pdf.make_indirect(Dictionary(Type=Name.ExtGState, ca=Decimal(str(alpha))))
+            for kind, alpha in (("Dark", forensic.MARK_DARK_ALPHA), ("Light", forensic.MARK_LIGHT_ALPHA))
+        }
 
     def _footer(self, width, height, rotation, tone) -> tuple[bytes, dict]:
         key = (round(width, 2), round(height, 2), rotation, tone >= 0.45)
@@ -519,6 +528,18 @@ class _Stamper:
             self.footers[key] = (content, fonts)
         return self.footers[key]
 
+    def _mark(self, page: Dictionary, box: tuple[float, float, float, float], rotation: int) -> bytes:
+        if not self.download_id:
+            return b""
+        key = (*(round(v, 2) for v in box), rotation)
+        if key not in self.marks:
+            self.marks[key] = forensic.pdf_mark_ops(self.download_id, *box, rotation)
+        ops = self.marks[key]
+        for name, state in self.mark_states.items():
+            ours = _place(page, "/ExtGState", "Cncl" + name[1:], state)
+            ops = ops.replace(name.encode() + b" gs", str(ours).encode() + b" gs")
+        return ops
+
     def stamp(self, page: Dictionary) -> None:
         left, bottom, width, height = _box(page)
         rotation = _rotation(page)
@@ -530,7 +551,7 @@ class _Stamper:
         for name, font in fonts.items():
             ours = _place(page, "/Font", FONT_RESOURCE + name[1:], font)
             footer = re.sub(rb"/" + re.escape(name[1:].encode()) + rb"(?=\s)", str(ours).encode(), footer)
-        mark = b""
+        mark = self._mark(page, (left, bottom, width, height), rotation)
         body = b"\n".join(s.read_bytes() for s in _content_streams(page))
         # The page's own drawing is isolated in q…Q; the footer is placed in the crop box.
         drawing = b"q\n" + body + b"\nQ\n" + mark + b"\nq 1 0 0 1 %.3f %.3f cm\n" % (left, bottom) + footer + b"\nQ\n"
