@@ -21,15 +21,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
+import time
+from functools import cache
 
 import numpy as np
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageOps
+
+from .isolate import Refusal
 
 MODULE_PT = 5.76  # 8 px at 100 dpi
 QUIET = 1  # light modules around the symbol, part of each copy
-ROW_SHIFT = 20  # in modules: each row of copies is shifted by one copy's width ...
-ROW_STEP = 12  # ... and sits 12 modules below the previous one
+SIZE = 22  # modules across a copy: a 20 × 20 symbol and its quiet zone
+ROW_STEP = 12  # in modules: each row of copies sits this far below the previous one, shifted by a copy's width
 MARK_DARK_ALPHA = 0.02
 MARK_LIGHT_ALPHA = 0.02
 CHECK_DOMAIN = b"conclave forensic mark v1"
@@ -39,43 +44,46 @@ FOLD_MODULE_PX = 8
 # --- the payload --------------------------------------------------------------------------
 
 
+def is_markable(download_id: str) -> bool:
+    """Download ids are ``public_id()``s: 16 base64url characters, 12 bytes."""
+    try:
+        body = base64.urlsafe_b64decode(download_id.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return len(download_id) == 16 and base64.urlsafe_b64encode(body).decode() == download_id
+
+
 def _check(body: bytes) -> bytes:
-    return hashlib.sha256(CHECK_DOMAIN + body).digest()[:1]
+    return hashlib.sha256(CHECK_DOMAIN + body).digest()[:2]
 
 
 def payload(download_id: str) -> bytes:
-    """The bytes the code carries: the id's 12 bytes (ids are 16 base64url characters) and a check
-    byte; an id of another form is carried as its UTF-8 text, in a larger symbol."""
-    try:
-        body = base64.urlsafe_b64decode(download_id.encode("ascii"))
-        canonical = len(download_id) == 16 and base64.urlsafe_b64encode(body).decode() == download_id
-    except (ValueError, UnicodeEncodeError):
-        canonical = False
-    if not canonical:
-        body = b"\x00" + download_id.encode("utf-8")
-    return body + _check(body)
+    """The bytes the symbol carries: the id's 96 bits and a 16-bit check, 7 bits to a byte with the
+    top bit set. Bytes that high are cheapest in Data Matrix's Base 256 mode, 16 of them take 18
+    codewords whatever the id, so every symbol is the same 18 × 18 square."""
+    if not is_markable(download_id):
+        raise ValueError("A download id is 16 base64url characters.")
+    body = base64.urlsafe_b64decode(download_id.encode("ascii"))
+    bits = int.from_bytes(body + _check(body), "big")
+    return bytes(0x80 | ((bits >> (7 * (15 - i))) & 0x7F) for i in range(16))
 
 
 def id_from_payload(data: bytes) -> str | None:
-    """The download id a decoded symbol carries, or None when its length or check byte is wrong."""
-    if len(data) < 2:
+    """The download id a decoded symbol carries, or None when its form or check is wrong."""
+    if len(data) != 16 or any(byte < 0x80 for byte in data):
         return None
-    body, check = data[:-1], data[-1:]
+    bits = 0
+    for byte in data:
+        bits = (bits << 7) | (byte & 0x7F)
+    raw = bits.to_bytes(14, "big")
+    body, check = raw[:12], raw[12:]
     if _check(body) != check:
         return None
-    if len(body) == 12:
-        return base64.urlsafe_b64encode(body).decode()
-    if body[:1] == b"\x00":
-        try:
-            text = body[1:].decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        return text if text.isprintable() and text else None
-    return None
+    return base64.urlsafe_b64encode(body).decode()
 
 
 def symbol(download_id: str) -> np.ndarray:
-    """The Data Matrix modules (True = dark) with the quiet zone, top row first."""
+    """The Data Matrix modules (True = dark) with the quiet zone, top row first: 20 × 20."""
     code = zxingcpp.create_barcode(payload(download_id), zxingcpp.BarcodeFormat.DataMatrix)
     modules = np.array(code.to_image(scale=1, add_quiet_zones=False)) < 128
     return np.pad(modules, QUIET, constant_values=False)
@@ -84,23 +92,22 @@ def symbol(download_id: str) -> np.ndarray:
 # --- drawing ------------------------------------------------------------------------------
 
 
-def geometry(seen_w: float, seen_h: float, size: int) -> tuple[float, list[tuple[float, float]]]:
+def geometry(seen_w: float, seen_h: float, size: int = SIZE) -> tuple[float, list[tuple[float, float]]]:
     """The module size (pt) and the copies' bottom-left corners (in modules, from the visible
-    bottom-left) for a page seen as ``seen_w`` × ``seen_h`` and a symbol ``size`` modules wide.
+    bottom-left) for a page seen as ``seen_w`` × ``seen_h``.
 
     Rows ``ROW_STEP`` modules apart, copies ``2 × size`` apart in a row, each row shifted by
-    ``size``: a window of half the page's size always holds a whole copy when a copy is at most a
-    sixth of the width and ``1/3.2`` of the height (8/5 of a copy plus the row step)."""
-    module = min(MODULE_PT, seen_w / 6 / size, seen_h / 3.2 / size)
-    step = ROW_STEP * size / 20
+    ``size``: a window of half the page's width and height always holds a whole copy when three
+    copies fit across half the width and a copy plus a row step down half the height."""
+    module = min(MODULE_PT, seen_w / 2 / (3 * size), seen_h / 2 / (size + ROW_STEP))
     cols, rows = seen_w / module, seen_h / module
     corners = []
     row = 0
-    while rows - row * step > 0:
-        top = rows - row * step
+    while rows - row * ROW_STEP > 0:
+        top = rows - row * ROW_STEP
         x = (row * size) % (2 * size) - 2 * size
         while x < cols:
-            if x + size > 0 and top > 0:
+            if x + size > 0:
                 corners.append((x, top - size))
             x += 2 * size
         row += 1
@@ -142,7 +149,7 @@ def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, hei
         seen_w, seen_h, to_user = height, width, b"0 -1 1 0 %.3f %.3f cm" % (left, bottom + height)
     else:
         seen_w, seen_h, to_user = width, height, b"1 0 0 1 %.3f %.3f cm" % (left, bottom)
-    module, corners = geometry(seen_w, seen_h, size)
+    module, corners = geometry(seen_w, seen_h)
     dark = _runs(modules)
     out = [b"q", to_user, b"%.4f 0 0 %.4f 0 0 cm" % (module, module), b"/MarkDark gs 0 g"]
     out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, dark) for x, y in corners]
@@ -158,7 +165,7 @@ def image_mark(grey_size: tuple[int, int], download_id: str, module_px: float) -
     modules = symbol(download_id)
     size = modules.shape[0]
     width, height = grey_size
-    module_pt, corners = geometry(width, height, size)  # one pixel = one point here
+    module_pt, corners = geometry(width, height)  # one pixel = one point here
     scale = module_px if module_px else module_pt
     dark = np.zeros((height, width), np.float32)
     light = np.zeros((height, width), np.float32)
@@ -183,36 +190,34 @@ def image_mark(grey_size: tuple[int, int], download_id: str, module_px: float) -
 
 
 def _box(a: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    """The mean over ``2 × radius + 1`` pixels along ``axis``, edges repeated."""
     radius = max(int(radius), 1)
-    pad = [(radius + 1, radius) if ax == axis else (0, 0) for ax in range(a.ndim)]
-    c = np.cumsum(np.pad(a, pad, mode="edge"), axis=axis, dtype=np.float64)
-    n = c.shape[axis]
-    hi = np.take(c, np.arange(2 * radius + 1, n), axis=axis)
-    lo = np.take(c, np.arange(0, n - 2 * radius - 1), axis=axis)
-    return ((hi - lo) / (2 * radius + 1)).astype(np.float32)
+    a = np.moveaxis(a, axis, 0)
+    padded = np.concatenate([np.repeat(a[:1], radius + 1, 0), a, np.repeat(a[-1:], radius, 0)])
+    sums = np.cumsum(padded, axis=0, dtype=np.float64)
+    out = (sums[2 * radius + 1:] - sums[: -2 * radius - 1]) / (2 * radius + 1)
+    return np.moveaxis(out.astype(np.float32), 0, axis)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    return _box(_box(mask.astype(np.float32), radius, 0), radius, 1) > 1e-6
 
 
 def blur(a: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian blur of about ``sigma`` pixels: three box passes each way."""
+    """A Gaussian blur of about ``sigma`` pixels: three box passes each way, on a copy shrunk by
+    ``sigma / 2`` first when the blur is wide (the result is smooth, so nothing is lost)."""
+    a = np.asarray(a, np.float32)
+    factor = int(sigma // 2)
+    if factor >= 2 and min(a.shape) >= 4 * factor:
+        h, w = a.shape
+        small = np.asarray(Image.fromarray(a, "F").resize((max(1, w // factor), max(1, h // factor)), Image.BOX))
+        small = blur(small, sigma / factor)
+        return np.asarray(Image.fromarray(small, "F").resize((w, h), Image.BILINEAR), np.float32)
     radius = max(int(round((np.sqrt(4 * sigma * sigma + 1) - 1) / 2)), 1)
-    out = a.astype(np.float32)
+    out = a
     for _ in range(3):
         out = _box(_box(out, radius, 0), radius, 1)
     return out
-
-
-def _decode(tile: np.ndarray) -> set[str]:
-    found = set()
-    spread = float(tile.std()) + 1e-6
-    for contrast in (2.5, 1.5, 4.0):
-        u8 = np.clip((tile / (contrast * spread) + 1) * 127.5, 0, 255).astype(np.uint8)
-        for result in zxingcpp.read_barcodes(u8, formats=zxingcpp.BarcodeFormat.DataMatrix, try_rotate=True):
-            download_id = id_from_payload(result.bytes)
-            if download_id:
-                found.add(download_id)
-        if found:
-            break
-    return found
 
 
 def _residual(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,16 +230,20 @@ def _residual(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     residual = grey - blur(grey, sigma)
     for _ in range(2):
         typical = float(np.median(np.abs(residual[weight > 0]))) * 1.4826 + 0.5 if weight.any() else 1.0
-        strong = blur((np.abs(residual) > 4 * typical + 2).astype(np.float32), 1.5) > 0.02
+        strong = _dilate(np.abs(residual) > 4 * typical + 2, 2)
         weight = (~strong).astype(np.float32)
         background = blur(grey * weight, sigma) / np.maximum(blur(weight, sigma), 1e-3)
         residual = grey - background
+    # Textured parts of a photo hide the mark under noise of their own: each pixel counts in
+    # inverse proportion to the local variance around it, so flat parts carry the average.
+    local = blur((residual * weight) ** 2, FOLD_MODULE_PX) / np.maximum(blur(weight, FOLD_MODULE_PX), 1e-3)
+    weight = weight / (local + 4.0)
     return residual * weight, weight
 
 
 def _fold(residual: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
     """Average the image onto one lattice cell (2 × size by 2 × ROW_STEP modules, both copies in it)."""
-    period_x, period_y = 2 * size * FOLD_MODULE_PX, 2 * ROW_STEP * size // 20 * FOLD_MODULE_PX
+    period_x, period_y = 2 * size * FOLD_MODULE_PX, 2 * ROW_STEP * FOLD_MODULE_PX
     h, w = residual.shape
     rows, cols = -(-h // period_y), -(-w // period_x)
     padded = np.zeros((rows * period_y, cols * period_x), np.float32)
@@ -279,27 +288,97 @@ def _period_guesses(grey: np.ndarray, size: int) -> list[float]:
     return guesses
 
 
-def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = 20) -> set[str]:
+@cache
+def _ring(size: int = SIZE) -> np.ndarray:
+    """+1 (light) / -1 (dark) on the modules every symbol of this size shares: the quiet zone, the
+    solid L of the finder and the alternating timing edges; 0 on the data modules."""
+    sample = symbol("A" * 16)
+    ring = np.zeros((size, size), np.float32)
+    edge = np.zeros((size, size), bool)
+    edge[:2, :] = edge[-2:, :] = edge[:, :2] = edge[:, -2:] = True
+    ring[edge] = np.where(sample[edge], -1.0, 1.0)
+    return ring
+
+
+def _pure(modules: np.ndarray) -> np.ndarray:
+    """A clean picture of a module matrix (True = dark) for zxing: 6 px a module, wide quiet zone."""
+    image = np.where(np.pad(modules, 3, constant_values=False), 0, 255).astype(np.uint8)
+    return np.kron(image, np.ones((6, 6), np.uint8))
+
+
+def _read_cell(cell: np.ndarray, size: int) -> tuple[set[str], float]:
+    """Find the symbol in a folded cell by correlating it with the ring every symbol shares, sample
+    each module's centre and hand the clean matrix to zxing. Returns the ids and the best score."""
+    px = FOLD_MODULE_PX
+    found: set[str] = set()
+    best_score = 0.0
+    spectrum = np.fft.rfft2(cell)
+    for turn in range(4):
+        ring = np.rot90(_ring(size), turn)
+        template = np.zeros_like(cell)
+        block = np.kron(ring, np.ones((px, px), np.float32))
+        template[: block.shape[0], : block.shape[1]] = block
+        score = np.fft.irfft2(spectrum * np.conj(np.fft.rfft2(template)), s=cell.shape)
+        norm = float(np.sqrt((cell**2).sum() * (template**2).sum())) + 1e-9
+        for flat in np.argsort(score, axis=None)[::-1][:3]:
+            dy, dx = np.unravel_index(flat, score.shape)
+            best_score = max(best_score, float(score[dy, dx]) / norm)
+            rows = (dy + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[0]
+            cols = (dx + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[1]
+            means = cell[rows[:, None, :, None], cols[None, :, None, :]].mean(axis=(2, 3))
+            found = _decode_modules(means, ring, turn)
+            if found:
+                return found, best_score
+    return found, best_score
+
+
+def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int) -> set[str]:
+    """Read a sampled module matrix (negative = dark). When zxing cannot, flip the least certain
+    data modules one and two at a time: a handful of wrong modules in a dozen doubtful ones is
+    the usual failure, and Reed-Solomon plus the id's check keep a flip from naming anyone else."""
+    known = ring != 0
+    data = np.flatnonzero(~known)
+    doubtful = data[np.argsort(np.abs(means.ravel()[data]))[:12]]
+    trials = [()] + [(i,) for i in doubtful] + [(i, j) for n, i in enumerate(doubtful) for j in doubtful[n + 1:]]
+    base = means < 0
+    base[known] = ring[known] < 0  # the shared modules are known: no error there
+    for flips in trials:
+        modules = base.copy().ravel()
+        modules[list(flips)] ^= True
+        picture = _pure(np.rot90(modules.reshape(base.shape), -turn))
+        for result in zxingcpp.read_barcodes(picture, formats=zxingcpp.BarcodeFormat.DataMatrix, is_pure=True,
+                                             try_rotate=False, try_downscale=False, try_invert=False):
+            download_id = id_from_payload(result.bytes)
+            if download_id:
+                return {download_id}
+    return set()
+
+
+def _cell_at(grey: np.ndarray, module_px: float, size: int) -> np.ndarray:
+    scaled = _at_scale(grey, module_px)
+    residual, weight = _residual(scaled)
+    return _fold(residual, weight, size)
+
+
+def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = SIZE) -> set[str]:
     """Every download id whose mark this greyscale image holds. ``module_px``: the module size when
     known (a page rendered at a known dpi); otherwise it is searched for."""
     grey = np.asarray(grey, np.float32)
-    candidates = [module_px] if module_px else []
-    candidates += [m for m in _period_guesses(grey, size) if not module_px or abs(m - module_px) > 0.3]
-    if not module_px:
-        candidates += [8.0, 8.0 * 96 / 100, 8.0 * 72 / 100, 8.0 * 150 / 100, 8.0 * 2]
-    found: set[str] = set()
-    for module in candidates:
-        if module < 2 or module * 2 * size > 2 * max(grey.shape) * 4:
-            continue
-        scaled = _at_scale(grey, module)
-        residual, weight = _residual(scaled)
-        folded = _fold(residual, weight, size)
-        found |= _decode(blur(np.tile(folded, (2, 2)), 1.0))
-        if not found:
-            found |= _decode(blur(residual, 1.0))
-        if found:
-            return found
-    return found
+    if grey.shape[0] < 2 * size or grey.shape[1] < 2 * size:
+        return set()
+    if module_px:
+        return _read_cell(_cell_at(grey, module_px, size), size)[0]
+    # Unknown scale: the autocorrelation's guesses and the usual screen and print scales, each
+    # refined a little, since the fold smears a symbol whose period is off by more than a module
+    # over the copies it holds.
+    guesses = _period_guesses(grey, size)
+    guesses += [m for m in (7.6, 7.6 * 0.96, 7.6 * 1.28, 7.6 * 1.5, 7.6 * 2) if all(abs(m - g) > 0.15 for g in guesses)]
+    for guess in guesses:
+        for step in (0.0, -0.01, 0.01, -0.02, 0.02):
+            found, _ = _read_cell(_cell_at(grey, guess * (1 + step), size), size)
+            if found:
+                return found
+    return set()
 
 
 def grey_of(image: Image.Image) -> np.ndarray:
@@ -310,3 +389,73 @@ def open_image(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+# --- leaked files (each runs in a child process) -------------------------------------------
+
+VISIBLE_ID = re.compile(r"download\s*id\s*([A-Za-z0-9_-]{16})(?![A-Za-z0-9_-])", re.IGNORECASE)
+READ_DPI = 100
+MAX_IMAGE_PIXELS = 80_000_000
+
+
+def _note(found: dict, download_id: str, how: str, page: int | None) -> None:
+    entry = found.setdefault(download_id, {"download_id": download_id, "how": [], "pages": []})
+    if how not in entry["how"]:
+        entry["how"].append(how)
+    if page is not None and page not in entry["pages"]:
+        entry["pages"].append(page)
+
+
+def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
+    """Ids in a leaked PDF: in its text, and in the mark of each page rendered at 100 dpi (at the
+    scale the page size implies; then, when no page gave one, with the scale searched for, as after
+    a reprint to another paper size)."""
+    import pypdfium2
+
+    deadline = time.monotonic() + seconds * 0.8
+    found: dict = {}
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as error:
+        raise Refusal("This PDF is damaged and cannot be read.") from error
+    try:
+        count = min(len(document), max_pages)
+        greys = []
+        for index in range(count):
+            page = document[index]
+            text = page.get_textpage().get_text_range()
+            for match in VISIBLE_ID.finditer(text):
+                if is_markable(match.group(1)):
+                    _note(found, match.group(1), "visible text", index + 1)
+            if time.monotonic() > deadline:
+                continue
+            width, height = page.get_size()  # as shown, rotation applied
+            module_pt, _ = geometry(width, height)
+            grey = grey_of(page.render(scale=READ_DPI / 72, may_draw_forms=False).to_pil())
+            greys.append((index, grey))
+            for download_id in find_ids_in_image(grey, module_pt * READ_DPI / 72):
+                _note(found, download_id, "forensic mark", index + 1)
+        if not any("forensic mark" in entry["how"] for entry in found.values()):
+            for index, grey in greys[:5]:
+                if time.monotonic() > deadline:
+                    break
+                for download_id in find_ids_in_image(grey):
+                    _note(found, download_id, "forensic mark", index + 1)
+    finally:
+        document.close()
+    return list(found.values())
+
+
+def find_in_image(data: bytes, seconds: float) -> list[dict]:
+    """Ids in a leaked PNG or JPEG: the mark, at a scale searched for."""
+    del seconds  # one image: the search is bounded by its own loop
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        image = open_image(data)
+        image = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise Refusal("This image cannot be read.") from error
+    found: dict = {}
+    for download_id in find_ids_in_image(grey_of(image)):
+        _note(found, download_id, "forensic mark", None)
+    return list(found.values())

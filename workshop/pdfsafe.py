@@ -529,7 +529,7 @@ class _Stamper:
         return self.footers[key]
 
     def _mark(self, page: Dictionary, box: tuple[float, float, float, float], rotation: int) -> bytes:
-        if not self.download_id:
+        if not self.download_id or not forensic.is_markable(self.download_id):
             return b""
         key = (*(round(v, 2) for v in box), rotation)
         if key not in self.marks:

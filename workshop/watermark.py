@@ -27,8 +27,8 @@ PNG = "image/png"
 JPEG = "image/jpeg"
 STAMPABLE = (PDF, PNG, JPEG)
 
-__all__ = ["PDF", "PNG", "JPEG", "Limits", "PreparedFile", "StampError", "can_stamp", "check_pdf", "drawable",
-           "limits_from_config", "prepare", "render_page", "stamp", "stamp_pdf"]
+__all__ = ["JPEG", "PDF", "PNG", "Found", "Limits", "PreparedFile", "StampError", "can_stamp", "check_pdf", "drawable",
+           "find_download_ids", "limits_from_config", "prepare", "render_page", "stamp", "stamp_pdf"]
 
 
 class StampError(Exception):
@@ -118,6 +118,38 @@ def render_page(prepared: bytes, page_number: int, lines: list[str], download_id
         raise StampError("Pages are shown at 36 to 300 dpi.")
     return _isolated(pdfsafe.render_page, (prepared, limits, int(page_number), list(lines), download_id, float(dpi)),
                      limits.stamp_seconds, limits, "This PDF")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A download id found in a leaked file: how (``visible text``, ``forensic mark``) and on which
+    pages of a PDF (from 1; empty for an image)."""
+
+    download_id: str
+    how: tuple[str, ...]
+    pages: tuple[int, ...] = ()
+
+
+def find_download_ids(data: bytes, limits: Limits | None = None) -> list[Found]:
+    """Every download id a leaked PDF, PNG or JPEG still carries, and how each was found.
+
+    A PDF's text is searched for the visible line, and each page is rendered and searched for the
+    forensic mark; an image is searched for the mark. An id is only reported when the mark's
+    error correction and check byte agree (or the visible line names it): never a guess.
+    Raises StampError for a file that is none of these or cannot be read.
+    """
+    from . import forensic
+
+    limits = limits or Limits()
+    if data[:1024].count(b"%PDF-"):
+        rows = _isolated(forensic.find_in_pdf, (data, limits.prepare_seconds, limits.max_pages),
+                         limits.prepare_seconds, limits, "This PDF")
+    elif data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff":
+        rows = _isolated(forensic.find_in_image, (data, limits.prepare_seconds), limits.prepare_seconds, limits,
+                         "This image")
+    else:
+        raise StampError("Conclave reads download ids from PDF, PNG and JPEG files.")
+    return [Found(row["download_id"], tuple(row["how"]), tuple(row["pages"])) for row in rows]
 
 
 # --- the names the services used before ``prepare`` and ``stamp`` ---------------------------
