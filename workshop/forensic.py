@@ -35,10 +35,13 @@ MODULE_PT = 5.76  # 8 px at 100 dpi
 QUIET = 1  # light modules around the symbol, part of each copy
 SIZE = 22  # modules across a copy: a 20 × 20 symbol and its quiet zone
 ROW_STEP = 12  # in modules: each row of copies sits this far below the previous one, shifted by a copy's width
-MARK_DARK_ALPHA = 0.02
-MARK_LIGHT_ALPHA = 0.02
+# Opacity of the dark and light modules, by how busy the page is under a copy: plain, textured,
+# very textured (see ``busyness``). Texture hides the mark from the eye and from the reader alike.
+MARK_ALPHAS = ((0.02, 0.02), (0.03, 0.03), (0.045, 0.045))
+BUSY_LEVELS = (9.0, 18.0)  # local contrast (grey levels) from which a copy is drawn stronger
 CHECK_DOMAIN = b"conclave forensic mark v1"
 FOLD_MODULE_PX = 8
+PEAKS = 5  # places in a folded cell tried for the symbol, best first
 
 
 # --- the payload --------------------------------------------------------------------------
@@ -133,12 +136,40 @@ def _runs(modules: np.ndarray) -> bytes:
     return b"\n".join(parts)
 
 
-def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, height: float, rotation: int) -> bytes:
+def busyness(grey: np.ndarray, px_per_pt: float) -> str:
+    """One digit per copy of the mark (in ``geometry``'s order) saying how textured the page is
+    under it: 0 plain, 1 textured, 2 very. ``grey``: the page rendered upright at ``px_per_pt``."""
+    h, w = grey.shape
+    _, corners = geometry(w / px_per_pt, h / px_per_pt)
+    module_px = geometry(w / px_per_pt, h / px_per_pt)[0] * px_per_pt
+    detail = grey - blur(grey, 2.0)
+    local = np.sqrt(np.maximum(blur(detail * detail, 1.5), 0))
+    digits = []
+    for x, y in corners:
+        left, top = int(max(0, x * module_px)), int(max(0, h - (y + SIZE) * module_px))
+        right, bottom = int(min(w, (x + SIZE) * module_px)), int(min(h, h - y * module_px))
+        area, shades = local[top:bottom, left:right], grey[top:bottom, left:right]
+        if not area.size:
+            digits.append("0")
+            continue
+        # Text and charts on a plain background leave most of it plain: there a stronger mark
+        # shows as it would on a blank page. Only a copy over texture nearly everywhere (a
+        # photograph) is drawn stronger.
+        plain = float((np.abs(shades - np.median(shades)) <= 4).mean())
+        level = float(np.median(area))
+        digits.append("2" if plain < 0.15 and level >= BUSY_LEVELS[1] else
+                      "1" if plain < 0.3 and level >= BUSY_LEVELS[0] else "0")
+    return "".join(digits)
+
+
+def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, height: float, rotation: int,
+                 levels: str = "") -> bytes:
     """Content-stream operators that draw the mark over a page whose visible box is given.
 
-    Uses two graphics states, ``/MarkDark`` and ``/MarkLight`` (the caller names them in the
-    page's resources). The even-odd fill of the square plus the dark runs paints the light
-    modules with the same path text, which compresses to almost nothing."""
+    Uses the graphics states ``/MarkDark<n>`` and ``/MarkLight<n>``, n the copy's level from
+    ``levels`` (the caller names them in the page's resources). The even-odd fill of the square
+    plus the dark runs paints the light modules with the same path text, which compresses to
+    almost nothing."""
     modules = symbol(download_id)
     size = modules.shape[0]
     if rotation == 90:
@@ -150,11 +181,16 @@ def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, hei
     else:
         seen_w, seen_h, to_user = width, height, b"1 0 0 1 %.3f %.3f cm" % (left, bottom)
     module, corners = geometry(seen_w, seen_h)
+    if len(levels) != len(corners) or set(levels) - {"0", "1", "2"}:
+        levels = "0" * len(corners)
     dark = _runs(modules)
-    out = [b"q", to_user, b"%.4f 0 0 %.4f 0 0 cm" % (module, module), b"/MarkDark gs 0 g"]
-    out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, dark) for x, y in corners]
-    out.append(b"/MarkLight gs 1 g")
-    out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, size, size, dark) for x, y in corners]
+    out = [b"q", to_user, b"%.4f 0 0 %.4f 0 0 cm" % (module, module)]
+    for level in sorted(set(levels)):
+        chosen = [corner for corner, mine in zip(corners, levels, strict=True) if mine == level]
+        out.append(b"/MarkDark%s gs 0 g" % level.encode())
+        out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, dark) for x, y in chosen]
+        out.append(b"/MarkLight%s gs 1 g" % level.encode())
+        out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, size, size, dark) for x, y in chosen]
     out.append(b"Q")
     return b"\n".join(out) + b"\n"
 
@@ -265,25 +301,47 @@ def _at_scale(grey: np.ndarray, module_px: float) -> np.ndarray:
     return np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(size, Image.BILINEAR), np.float32)
 
 
-def _period_guesses(grey: np.ndarray, size: int) -> list[float]:
-    """Module sizes (px) suggested by the residual's autocorrelation along rows (the lattice repeats
-    every 2 × size modules across)."""
-    residual = grey - blur(grey, 6)
-    residual -= residual.mean(axis=1, keepdims=True)
-    spectrum = np.abs(np.fft.rfft(residual, n=2 * residual.shape[1], axis=1)) ** 2
-    auto = np.fft.irfft(spectrum.sum(axis=0))[: residual.shape[1]]
-    lags = np.arange(len(auto))
-    low, high = int(2 * size * 3), min(int(2 * size * 26), len(auto) - 2)
-    if high <= low:
-        return []
-    window = auto[low:high] / (len(auto) - lags[low:high])
-    best = np.argsort(window)[::-1]
+def _period_guesses(grey: np.ndarray, size: int = SIZE, count: int = 3) -> list[float]:
+    """Module sizes (px) at which the image repeats the way the mark's lattice does: peaks of the
+    weighted residual's autocorrelation at the lattice's vectors (2 × size, 0), (size, ROW_STEP)
+    and (0, 2 × ROW_STEP) modules, scanned over module sizes of 3 to 30 px."""
+    shrink = max(1.0, max(grey.shape) / 1200)
+    if shrink > 1:
+        h, w = grey.shape
+        grey = np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(
+            (round(w / shrink), round(h / shrink)), Image.BOX), np.float32)
+    residual, weight = _residual(grey)
+    h, w = residual.shape
+    shape = (2 * h, 2 * w)
+    auto = np.fft.irfft2(np.abs(np.fft.rfft2(residual, s=shape)) ** 2, s=shape)
+    overlap = np.fft.irfft2(np.abs(np.fft.rfft2(weight, s=shape)) ** 2, s=shape)
+    auto = auto / np.maximum(overlap, 0.05 * overlap.max())
+    auto /= auto[0, 0] + 1e-9
+
+    def at(dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+        y0, x0 = np.floor(dy).astype(int), np.floor(dx).astype(int)
+        fy, fx = dy - y0, dx - x0
+        total = 0
+        for oy, ox, weight_ in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)), (0, 1, (1 - fy) * fx),
+                                (1, 1, fy * fx)):
+            total = total + weight_ * auto[(y0 + oy) % shape[0], (x0 + ox) % shape[1]]
+        return total
+
+    modules = np.exp(np.linspace(np.log(3 / shrink), np.log(30 / shrink), 1200))
+    vectors = [(0, 2 * size), (ROW_STEP, size), (ROW_STEP, -size), (2 * ROW_STEP, 0)]
+    fits = []
+    for dy, dx in vectors:
+        usable = (np.abs(dy * modules) < h * 0.8) & (np.abs(dx * modules) < w * 0.8)
+        fits.append(np.where(usable, at(dy * modules, dx * modules), 0.0))
+    score = np.sum(fits, axis=0)
     guesses: list[float] = []
-    for index in best[:40]:
-        module = (low + index) / (2 * size)
-        if all(abs(module - g) > 0.3 for g in guesses):
-            guesses.append(float(module))
-        if len(guesses) == 3:
+    for index in np.argsort(score)[::-1]:
+        module = float(modules[index] * shrink)
+        if score[index] <= 0:
+            break
+        if all(abs(module / g - 1) > 0.03 for g in guesses):
+            guesses.append(module)
+        if len(guesses) == count:
             break
     return guesses
 
@@ -320,8 +378,14 @@ def _read_cell(cell: np.ndarray, size: int) -> tuple[set[str], float]:
         template[: block.shape[0], : block.shape[1]] = block
         score = np.fft.irfft2(spectrum * np.conj(np.fft.rfft2(template)), s=cell.shape)
         norm = float(np.sqrt((cell**2).sum() * (template**2).sum())) + 1e-9
-        for flat in np.argsort(score, axis=None)[::-1][:3]:
-            dy, dx = np.unravel_index(flat, score.shape)
+        tried: list[tuple[int, int]] = []
+        for flat in np.argsort(score, axis=None)[::-1][:64]:
+            dy, dx = (int(v) for v in np.unravel_index(flat, score.shape))
+            if any(abs(dy - y) <= 2 and abs(dx - x) <= 2 for y, x in tried):
+                continue  # the same peak, a pixel off
+            tried.append((dy, dx))
+            if len(tried) > PEAKS:
+                break
             best_score = max(best_score, float(score[dy, dx]) / norm)
             rows = (dy + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[0]
             cols = (dx + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[1]
@@ -368,13 +432,11 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
         return set()
     if module_px:
         return _read_cell(_cell_at(grey, module_px, size), size)[0]
-    # Unknown scale: the autocorrelation's guesses and the usual screen and print scales, each
-    # refined a little, since the fold smears a symbol whose period is off by more than a module
-    # over the copies it holds.
+    # Unknown scale: where the image repeats as the lattice does, then the usual screen scales.
     guesses = _period_guesses(grey, size)
-    guesses += [m for m in (7.6, 7.6 * 0.96, 7.6 * 1.28, 7.6 * 1.5, 7.6 * 2) if all(abs(m - g) > 0.15 for g in guesses)]
+    guesses += [m for m in (7.6, 10.3) if all(abs(m / g - 1) > 0.03 for g in guesses)]
     for guess in guesses:
-        for step in (0.0, -0.01, 0.01, -0.02, 0.02):
+        for step in (0.0, -0.005, 0.005):
             found, _ = _read_cell(_cell_at(grey, guess * (1 + step), size), size)
             if found:
                 return found

@@ -41,6 +41,8 @@ MIN_FOOTER_SIZE = 3.5
 MARGIN = 14.0
 # The key under which ``prepare`` notes each page's bottom-margin tone (0 black … 1 white).
 TONE_KEY = "/ConclaveTone"
+# ... and how strong each copy of the mark may be (a digit per copy, see ``forensic.busyness``).
+LEVELS_KEY = "/ConclaveMarkLevels"
 # Names of the resources the stamp adds to a page; numbered further when a page already has one.
 FONT_RESOURCE = "CnclStampFont"
 
@@ -373,13 +375,18 @@ def _rotation(page: Dictionary) -> int:
         return 0
 
 
-def _note_tones(pdf: pikepdf.Pdf, data: bytes) -> None:
-    """Note on each page how light its bottom margin is, so the stamp's text can contrast with it.
+LOOK_DPI = 36
+
+
+def _note_looks(pdf: pikepdf.Pdf, data: bytes) -> None:
+    """Note on each page how light its bottom margin is, so the stamp's text can contrast with it,
+    and how busy the page is under each copy of the mark, so the mark can be stronger where a
+    photograph's own texture would drown it (and hides it from the eye as well).
 
     Pages that draw the same thing in the same box (after ``_unshare_contents``: the same form)
     are rendered once."""
     document = pypdfium2.PdfDocument(data)
-    tones: dict[tuple, Decimal] = {}
+    looks: dict[tuple, tuple[Decimal, pikepdf.String]] = {}
     try:
         for index, page in enumerate(pdf.pages):
             xobjects = page.obj.get("/Resources", Dictionary()).get("/XObject", Dictionary())
@@ -388,14 +395,13 @@ def _note_tones(pdf: pikepdf.Pdf, data: bytes) -> None:
             contents = tuple(s.objgen for s in _content_streams(page.obj))
             key = (drawn if len(contents) == 1 and drawn and _is_form_call(page.obj) else contents,
                    _box(page.obj), _rotation(page.obj))
-            if key in tones:
-                page.obj[TONE_KEY] = tones[key]
-                continue
-            rendered = document[index]
-            image = rendered.render(scale=12 / 72, grayscale=True, may_draw_forms=False).to_numpy()
-            grey = image[..., 0] if image.ndim == 3 else image
-            strip = grey[-max(2, grey.shape[0] // 14):, :]  # rendered upright: the visible bottom
-            page.obj[TONE_KEY] = tones[key] = Decimal(f"{float(np.median(strip)) / 255:.3f}")
+            if key not in looks:
+                image = document[index].render(scale=LOOK_DPI / 72, grayscale=True, may_draw_forms=False).to_numpy()
+                grey = (image[..., 0] if image.ndim == 3 else image).astype(np.float32)
+                strip = grey[-max(2, grey.shape[0] // 20):, :]  # rendered upright: the visible bottom
+                tone = Decimal(f"{float(np.median(strip)) / 255:.3f}")
+                looks[key] = (tone, pikepdf.String(forensic.busyness(grey, LOOK_DPI / 72)))
+            page.obj[TONE_KEY], page.obj[LEVELS_KEY] = looks[key]
     finally:
         document.close()
 
@@ -509,8 +515,9 @@ class _Stamper:
         self.fonts: dict[str, object] = {}
         self.marks: dict[tuple, bytes] = {}
         self.mark_states = {
-            f"/Mark{kind}": pdf.make_indirect(Dictionary(Type=Name.ExtGState, ca=Decimal(str(alpha))))
-            for kind, alpha in (("Dark", forensic.MARK_DARK_ALPHA), ("Light", forensic.MARK_LIGHT_ALPHA))
+            f"/Mark{kind}{level}": pdf.make_indirect(Dictionary(Type=Name.ExtGState, ca=Decimal(f"{alpha:.4f}")))
+            for level, (dark, light) in enumerate(forensic.MARK_ALPHAS)
+            for kind, alpha in (("Dark", dark), ("Light", light))
         }
 
     def _footer(self, width, height, rotation, tone) -> tuple[bytes, dict]:
@@ -531,13 +538,16 @@ class _Stamper:
     def _mark(self, page: Dictionary, box: tuple[float, float, float, float], rotation: int) -> bytes:
         if not self.download_id or not forensic.is_markable(self.download_id):
             return b""
-        key = (*(round(v, 2) for v in box), rotation)
+        levels = page.get(LEVELS_KEY)
+        levels = bytes(levels).decode("ascii", "replace") if isinstance(levels, pikepdf.String) else ""
+        key = (*(round(v, 2) for v in box), rotation, levels)
         if key not in self.marks:
-            self.marks[key] = forensic.pdf_mark_ops(self.download_id, *box, rotation)
+            self.marks[key] = forensic.pdf_mark_ops(self.download_id, *box, rotation, levels)
         ops = self.marks[key]
         for name, state in self.mark_states.items():
-            ours = _place(page, "/ExtGState", "Cncl" + name[1:], state)
-            ops = ops.replace(name.encode() + b" gs", str(ours).encode() + b" gs")
+            if name.encode() + b" gs" in ops:
+                ours = _place(page, "/ExtGState", "Cncl" + name[1:], state)
+                ops = ops.replace(name.encode() + b" gs", str(ours).encode() + b" gs")
         return ops
 
     def stamp(self, page: Dictionary) -> None:
@@ -556,8 +566,9 @@ class _Stamper:
         # The page's own drawing is isolated in q…Q; the footer is placed in the crop box.
         drawing = b"q\n" + body + b"\nQ\n" + mark + b"\nq 1 0 0 1 %.3f %.3f cm\n" % (left, bottom) + footer + b"\nQ\n"
         page.Contents = self.pdf.make_stream(drawing)
-        if TONE_KEY in page:
-            del page[TONE_KEY]
+        for key in (TONE_KEY, LEVELS_KEY):
+            if key in page:
+                del page[key]
 
 
 def _save(pdf: pikepdf.Pdf) -> bytes:
@@ -601,7 +612,7 @@ def prepare(data: bytes, limits: Limits) -> dict:
         _unshare_contents(pdf)
         clean = _save(pdf)
         pdf = pikepdf.open(io.BytesIO(clean))
-        _note_tones(pdf, clean)
+        _note_looks(pdf, clean)
         return {"data": _save(pdf), "pages": pages, "removed": removed}
 
     return _guarded(work, "This PDF is damaged and cannot be read.")
