@@ -42,6 +42,7 @@ BUSY_LEVELS = (9.0, 18.0)  # local contrast (grey levels) from which a copy is d
 CHECK_DOMAIN = b"conclave forensic mark v1"
 FOLD_MODULE_PX = 8
 PEAKS = 5  # places in a folded cell tried for the symbol, best first
+LIKELY = 0.15  # correlation with the shared modules above which doubtful modules are tried flipped
 
 
 # --- the payload --------------------------------------------------------------------------
@@ -292,11 +293,12 @@ def _fold(residual: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
     return (total + shifted_total) / np.maximum(count + shifted_count, 1)
 
 
-def _at_scale(grey: np.ndarray, module_px: float) -> np.ndarray:
-    if abs(module_px - FOLD_MODULE_PX) < 0.02:
+def _at_scale(grey: np.ndarray, module_px: float, target: float = FOLD_MODULE_PX) -> np.ndarray:
+    """``grey`` resampled so that a module of ``module_px`` pixels becomes ``target`` pixels."""
+    if abs(module_px - target) < 0.0025 * target:
         return grey
     h, w = grey.shape
-    factor = FOLD_MODULE_PX / module_px
+    factor = target / module_px
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
     return np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(size, Image.BILINEAR), np.float32)
 
@@ -390,20 +392,22 @@ def _read_cell(cell: np.ndarray, size: int) -> tuple[set[str], float]:
             rows = (dy + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[0]
             cols = (dx + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[1]
             means = cell[rows[:, None, :, None], cols[None, :, None, :]].mean(axis=(2, 3))
-            found = _decode_modules(means, ring, turn)
+            found = _decode_modules(means, ring, turn, score[dy, dx] / norm >= LIKELY)
             if found:
                 return found, best_score
     return found, best_score
 
 
-def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int) -> set[str]:
+def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int, likely: bool) -> set[str]:
     """Read a sampled module matrix (negative = dark). When zxing cannot, flip the least certain
     data modules one and two at a time: a handful of wrong modules in a dozen doubtful ones is
     the usual failure, and Reed-Solomon plus the id's check keep a flip from naming anyone else."""
     known = ring != 0
     data = np.flatnonzero(~known)
     doubtful = data[np.argsort(np.abs(means.ravel()[data]))[:12]]
-    trials = [()] + [(i,) for i in doubtful] + [(i, j) for n, i in enumerate(doubtful) for j in doubtful[n + 1:]]
+    trials = [()]
+    if likely:  # only where the shared modules stand out: the flips cost time, not certainty
+        trials += [(i,) for i in doubtful] + [(i, j) for n, i in enumerate(doubtful) for j in doubtful[n + 1:]]
     base = means < 0
     base[known] = ring[known] < 0  # the shared modules are known: no error there
     for flips in trials:
@@ -436,8 +440,11 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
     guesses = _period_guesses(grey, size)
     guesses += [m for m in (7.6, 10.3) if all(abs(m / g - 1) > 0.03 for g in guesses)]
     for guess in guesses:
+        residual, weight = _residual(_at_scale(grey, guess))
         for step in (0.0, -0.005, 0.005):
-            found, _ = _read_cell(_cell_at(grey, guess * (1 + step), size), size)
+            # A half-percent finer or coarser period: the residual is resampled, not recomputed.
+            found, _ = _read_cell(_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0), size),
+                                  size)
             if found:
                 return found
     return set()
