@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Modules the helper imports once, so that each child starts warm.
-PRELOAD = ("workshop.pdfsafe", "workshop.forensic")
+PRELOAD = ("workshop.pdfsafe", "workshop.forensic", "workshop.imagesafe")
 
 
 class Overrun(Exception):

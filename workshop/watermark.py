@@ -96,6 +96,7 @@ def prepare(data: bytes, content_type: str, limits: Limits | None = None) -> Pre
     return PreparedFile(result, content_type, 1)
 
 
+
 def stamp(prepared: bytes, content_type: str, lines: list[str], download_id: str | None,
           limits: Limits | None = None) -> bytes:
     """The copy to serve: ``lines`` visible on every page and ``download_id`` marked in it."""
