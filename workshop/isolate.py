@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+KEPT_ENVIRONMENT = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV",
+                    "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
 # Modules the helper imports once, so that each child starts warm.
 PRELOAD = ("workshop.pdfsafe", "workshop.forensic", "workshop.imagesafe")
 
@@ -198,7 +200,11 @@ class _Helper:
     def __init__(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+        # The helper and its children read hostile files: they get no secret from the environment
+        # (SECRET_KEY, DATABASE_URL, storage keys), and one thread each.
+        env = {key: value for key, value in os.environ.items() if key in KEPT_ENVIRONMENT}
+        env.update(PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+                   OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
         command = [sys.executable, "-m", "workshop.isolate", str(theirs.fileno())]
         self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=env, cwd=root,  # noqa: S603
                                         stdin=subprocess.DEVNULL, close_fds=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import time
 
 import pikepdf
 import pytest
@@ -11,6 +13,7 @@ from pypdf import PdfReader
 
 from tests.materials import pdfs
 from tests.materials.conftest import make_pdf
+from workshop import isolate
 from workshop.watermark import PDF, Limits, StampError, prepare, stamp
 
 LINES = ["Ada Lovelace", "ada@example.org", "2025-01-01 10:00 UTC", "download id AbCdEfGhIjKlMnOp"]
@@ -117,3 +120,41 @@ def test_a_bomb_past_a_raised_expansion_limit_hits_the_memory_limit_instead():
 def test_work_past_the_time_limit_is_stopped_with_a_clear_message():
     with pytest.raises(StampError, match="takes too long"):
         prepare(pdfs.many_pages(300, shared=pdfs.busy_drawing(3000)), PDF, Limits(prepare_seconds=0.05))
+
+
+# --- the child process itself -----------------------------------------------------------------
+
+
+def child_environment() -> dict:
+    return dict(os.environ)
+
+
+def child_crash() -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def child_hog(megabytes: int) -> int:
+    return len(bytearray(megabytes * 1024 * 1024))
+
+
+def child_sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def test_the_child_sees_no_secret_and_its_crash_or_hunger_costs_the_caller_nothing(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "do-not-leak")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://user:password@db/conclave")
+    isolate._get_helper(fresh=True)
+    environment = isolate.run(child_environment, (), isolate.Budget(10, 256))
+    assert "SECRET_KEY" not in environment and "DATABASE_URL" not in environment and "PATH" in environment
+    with pytest.raises(isolate.Overrun, match="reader stopped") as crash:
+        isolate.run(child_crash, (), isolate.Budget(10, 256))
+    assert crash.value.kind == "crash"
+    with pytest.raises(isolate.Overrun, match="more memory") as hunger:
+        isolate.run(child_hog, (2048,), isolate.Budget(10, 256))
+    assert hunger.value.kind == "memory"
+    started = time.monotonic()
+    with pytest.raises(isolate.Overrun, match="takes too long") as slow:
+        isolate.run(child_sleep, (30,), isolate.Budget(0.5, 256))
+    assert slow.value.kind == "time" and time.monotonic() - started < 10
+    assert isolate.run(child_hog, (10,), isolate.Budget(10, 256)) == 10 * 1024 * 1024  # and the next call works
