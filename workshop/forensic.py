@@ -1,19 +1,23 @@
 """The forensic mark: a download id drawn faintly into every served page, and read back from a leak.
 
-The mark is a Data Matrix code (written by zxing-cpp) of the download id's 12 bytes plus a check
-byte, drawn as part of the page's own drawing: dark modules darken what is under them and light
+The mark is a Data Matrix symbol (written by zxing-cpp) of the download id's 96 bits and a 16-bit
+check, drawn as part of the page's own drawing: dark modules darken what is under them and light
 modules lighten it, both at a low opacity, so it shows on white, dark and photographic pages
 alike. Copies sit on a sheared lattice fixed in points from the page's visible top-left corner,
 so that every window of half the page's width and half its height holds at least one whole
-copy. Modules are 5.76 pt (8 px at 100 dpi, a JPEG block) unless the page is too small for that.
+copy. Modules are 5.76 pt (8 px at 100 dpi, a JPEG block) unless the page is too small for that
+(5.45 pt on a 720 × 405 pt slide). Over a photograph the copies are drawn stronger, as far as
+the texture under them hides it (``busyness``, noted at prepare).
 
 Reading (``find_ids_in_image``) does not rely on any one copy being clean: it removes the local
 background (the image minus its blur), leaves out pixels where the page's own drawing is strong
-(text, edges), and folds the image onto one lattice cell, averaging every copy it holds, so the
-page's content averages away while the mark adds up. Then zxing-cpp reads the folded cell at a
-few contrasts. The scale is known for a rendered PDF and searched for an image (autocorrelation
-of the residual gives the lattice period). A result counts only with the right length and check
-byte, after the code's own Reed-Solomon correction: noise does not name anyone.
+(text, edges) and weights the rest by how flat it is, and folds the image onto one lattice cell,
+averaging every copy it holds, so the page's content averages away while the mark adds up. The
+symbol is found in the cell by the modules every symbol shares (quiet zone, finder, timing),
+each module is sampled, and zxing-cpp reads the clean matrix. The scale is known for a rendered
+PDF and searched for in an image (the lattice's autocorrelation gives it). A result counts only
+after the symbol's own Reed-Solomon correction and with the right form and check: noise does
+not name anyone.
 """
 
 from __future__ import annotations
@@ -194,33 +198,6 @@ def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, hei
         out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, size, size, dark) for x, y in chosen]
     out.append(b"Q")
     return b"\n".join(out) + b"\n"
-
-
-def image_mark(grey_size: tuple[int, int], download_id: str, module_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Masks (dark, light) of the mark for an image ``grey_size`` = (width, height) whose modules
-    are ``module_px`` pixels: float arrays in [0, 1], the share of each pixel each kind covers."""
-    modules = symbol(download_id)
-    size = modules.shape[0]
-    width, height = grey_size
-    module_pt, corners = geometry(width, height)  # one pixel = one point here
-    scale = module_px if module_px else module_pt
-    dark = np.zeros((height, width), np.float32)
-    light = np.zeros((height, width), np.float32)
-    tile = np.kron(modules, np.ones((1, 1)))
-    for x, y in corners:
-        x0 = x * scale
-        top = height - (y + size) * scale
-        cell = Image.fromarray((tile * 255).astype(np.uint8)).resize(
-            (max(1, round(size * scale)), max(1, round(size * scale))), Image.NEAREST)
-        cell = np.asarray(cell, np.float32) / 255
-        xa, ya = round(x0), round(top)
-        xs, ys = max(0, -xa), max(0, -ya)
-        xe, ye = min(cell.shape[1], width - xa), min(cell.shape[0], height - ya)
-        if xe <= xs or ye <= ys:
-            continue
-        dark[ya + ys:ya + ye, xa + xs:xa + xe] = cell[ys:ye, xs:xe]
-        light[ya + ys:ya + ye, xa + xs:xa + xe] = 1 - cell[ys:ye, xs:xe]
-    return dark, light
 
 
 # --- reading ------------------------------------------------------------------------------
