@@ -234,7 +234,7 @@ def blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def _residual(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _residual(grey: np.ndarray, flatten_lines: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The image minus its local background, and a weight that leaves out the page's strong strokes.
 
     The background is a blur that ignores the strokes (a normalised convolution), so that text
@@ -248,6 +248,14 @@ def _residual(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         weight = (~strong).astype(np.float32)
         background = blur(grey * weight, sigma) / np.maximum(blur(weight, sigma), 1e-3)
         residual = grey - background
+    # Horizontal and vertical edges (table rows, bands, columns) leave a bias along them that the
+    # blur cannot follow; along a whole row or column the mark itself averages to nothing.
+    # A row of the mark has a mean of its own too (a finder edge is solid), so this is a second
+    # reading, tried when the first finds nothing.
+    if flatten_lines:
+        for axis in (1, 0):
+            total = (residual * weight).sum(axis=axis, keepdims=True)
+            residual = residual - total / np.maximum(weight.sum(axis=axis, keepdims=True), 1)
     # Textured parts of a photo hide the mark under noise of their own: each pixel counts in
     # inverse proportion to the local variance around it, so flat parts carry the average.
     local = blur((residual * weight) ** 2, FOLD_MODULE_PX) / np.maximum(blur(weight, FOLD_MODULE_PX), 1e-3)
@@ -399,9 +407,8 @@ def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int, likely: bool
     return set()
 
 
-def _cell_at(grey: np.ndarray, module_px: float, size: int) -> np.ndarray:
-    scaled = _at_scale(grey, module_px)
-    residual, weight = _residual(scaled)
+def _cell_at(grey: np.ndarray, module_px: float, size: int, flatten_lines: bool = False) -> np.ndarray:
+    residual, weight = _residual(_at_scale(grey, module_px), flatten_lines)
     return _fold(residual, weight, size)
 
 
@@ -412,12 +419,17 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
     if grey.shape[0] < 2 * size or grey.shape[1] < 2 * size:
         return set()
     if module_px:
-        return _read_cell(_cell_at(grey, module_px, size), size)[0]
+        for flatten_lines in (False, True):
+            found = _read_cell(_cell_at(grey, module_px, size, flatten_lines), size)[0]
+            if found:
+                return found
+        return set()
     # Unknown scale: where the image repeats as the lattice does, then the usual screen scales.
     guesses = _period_guesses(grey, size)
     guesses += [m for m in (7.6, 10.3) if all(abs(m / g - 1) > 0.03 for g in guesses)]
-    for guess in guesses:
-        residual, weight = _residual(_at_scale(grey, guess))
+    attempts = [(guess, False) for guess in guesses] + [(guesses[0], True)]  # the likeliest scale, read again
+    for guess, flatten_lines in attempts:
+        residual, weight = _residual(_at_scale(grey, guess), flatten_lines)
         for step in (0.0, -0.005, 0.005):
             # A half-percent finer or coarser period: the residual is resampled, not recomputed.
             found, _ = _read_cell(_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0), size),
