@@ -15,9 +15,10 @@ attacks each copy the way a leaker would and asks ``find_download_ids`` who it w
 - all: visible line stripped, 100 dpi, greyscale, a random quarter, JPEG at quality 60.
 
 For each attack it prints how often the right person is named, how often anyone else is (must
-be never), and the time a search took; then the same for files that carry no mark (noise,
-unstamped pages), where nobody may be named; then the time per download of stamping the deck
-and a 30-page paper (median, the child process included).
+be never), and the time a search took; beside it, the same for the stamping Conclave had before
+(``bench.stamp.legacy_stamp``: visible text only) on the first few people. Then the same for files
+that carry no mark (noise, unstamped pages), where nobody may be named; then the time per
+download of stamping the deck and a 30-page paper (median, the child process included).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import pikepdf
 from PIL import Image
 
 from bench import quality, samples
+from bench.stamp import legacy_stamp
 from workshop import watermark
 from workshop.models.base import public_id
 
@@ -137,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--baseline-people", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     deck = samples.deck(20)
@@ -163,12 +166,21 @@ def main() -> None:
             wrong[name] += len(found - {download_id})
             if download_id not in found:
                 missed[name].append(kinds[page])
+    before: dict[str, int] = defaultdict(int)
+    for person in range(args.baseline_people):
+        download_id = public_id()
+        lines = lines_for(person, download_id)
+        stamped = legacy_stamp(deck, lines, mark=f"{lines[0]} · {download_id}")
+        for name in ATTACKS:
+            found = {row.download_id for row in watermark.find_download_ids(
+                attacked(name, stamped, lines, person % len(kinds), rng))}
+            before[name] += download_id in found
     print(f"{args.people} copies of a 20-page deck; image attacks use one page each, every kind in turn")
-    print(f"  {'attack':11} {'right person':>13} {'anyone else':>12} {'search':>9}   pages missed")
+    print(f"  {'attack':11} {'right person':>13} {'anyone else':>12} {'search':>9}   {'before':>8}   pages missed")
     for name in ATTACKS:
         search = statistics.median(seconds[name])
         print(f"  {name:11} {right[name]:>6} / {args.people:<4} {wrong[name]:>12} {search:8.2f}s"
-              f"   {', '.join(sorted(set(missed[name]))) or '-'}")
+              f"   {before[name]:>2} / {args.baseline_people:<3}   {', '.join(sorted(set(missed[name]))) or '-'}")
     noise = unmarked_files(rng, args.people)
     named = sum(len(watermark.find_download_ids(data)) for data in noise)
     print(f"  {'no mark':11} {'':>13} {named:>12}            ({len(noise)} files: noise, unstamped pages)")
