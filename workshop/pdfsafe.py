@@ -378,7 +378,7 @@ def _rotation(page: Dictionary) -> int:
 LOOK_DPI = 36
 
 
-def _note_looks(pdf: pikepdf.Pdf, data: bytes) -> None:
+def _note_looks(pdf: pikepdf.Pdf, data: bytes, dpi: float = LOOK_DPI, busy: bool = True) -> None:
     """Note on each page how light its bottom margin is, so the stamp's text can contrast with it,
     and how busy the page is under each copy of the mark, so the mark can be stronger where a
     photograph's own texture would drown it (and hides it from the eye as well).
@@ -396,12 +396,14 @@ def _note_looks(pdf: pikepdf.Pdf, data: bytes) -> None:
             key = (drawn if len(contents) == 1 and drawn and _is_form_call(page.obj) else contents,
                    _box(page.obj), _rotation(page.obj))
             if key not in looks:
-                image = document[index].render(scale=LOOK_DPI / 72, grayscale=True, may_draw_forms=False).to_numpy()
+                image = document[index].render(scale=dpi / 72, grayscale=True, may_draw_forms=False).to_numpy()
                 grey = (image[..., 0] if image.ndim == 3 else image).astype(np.float32)
                 strip = grey[-max(2, grey.shape[0] // 20):, :]  # rendered upright: the visible bottom
                 tone = Decimal(f"{float(np.median(strip)) / 255:.3f}")
-                looks[key] = (tone, pikepdf.String(forensic.busyness(grey, LOOK_DPI / 72)))
-            page.obj[TONE_KEY], page.obj[LEVELS_KEY] = looks[key]
+                looks[key] = (tone, pikepdf.String(forensic.busyness(grey, dpi / 72)) if busy else None)
+            page.obj[TONE_KEY] = looks[key][0]
+            if busy:
+                page.obj[LEVELS_KEY] = looks[key][1]
     finally:
         document.close()
 
@@ -625,6 +627,10 @@ def stamp(data: bytes, limits: Limits, lines: list[str], download_id: str | None
         _flatten_pages(pdf, limits)
         _defuse(pdf)
         _unshare_contents(pdf)
+        if any(TONE_KEY not in page.obj for page in pdf.pages):
+            # Not a prepared copy (a file stored before preparation was kept): a quick look at each
+            # page's margin, so the line still contrasts with it; the mark keeps its plain strength.
+            _note_looks(pdf, data, dpi=12, busy=False)
         stamper = _Stamper(pdf, lines, download_id)
         for page in pdf.pages:
             stamper.stamp(page.obj)

@@ -85,3 +85,11 @@ def test_the_visible_line_reads_against_its_page_without_a_band(kind):
     assert changed.mean() < 0.15, "thin text, not a band over the slide"
     # The text's pixels differ from what was under them by much more than the mark does.
     assert np.median(np.abs(new - old)[changed]) > 60
+
+
+def test_a_copy_stored_before_preparation_still_gets_a_line_that_reads():
+    original = samples.deck(5)  # page 5 is a dark slide
+    stamped = stamp(original, PDF, LINES, DOWNLOAD_ID)  # not prepared: no tone noted on its pages
+    strip = quality.grey(quality.render(stamped)[4])[-int(quality.STAMP_STRIP_PT * 100 / 72):]
+    background = np.median(strip)
+    assert background < 60 and strip.max() > background + 120  # light text on the dark slide
