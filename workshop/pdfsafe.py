@@ -630,6 +630,10 @@ def stamp(data: bytes, limits: Limits, lines: list[str], download_id: str | None
         if any(TONE_KEY not in page.obj for page in pdf.pages):
             # Not a prepared copy (a file stored before preparation was kept): a quick look at each
             # page's margin, so the line still contrasts with it; the mark keeps its plain strength.
+            # Its content is read first, so that a bomb in it is met by qpdf, which says so.
+            for page in pdf.pages:
+                for stream in _content_streams(page.obj):
+                    stream.read_bytes()
             _note_looks(pdf, data, dpi=12, busy=False)
         stamper = _Stamper(pdf, lines, download_id)
         for page in pdf.pages:
