@@ -114,4 +114,10 @@ def from_environment(instance_path: Path, require_secret: bool = True) -> dict:
         "MATERIALS_DIR": os.environ.get("MATERIALS_DIR", str(instance_path / "materials")),
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
         "MATERIAL_MAX_BYTES": _int("MATERIAL_MAX_BYTES", 50 * 1024 * 1024),
+        # PDFs and images are prepared and stamped in a child process within these bounds.
+        "PDF_MAX_PAGES": _int("PDF_MAX_PAGES", 300),
+        "PDF_PREPARE_SECONDS": _int("PDF_PREPARE_SECONDS", 60),
+        "PDF_STAMP_SECONDS": _int("PDF_STAMP_SECONDS", 20),
+        "PDF_MEMORY_MB": _int("PDF_MEMORY_MB", 1024),
+        "PDF_MAX_EXPANDED_MB": _int("PDF_MAX_EXPANDED_MB", 1024),
     }

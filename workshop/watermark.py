@@ -1,180 +1,166 @@
-"""Per-person PDF watermarks: every page of a served copy names the person it was served to.
+"""Materials made safe to keep and stamped for the person they are served to.
 
-``stamp_pdf`` writes a footer (the given lines) and a light diagonal mark on every page, upright
-as the page is shown (page size, crop box and rotation respected). The text is real text in an
-embedded TrueType font, so it can be read back from a leaked copy. A PDF that cannot be stamped
-raises ``StampError``: it is never served unstamped. ``check_pdf`` runs the same stamping at
-upload time, so such a PDF is refused then rather than at download.
+What the services call:
+
+- ``prepare(data, content_type)`` at upload (in a worker later): validates, defuses and
+  normalises a PDF or image and returns the ``PreparedFile`` to keep; raises ``StampError``.
+- ``stamp(prepared, content_type, lines, download_id)`` at each download: the copy to serve,
+  with the visible stamp (``lines``) and the forensic mark of ``download_id`` on every page.
+- ``render_page(prepared, page_number, lines, download_id, dpi)``: one page, stamped, as PNG.
+- ``find_download_ids(data)``: every download id a leaked PDF, PNG or JPEG still carries.
+- ``can_stamp(content_type)``: whether files of that type are stamped at all.
+
+Every call runs in a child process with a time and memory budget (``isolate``): a hostile file
+costs a ``StampError`` with a message a speaker can act on, never the calling worker.
 """
 
 from __future__ import annotations
 
-import io
-import math
-import unicodedata
-from functools import cache
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-FONT_NAME = "ConclaveVera"
-FOOTER_SIZE = 7.0
-MIN_FOOTER_SIZE = 3.5
-MARGIN = 14.0
+from . import isolate, pdfsafe
+from .pdfsafe import Limits, drawable
+
+PDF = "application/pdf"
+PNG = "image/png"
+JPEG = "image/jpeg"
+STAMPABLE = (PDF, PNG, JPEG)
+
+__all__ = ["JPEG", "PDF", "PNG", "Found", "Limits", "PreparedFile", "StampError", "can_stamp", "check_pdf", "drawable",
+           "find_download_ids", "limits_from_config", "prepare", "render_page", "stamp", "stamp_pdf"]
 
 
 class StampError(Exception):
-    """This PDF cannot be stamped (encrypted, broken, or without pages); ``message`` says which."""
+    """This file cannot be prepared, stamped or read; ``message`` says why and what to do."""
 
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
 
 
-@cache
-def _font():
-    """reportlab's bundled Bitstream Vera, registered once: it covers Latin scripts with accents."""
-    import reportlab
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
+@dataclass(frozen=True)
+class PreparedFile:
+    """The clean copy to keep: its bytes, type, page count and what was removed from it, in words."""
 
-    font = TTFont(FONT_NAME, str(Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"))
-    pdfmetrics.registerFont(font)
-    return font
+    data: bytes
+    content_type: str
+    pages: int
+    removed: tuple[str, ...] = ()
 
 
-def drawable(text: str) -> str:
-    """``text`` with what the font cannot draw replaced: control and format characters go, a letter
-    without a glyph becomes its unaccented form if the font has that, else '?'."""
-    glyphs = _font().face.charToGlyph
-    out = []
-    for char in unicodedata.normalize("NFC", text):
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            out.append(" " if char in "\t\n\r\u2028\u2029" else "")
-        elif ord(char) in glyphs:
-            out.append(char)
-        else:
-            base = "".join(c for c in unicodedata.normalize("NFKD", char) if ord(c) in glyphs
-                           and not unicodedata.combining(c))
-            out.append(base or "?")
-    return " ".join("".join(out).split())
+def can_stamp(content_type: str) -> bool:
+    """Whether files of this type leave stamped; others are served as they are, labelled so."""
+    return content_type in STAMPABLE
 
 
-def _overlay(width: float, height: float, rotation: int, lines: list[str], mark: str) -> bytes:
-    """One page of ``width`` × ``height`` (unrotated user space) holding the footer and the mark,
-    drawn so that they read upright once the page's ``/Rotate`` is applied."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-    from reportlab.pdfgen import canvas
+def limits_from_config(config: Mapping) -> Limits:
+    """The PDF_* settings (see ``config.py``) as Limits; missing ones keep their defaults."""
+    default = Limits()
+    return Limits(max_pages=int(config.get("PDF_MAX_PAGES", default.max_pages)),
+                  prepare_seconds=float(config.get("PDF_PREPARE_SECONDS", default.prepare_seconds)),
+                  stamp_seconds=float(config.get("PDF_STAMP_SECONDS", default.stamp_seconds)),
+                  memory_mb=int(config.get("PDF_MEMORY_MB", default.memory_mb)),
+                  max_expanded_mb=int(config.get("PDF_MAX_EXPANDED_MB", default.max_expanded_mb)))
 
-    buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=(width, height))
-    # Draw in the coordinates the reader sees: (0, 0) at the visible bottom-left corner.
-    if rotation == 90:
-        pdf.transform(0, 1, -1, 0, width, 0)
-        seen_w, seen_h = height, width
-    elif rotation == 180:
-        pdf.transform(-1, 0, 0, -1, width, height)
-        seen_w, seen_h = width, height
-    elif rotation == 270:
-        pdf.transform(0, -1, 1, 0, 0, height)
-        seen_w, seen_h = height, width
+
+def _isolated(function, args: tuple, seconds: float, limits: Limits, what: str):
+    try:
+        return isolate.run(function, args, isolate.Budget(seconds, limits.memory_mb), what)
+    except isolate.Refusal as error:
+        raise StampError(error.message) from None
+    except isolate.Overrun as error:
+        hint = (" It may be built to exhaust the programs that open it; save it again from the program "
+                "that made it." if error.kind != "time" else " Try a smaller file.")
+        raise StampError(error.message + hint) from None
+
+
+def _kind(content_type: str) -> str:
+    if content_type == PDF:
+        return "This PDF"
+    if content_type in (PNG, JPEG):
+        return "This image"
+    raise StampError("Files of this type are not stamped.")
+
+
+def prepare(data: bytes, content_type: str, limits: Limits | None = None) -> PreparedFile:
+    """The clean copy of an upload to keep. Raises StampError when none can be made."""
+    limits = limits or Limits()
+    what = _kind(content_type)
+    if content_type == PDF:
+        result = _isolated(pdfsafe.prepare, (data, limits), limits.prepare_seconds, limits, what)
+        return PreparedFile(result["data"], PDF, result["pages"], tuple(result["removed"]))
+    from . import imagesafe
+
+    result = _isolated(imagesafe.prepare, (data, content_type, limits), limits.prepare_seconds, limits, what)
+    return PreparedFile(result, content_type, 1)
+
+
+
+def stamp(prepared: bytes, content_type: str, lines: list[str], download_id: str | None,
+          limits: Limits | None = None) -> bytes:
+    """The copy to serve: ``lines`` visible on every page and ``download_id`` marked in it."""
+    limits = limits or Limits()
+    what = _kind(content_type)
+    if content_type == PDF:
+        return _isolated(pdfsafe.stamp, (prepared, limits, list(lines), download_id), limits.stamp_seconds,
+                         limits, what)
+    from . import imagesafe
+
+    return _isolated(imagesafe.stamp, (prepared, content_type, limits, list(lines), download_id),
+                     limits.stamp_seconds, limits, what)
+
+
+def render_page(prepared: bytes, page_number: int, lines: list[str], download_id: str | None, dpi: float = 100,
+                limits: Limits | None = None) -> bytes:
+    """Page ``page_number`` (from 1) of a prepared PDF, stamped, as PNG bytes, at ``dpi`` (36 to 300)."""
+    limits = limits or Limits()
+    if not 36 <= dpi <= 300:
+        raise StampError("Pages are shown at 36 to 300 dpi.")
+    return _isolated(pdfsafe.render_page, (prepared, limits, int(page_number), list(lines), download_id, float(dpi)),
+                     limits.stamp_seconds, limits, "This PDF")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A download id found in a leaked file: how (``visible text``, ``forensic mark``) and on which
+    pages of a PDF (from 1; empty for an image)."""
+
+    download_id: str
+    how: tuple[str, ...]
+    pages: tuple[int, ...] = ()
+
+
+def find_download_ids(data: bytes, limits: Limits | None = None) -> list[Found]:
+    """Every download id a leaked PDF, PNG or JPEG still carries, and how each was found.
+
+    A PDF's text is searched for the visible line, and each page is rendered and searched for the
+    forensic mark; an image is searched for the mark. An id is only reported when the mark's
+    error correction and check byte agree (or the visible line names it): never a guess.
+    Raises StampError for a file that is none of these or cannot be read.
+    """
+    from . import forensic
+
+    limits = limits or Limits()
+    if data[:1024].count(b"%PDF-"):
+        rows = _isolated(forensic.find_in_pdf, (data, limits.prepare_seconds, limits.max_pages),
+                         limits.prepare_seconds, limits, "This PDF")
+    elif data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff":
+        rows = _isolated(forensic.find_in_image, (data, limits.prepare_seconds), limits.prepare_seconds, limits,
+                         "This image")
     else:
-        seen_w, seen_h = width, height
-
-    margin = min(MARGIN, seen_w / 20, seen_h / 20)
-    room = max(seen_w - 2 * margin, 1.0)
-
-    def fitting(text: str, size: float) -> float:
-        wide = stringWidth(text, FONT_NAME, size)
-        return size if wide <= room else max(size * room / wide, MIN_FOOTER_SIZE)
-
-    # The footer: one line when it fits, else one line per item, smallest at the bottom.
-    joined = "  ·  ".join(lines)
-    rows = [joined] if stringWidth(joined, FONT_NAME, FOOTER_SIZE) <= room else list(lines)
-    size = min(fitting(row, FOOTER_SIZE) for row in rows)
-    leading = size * 1.3
-    band = leading * len(rows) + size * 0.8
-    pdf.saveState()
-    pdf.setFillColorRGB(1, 1, 1)
-    pdf.setFillAlpha(0.75)
-    pdf.rect(0, 0, seen_w, band, stroke=0, fill=1)
-    pdf.restoreState()
-    pdf.setFillColorRGB(0.25, 0.25, 0.3)
-    pdf.setFont(FONT_NAME, size)
-    y = size * 0.6 + leading * (len(rows) - 1)
-    for row in rows:
-        pdf.drawCentredString(seen_w / 2, y, row)
-        y -= leading
-
-    # The diagonal mark, corner to corner, light enough to read the page through it.
-    if mark:
-        angle = math.degrees(math.atan2(seen_h, seen_w))
-        diagonal = math.hypot(seen_w, seen_h) * 0.8
-        mark_size = max(min(diagonal / max(stringWidth(mark, FONT_NAME, 1), 1), seen_h / 8, 48), 4)
-        pdf.saveState()
-        pdf.setFillColorRGB(0.5, 0.5, 0.55)
-        pdf.setFillAlpha(0.13)
-        pdf.translate(seen_w / 2, seen_h / 2)
-        pdf.rotate(angle)
-        pdf.setFont(FONT_NAME, mark_size)
-        pdf.drawCentredString(0, -mark_size / 3, mark)
-        pdf.restoreState()
-    pdf.showPage()
-    pdf.save()
-    return buffer.getvalue()
+        raise StampError("Conclave reads download ids from PDF, PNG and JPEG files.")
+    return [Found(row["download_id"], tuple(row["how"]), tuple(row["pages"])) for row in rows]
 
 
-def _read(data: bytes):
-    from pypdf import PdfReader
-
-    if not data[:1024].count(b"%PDF-"):
-        raise StampError("This is not a PDF file.")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        encrypted = reader.is_encrypted
-    except Exception as error:  # pypdf raises many kinds of errors on damaged files
-        raise StampError("This PDF is damaged and cannot be read.") from error
-    if encrypted:
-        raise StampError("This PDF is password-protected or encrypted; save a copy without protection.")
-    try:
-        count = len(reader.pages)
-    except Exception as error:
-        raise StampError("This PDF is damaged and cannot be read.") from error
-    if count == 0:
-        raise StampError("This PDF has no pages.")
-    return reader
+# --- the names the services used before ``prepare`` and ``stamp`` ---------------------------
 
 
-def stamp_pdf(data: bytes, lines: list[str], mark: str | None = None) -> bytes:
-    """A copy of ``data`` with ``lines`` as a footer and ``mark`` (by default the first line)
-    written across every page. Raises StampError when that cannot be done."""
-    from pypdf import PdfReader, PdfWriter, Transformation
-
-    _font()
-    lines = [text for text in (drawable(line) for line in lines) if text] or ["?"]
-    mark = drawable(mark if mark is not None else lines[0])
-    reader = _read(data)
-    try:
-        writer = PdfWriter(clone_from=reader)
-        overlays: dict[tuple, object] = {}
-        for page in writer.pages:
-            box = page.cropbox
-            left, bottom = float(box.left), float(box.bottom)
-            width, height = float(box.width), float(box.height)
-            if width <= 1 or height <= 1:
-                raise StampError("A page of this PDF has no visible area.")
-            rotation = (page.rotation or 0) % 360
-            shape = (round(width, 2), round(height, 2), rotation)
-            if shape not in overlays:
-                overlays[shape] = PdfReader(io.BytesIO(_overlay(width, height, rotation, lines, mark))).pages[0]
-            page.merge_transformed_page(overlays[shape], Transformation().translate(left, bottom), over=True)
-        out = io.BytesIO()
-        writer.write(out)
-    except StampError:
-        raise
-    except Exception as error:  # a damaged page tree, a broken content stream...
-        raise StampError("This PDF is damaged and cannot be stamped.") from error
-    return out.getvalue()
+def check_pdf(data: bytes, limits: Limits | None = None) -> None:
+    """Raise StampError unless ``data`` is a PDF that can be prepared and stamped."""
+    prepare(data, PDF, limits)
 
 
-def check_pdf(data: bytes) -> None:
-    """Raise StampError unless ``data`` is a PDF that ``stamp_pdf`` can stamp."""
-    stamp_pdf(data, ["Conclave upload check"])
+def stamp_pdf(data: bytes, lines: list[str], download_id: str | None = None, limits: Limits | None = None) -> bytes:
+    """``stamp`` for a PDF: ``lines`` at the foot of every page, the mark when an id is given."""
+    return stamp(data, PDF, lines, download_id, limits)

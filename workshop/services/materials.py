@@ -35,7 +35,7 @@ from ..models import (
 )
 from ..policy import Decision, Reason
 from ..storage import StorageError, get_storage, new_key
-from ..watermark import StampError, check_pdf, stamp_pdf
+from ..watermark import StampError, limits_from_config, prepare, stamp
 from . import audit
 from .errors import DomainError
 
@@ -221,7 +221,8 @@ def store_upload(actor: User, proposal: Proposal, filename: str, stream: BinaryI
     content_type = detect_type(data)
     if content_type == PDF:
         try:
-            check_pdf(data)
+            # Validates and defuses; the worker will keep the prepared copy. The original is kept for now.
+            prepare(data, PDF, limits_from_config(current_app.config))
         except StampError as error:
             raise DomainError(f"{error.message} Conclave stamps every copy of a PDF with the name of the person "
                               "who opens it, and this one cannot be stamped.", field="file") from error
@@ -290,7 +291,7 @@ def open_material(user, material: Material, ip: str, now: datetime | None = None
         data = get_storage().get(material.storage_key)
         if material.is_pdf:
             lines = watermark_lines(user, now, access.download_id)
-            data = stamp_pdf(data, lines, mark=f"{lines[0]} · {access.download_id}")
+            data = stamp(data, PDF, lines, access.download_id, limits_from_config(current_app.config))
     except StampError as error:
         current_app.logger.warning("material %s cannot be stamped: %s", material.public_id, error.message)
         return _refuse(access, Reason.CANNOT_BE_STAMPED), None, access

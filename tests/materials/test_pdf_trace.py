@@ -1,0 +1,134 @@
+"""A leaked copy names its person through the forensic mark, whatever was done to it; noise names nobody."""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+
+import numpy as np
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from bench import quality, samples
+from bench.trace import grey_rgb, jpeg_bytes, png, quarter, reprinted, strip_visible_line
+from tests.helpers import make_pdf
+from tests.materials.test_download import accesses, download
+from tests.materials.test_units import rotated_pdf
+from workshop import forensic
+from workshop.models.base import public_id
+from workshop.watermark import PDF, StampError, find_download_ids, prepare, render_page, stamp
+
+KINDS = samples.deck_kinds(10)
+IDS = ("Tr4ceMeBackPls01", "AnotherPerson_-2")
+
+
+def lines_for(download_id: str) -> list[str]:
+    return ["Ada Lovelace", "ada@example.org", "2025-01-01 10:00 UTC", f"download id {download_id}"]
+
+
+@cache
+def copies() -> dict[str, bytes]:
+    prepared = prepare(samples.deck(10), PDF).data
+    return {download_id: stamp(prepared, PDF, lines_for(download_id), download_id) for download_id in IDS}
+
+
+@cache
+def page(download_id: str, kind: str, dpi: float = 100, stripped: bool = False) -> np.ndarray:
+    data = copies()[download_id]
+    if stripped:
+        data = strip_visible_line(data, lines_for(download_id))
+    return quality.render(data, dpi)[KINDS.index(kind)]
+
+
+def ids(data: bytes) -> set[str]:
+    return {found.download_id for found in find_download_ids(data)}
+
+
+def test_a_copy_names_its_person_by_its_text_and_its_mark():
+    for download_id in IDS:
+        (found,) = find_download_ids(copies()[download_id])
+        assert found.download_id == download_id
+        assert set(found.how) == {"visible text", "forensic mark"} and found.pages == tuple(range(1, 11))
+
+
+def test_with_the_visible_line_stripped_the_mark_still_names_the_person():
+    data = strip_visible_line(copies()[IDS[0]], lines_for(IDS[0]))
+    assert IDS[0] not in "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    (found,) = find_download_ids(data)
+    assert found.download_id == IDS[0] and found.how == ("forensic mark",)
+
+
+def test_a_reprint_on_other_paper_still_names_the_person():
+    assert ids(reprinted(copies()[IDS[1]])) == {IDS[1]}
+
+
+@pytest.mark.parametrize("kind", ["title", "text", "chart", "photo", "dark", "table"])
+def test_one_page_rasterized_screenshotted_jpeg_or_grey_names_the_person(kind):
+    download_id = IDS[KINDS.index(kind) % 2]
+    rgb = page(download_id, kind)
+    assert ids(png(rgb)) == {download_id}
+    assert ids(jpeg_bytes(rgb, 60)) == {download_id}
+    assert ids(png(grey_rgb(rgb))) == {download_id}
+    screen = page(download_id, kind, dpi=72 * 1366 / 720)
+    assert ids(png(screen)) == {download_id}
+
+
+@pytest.mark.parametrize("kind", ["title", "text", "photo", "dark", "diagram", "photo-text"])
+def test_any_quarter_of_a_page_names_the_person_even_after_everything(kind):
+    download_id = IDS[KINDS.index(kind) % 2]
+    rng = np.random.default_rng(KINDS.index(kind))
+    rgb = page(download_id, kind, stripped=True)
+    h, w = rgb.shape[:2]
+    for top, left in ((0, 0), (0, w - w // 2), (h - h // 2, 0), (h - h // 2, w - w // 2)):  # the four corners
+        assert ids(png(rgb[top:top + h // 2, left:left + w // 2])) == {download_id}
+    # Stripped, 100 dpi, grey, a random quarter, JPEG at quality 60: all together.
+    assert ids(jpeg_bytes(quarter(grey_rgb(rgb), rng), 60)) == {download_id}
+
+
+def test_a_rotated_page_and_a_served_single_page_carry_the_mark():
+    data = stamp(prepare(rotated_pdf(90), PDF).data, PDF, lines_for(IDS[0]), IDS[0])
+    assert ids(png(quality.render(data)[0])) == {IDS[0]}
+    shown = render_page(prepare(samples.deck(3), PDF).data, 2, lines_for(IDS[1]), IDS[1], dpi=100)
+    assert Image.open(io.BytesIO(shown)).size in ((1000, 562), (1000, 563))  # 720 × 405 pt at 100 dpi
+    assert ids(shown) == {IDS[1]}
+
+
+def test_files_without_a_mark_name_nobody():
+    rng = np.random.default_rng(7)
+    unmarked = [
+        png(rng.integers(0, 256, (400, 700, 3), dtype=np.uint8)),
+        png(np.full((400, 700, 3), 255, np.uint8)),
+        jpeg_bytes(quality.render(samples.deck(4))[3], 60),
+        png(quarter(quality.render(samples.deck(2))[1], rng)),
+        stamp(prepare(make_pdf(), PDF).data, PDF, ["Ada Lovelace"], None),
+    ]
+    for data in unmarked:
+        assert find_download_ids(data) == []
+
+
+def test_a_damaged_or_altered_payload_is_never_read_as_an_id():
+    download_id = public_id()
+    good = forensic.payload(download_id)
+    assert forensic.id_from_payload(good) == download_id
+    assert forensic.id_from_payload(good[:-1]) is None
+    assert forensic.id_from_payload(bytes([good[0] & 0x7F]) + good[1:]) is None
+    changed_id = bytearray(good)
+    changed_id[3] ^= 0x01  # another id, with the check of the first
+    assert forensic.id_from_payload(bytes(changed_id)) is None
+    assert forensic.symbol(download_id).shape == (forensic.SIZE, forensic.SIZE)
+
+
+def test_a_served_download_carries_the_mark_of_its_own_access_row(client, talk):
+    material = talk.upload_ok(client, samples.deck(2))
+    response = download(client, talk.ada, material)
+    (row,) = accesses(material.id)
+    (found,) = find_download_ids(response.data)
+    assert found.download_id == row.download_id and "forensic mark" in found.how
+
+
+def test_what_is_not_a_pdf_or_an_image_is_refused():
+    with pytest.raises(StampError, match="PDF, PNG and JPEG"):
+        find_download_ids(b"hello")
+    with pytest.raises(StampError, match="cannot be read"):
+        find_download_ids(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)

@@ -1,0 +1,519 @@
+"""The forensic mark: a download id drawn faintly into every served page, and read back from a leak.
+
+The mark is a Data Matrix symbol (written by zxing-cpp) of the download id's 96 bits and a 16-bit
+check, drawn as part of the page's own drawing: dark modules darken what is under them and light
+modules lighten it, both at a low opacity, so it shows on white, dark and photographic pages
+alike. Copies sit on a sheared lattice fixed in points from the page's visible top-left corner,
+so that every window of half the page's width and half its height holds at least one whole
+copy. Modules are 5.76 pt (8 px at 100 dpi, a JPEG block) unless the page is too small for that
+(5.45 pt on a 720 × 405 pt slide). Over a photograph the copies are drawn stronger, as far as
+the texture under them hides it (``busyness``, noted at prepare).
+
+Reading (``find_ids_in_image``) does not rely on any one copy being clean: it removes the local
+background (the image minus its blur), leaves out pixels where the page's own drawing is strong
+(text, edges) and weights the rest by how flat it is, and folds the image onto one lattice cell,
+averaging every copy it holds, so the page's content averages away while the mark adds up. The
+symbol is found in the cell by the modules every symbol shares (quiet zone, finder, timing),
+each module is sampled, and zxing-cpp reads the clean matrix. The scale is known for a rendered
+PDF and searched for in an image (the lattice's autocorrelation gives it). A result counts only
+after the symbol's own Reed-Solomon correction and with the right form and check: noise does
+not name anyone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+import time
+from functools import cache
+
+import numpy as np
+import zxingcpp
+from PIL import Image, ImageOps
+
+from .isolate import Refusal
+
+MODULE_PT = 5.76  # 8 px at 100 dpi
+QUIET = 1  # light modules around the symbol, part of each copy
+SIZE = 22  # modules across a copy: a 20 × 20 symbol and its quiet zone
+ROW_STEP = 12  # in modules: each row of copies sits this far below the previous one, shifted by a copy's width
+# Opacity of the dark and light modules, by how busy the page is under a copy: plain, textured,
+# very textured (see ``busyness``). Texture hides the mark from the eye and from the reader alike.
+MARK_ALPHAS = ((0.02, 0.02), (0.03, 0.03), (0.045, 0.045))
+BUSY_LEVELS = (9.0, 18.0)  # local contrast (grey levels) from which a copy is drawn stronger
+CHECK_DOMAIN = b"conclave forensic mark v1"
+FOLD_MODULE_PX = 8
+PEAKS = 5  # places in a folded cell tried for the symbol, best first
+LIKELY = 0.15  # correlation with the shared modules above which doubtful modules are tried flipped
+
+
+# --- the payload --------------------------------------------------------------------------
+
+
+def is_markable(download_id: str) -> bool:
+    """Download ids are ``public_id()``s: 16 base64url characters, 12 bytes."""
+    try:
+        body = base64.urlsafe_b64decode(download_id.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return len(download_id) == 16 and base64.urlsafe_b64encode(body).decode() == download_id
+
+
+def _check(body: bytes) -> bytes:
+    return hashlib.sha256(CHECK_DOMAIN + body).digest()[:2]
+
+
+def payload(download_id: str) -> bytes:
+    """The bytes the symbol carries: the id's 96 bits and a 16-bit check, 7 bits to a byte with the
+    top bit set. Bytes that high are cheapest in Data Matrix's Base 256 mode, 16 of them take 18
+    codewords whatever the id, so every symbol is the same 18 × 18 square."""
+    if not is_markable(download_id):
+        raise ValueError("A download id is 16 base64url characters.")
+    body = base64.urlsafe_b64decode(download_id.encode("ascii"))
+    bits = int.from_bytes(body + _check(body), "big")
+    return bytes(0x80 | ((bits >> (7 * (15 - i))) & 0x7F) for i in range(16))
+
+
+def id_from_payload(data: bytes) -> str | None:
+    """The download id a decoded symbol carries, or None when its form or check is wrong."""
+    if len(data) != 16 or any(byte < 0x80 for byte in data):
+        return None
+    bits = 0
+    for byte in data:
+        bits = (bits << 7) | (byte & 0x7F)
+    raw = bits.to_bytes(14, "big")
+    body, check = raw[:12], raw[12:]
+    if _check(body) != check:
+        return None
+    return base64.urlsafe_b64encode(body).decode()
+
+
+def symbol(download_id: str) -> np.ndarray:
+    """The Data Matrix modules (True = dark) with the quiet zone, top row first: 20 × 20."""
+    code = zxingcpp.create_barcode(payload(download_id), zxingcpp.BarcodeFormat.DataMatrix)
+    modules = np.array(code.to_image(scale=1, add_quiet_zones=False)) < 128
+    return np.pad(modules, QUIET, constant_values=False)
+
+
+# --- drawing ------------------------------------------------------------------------------
+
+
+def geometry(seen_w: float, seen_h: float, size: int = SIZE) -> tuple[float, list[tuple[float, float]]]:
+    """The module size (pt) and the copies' bottom-left corners (in modules, from the visible
+    bottom-left) for a page seen as ``seen_w`` × ``seen_h``.
+
+    Rows ``ROW_STEP`` modules apart, copies ``2 × size`` apart in a row, each row shifted by
+    ``size``: a window of half the page's width and height always holds a whole copy when three
+    copies fit across half the width and a copy plus a row step down half the height."""
+    module = min(MODULE_PT, seen_w / 2 / (3 * size), seen_h / 2 / (size + ROW_STEP))
+    cols, rows = seen_w / module, seen_h / module
+    corners = []
+    row = 0
+    while rows - row * ROW_STEP > 0:
+        top = rows - row * ROW_STEP
+        x = (row * size) % (2 * size) - 2 * size
+        while x < cols:
+            if x + size > 0:
+                corners.append((x, top - size))
+            x += 2 * size
+        row += 1
+    return module, corners
+
+
+def _runs(modules: np.ndarray) -> bytes:
+    """The dark modules as one path of horizontal runs, in module units, y up."""
+    size = modules.shape[0]
+    parts = []
+    for i, row in enumerate(modules):
+        y = size - 1 - i
+        j = 0
+        while j < size:
+            if row[j]:
+                k = j
+                while k < size and row[k]:
+                    k += 1
+                parts.append(b"%d %d %d 1 re" % (j, y, k - j))
+                j = k
+            else:
+                j += 1
+    return b"\n".join(parts)
+
+
+def busyness(grey: np.ndarray, px_per_pt: float) -> str:
+    """One digit per copy of the mark (in ``geometry``'s order) saying how textured the page is
+    under it: 0 plain, 1 textured, 2 very. ``grey``: the page rendered upright at ``px_per_pt``."""
+    h, w = grey.shape
+    _, corners = geometry(w / px_per_pt, h / px_per_pt)
+    module_px = geometry(w / px_per_pt, h / px_per_pt)[0] * px_per_pt
+    detail = grey - blur(grey, 2.0)
+    local = np.sqrt(np.maximum(blur(detail * detail, 1.5), 0))
+    digits = []
+    for x, y in corners:
+        left, top = int(max(0, x * module_px)), int(max(0, h - (y + SIZE) * module_px))
+        right, bottom = int(min(w, (x + SIZE) * module_px)), int(min(h, h - y * module_px))
+        area, shades = local[top:bottom, left:right], grey[top:bottom, left:right]
+        if not area.size:
+            digits.append("0")
+            continue
+        # Text and charts on a plain background leave most of it plain: there a stronger mark
+        # shows as it would on a blank page. Only a copy over texture nearly everywhere (a
+        # photograph) is drawn stronger.
+        plain = float((np.abs(shades - np.median(shades)) <= 4).mean())
+        level = float(np.median(area))
+        digits.append("2" if plain < 0.15 and level >= BUSY_LEVELS[1] else
+                      "1" if plain < 0.3 and level >= BUSY_LEVELS[0] else "0")
+    return "".join(digits)
+
+
+def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, height: float, rotation: int,
+                 levels: str = "") -> bytes:
+    """Content-stream operators that draw the mark over a page whose visible box is given.
+
+    Uses the graphics states ``/MarkDark<n>`` and ``/MarkLight<n>``, n the copy's level from
+    ``levels`` (the caller names them in the page's resources). The even-odd fill of the square
+    plus the dark runs paints the light modules with the same path text, which compresses to
+    almost nothing."""
+    modules = symbol(download_id)
+    size = modules.shape[0]
+    if rotation == 90:
+        seen_w, seen_h, to_user = height, width, b"0 1 -1 0 %.3f %.3f cm" % (left + width, bottom)
+    elif rotation == 180:
+        seen_w, seen_h, to_user = width, height, b"-1 0 0 -1 %.3f %.3f cm" % (left + width, bottom + height)
+    elif rotation == 270:
+        seen_w, seen_h, to_user = height, width, b"0 -1 1 0 %.3f %.3f cm" % (left, bottom + height)
+    else:
+        seen_w, seen_h, to_user = width, height, b"1 0 0 1 %.3f %.3f cm" % (left, bottom)
+    module, corners = geometry(seen_w, seen_h)
+    if len(levels) != len(corners) or set(levels) - {"0", "1", "2"}:
+        levels = "0" * len(corners)
+    dark = _runs(modules)
+    out = [b"q", to_user, b"%.4f 0 0 %.4f 0 0 cm" % (module, module)]
+    for level in sorted(set(levels)):
+        chosen = [corner for corner, mine in zip(corners, levels, strict=True) if mine == level]
+        out.append(b"/MarkDark%s gs 0 g" % level.encode())
+        out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, dark) for x, y in chosen]
+        out.append(b"/MarkLight%s gs 1 g" % level.encode())
+        out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, size, size, dark) for x, y in chosen]
+    out.append(b"Q")
+    return b"\n".join(out) + b"\n"
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _box(a: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    """The mean over ``2 × radius + 1`` pixels along ``axis``, edges repeated."""
+    radius = max(int(radius), 1)
+    a = np.moveaxis(a, axis, 0)
+    padded = np.concatenate([np.repeat(a[:1], radius + 1, 0), a, np.repeat(a[-1:], radius, 0)])
+    sums = np.cumsum(padded, axis=0, dtype=np.float64)
+    out = (sums[2 * radius + 1:] - sums[: -2 * radius - 1]) / (2 * radius + 1)
+    return np.moveaxis(out.astype(np.float32), 0, axis)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    return _box(_box(mask.astype(np.float32), radius, 0), radius, 1) > 1e-6
+
+
+def blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of about ``sigma`` pixels: three box passes each way, on a copy shrunk by
+    ``sigma / 2`` first when the blur is wide (the result is smooth, so nothing is lost)."""
+    a = np.asarray(a, np.float32)
+    factor = int(sigma // 2)
+    if factor >= 2 and min(a.shape) >= 4 * factor:
+        h, w = a.shape
+        small = np.asarray(Image.fromarray(a, "F").resize((max(1, w // factor), max(1, h // factor)), Image.BOX))
+        small = blur(small, sigma / factor)
+        return np.asarray(Image.fromarray(small, "F").resize((w, h), Image.BILINEAR), np.float32)
+    radius = max(int(round((np.sqrt(4 * sigma * sigma + 1) - 1) / 2)), 1)
+    out = a
+    for _ in range(3):
+        out = _box(_box(out, radius, 0), radius, 1)
+    return out
+
+
+def _residual(grey: np.ndarray, flatten_lines: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The image minus its local background, and a weight that leaves out the page's strong strokes.
+
+    The background is a blur that ignores the strokes (a normalised convolution), so that text
+    leaves no halo of its own around it to fold into the result."""
+    sigma = 1.5 * FOLD_MODULE_PX
+    weight = np.ones_like(grey, dtype=np.float32)
+    residual = grey - blur(grey, sigma)
+    for _ in range(2):
+        typical = float(np.median(np.abs(residual[weight > 0]))) * 1.4826 + 0.5 if weight.any() else 1.0
+        strong = _dilate(np.abs(residual) > 4 * typical + 2, 2)
+        weight = (~strong).astype(np.float32)
+        background = blur(grey * weight, sigma) / np.maximum(blur(weight, sigma), 1e-3)
+        residual = grey - background
+    # Horizontal and vertical edges (table rows, bands, columns) leave a bias along them that the
+    # blur cannot follow; along a whole row or column the mark itself averages to nothing.
+    # A row of the mark has a mean of its own too (a finder edge is solid), so this is a second
+    # reading, tried when the first finds nothing.
+    if flatten_lines:
+        for axis in (1, 0):
+            total = (residual * weight).sum(axis=axis, keepdims=True)
+            residual = residual - total / np.maximum(weight.sum(axis=axis, keepdims=True), 1)
+    # Textured parts of a photo hide the mark under noise of their own: each pixel counts in
+    # inverse proportion to the local variance around it, so flat parts carry the average.
+    local = blur((residual * weight) ** 2, FOLD_MODULE_PX) / np.maximum(blur(weight, FOLD_MODULE_PX), 1e-3)
+    weight = weight / (local + 4.0)
+    return residual * weight, weight
+
+
+def _fold(residual: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
+    """Average the image onto one lattice cell (2 × size by 2 × ROW_STEP modules, both copies in it)."""
+    period_x, period_y = 2 * size * FOLD_MODULE_PX, 2 * ROW_STEP * FOLD_MODULE_PX
+    h, w = residual.shape
+    rows, cols = -(-h // period_y), -(-w // period_x)
+    padded = np.zeros((rows * period_y, cols * period_x), np.float32)
+    weights = np.zeros_like(padded)
+    padded[:h, :w], weights[:h, :w] = residual, weight
+    total = padded.reshape(rows, period_y, cols, period_x).sum(axis=(0, 2))
+    count = weights.reshape(rows, period_y, cols, period_x).sum(axis=(0, 2))
+    shifted_total = np.roll(total, (period_y // 2, period_x // 2), axis=(0, 1))
+    shifted_count = np.roll(count, (period_y // 2, period_x // 2), axis=(0, 1))
+    return (total + shifted_total) / np.maximum(count + shifted_count, 1)
+
+
+def _at_scale(grey: np.ndarray, module_px: float, target: float = FOLD_MODULE_PX) -> np.ndarray:
+    """``grey`` resampled so that a module of ``module_px`` pixels becomes ``target`` pixels."""
+    if abs(module_px - target) < 0.0025 * target:
+        return grey
+    h, w = grey.shape
+    factor = target / module_px
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(size, Image.BILINEAR), np.float32)
+
+
+def _period_guesses(grey: np.ndarray, size: int = SIZE, count: int = 3) -> list[float]:
+    """Module sizes (px) at which the image repeats the way the mark's lattice does: peaks of the
+    weighted residual's autocorrelation at the lattice's vectors (2 × size, 0), (size, ROW_STEP)
+    and (0, 2 × ROW_STEP) modules, scanned over module sizes of 3 to 30 px."""
+    shrink = max(1.0, max(grey.shape) / 1200)
+    if shrink > 1:
+        h, w = grey.shape
+        grey = np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(
+            (round(w / shrink), round(h / shrink)), Image.BOX), np.float32)
+    residual, weight = _residual(grey)
+    h, w = residual.shape
+    shape = (2 * h, 2 * w)
+    auto = np.fft.irfft2(np.abs(np.fft.rfft2(residual, s=shape)) ** 2, s=shape)
+    overlap = np.fft.irfft2(np.abs(np.fft.rfft2(weight, s=shape)) ** 2, s=shape)
+    auto = auto / np.maximum(overlap, 0.05 * overlap.max())
+    auto /= auto[0, 0] + 1e-9
+
+    def at(dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+        y0, x0 = np.floor(dy).astype(int), np.floor(dx).astype(int)
+        fy, fx = dy - y0, dx - x0
+        total = 0
+        for oy, ox, weight_ in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)), (0, 1, (1 - fy) * fx),
+                                (1, 1, fy * fx)):
+            total = total + weight_ * auto[(y0 + oy) % shape[0], (x0 + ox) % shape[1]]
+        return total
+
+    modules = np.exp(np.linspace(np.log(3 / shrink), np.log(30 / shrink), 1200))
+    vectors = [(0, 2 * size), (ROW_STEP, size), (ROW_STEP, -size), (2 * ROW_STEP, 0)]
+    fits = []
+    for dy, dx in vectors:
+        usable = (np.abs(dy * modules) < h * 0.8) & (np.abs(dx * modules) < w * 0.8)
+        fits.append(np.where(usable, at(dy * modules, dx * modules), 0.0))
+    score = np.sum(fits, axis=0)
+    guesses: list[float] = []
+    for index in np.argsort(score)[::-1]:
+        module = float(modules[index] * shrink)
+        if score[index] <= 0:
+            break
+        if all(abs(module / g - 1) > 0.03 for g in guesses):
+            guesses.append(module)
+        if len(guesses) == count:
+            break
+    return guesses
+
+
+@cache
+def _ring(size: int = SIZE) -> np.ndarray:
+    """+1 (light) / -1 (dark) on the modules every symbol of this size shares: the quiet zone, the
+    solid L of the finder and the alternating timing edges; 0 on the data modules."""
+    sample = symbol("A" * 16)
+    ring = np.zeros((size, size), np.float32)
+    edge = np.zeros((size, size), bool)
+    edge[:2, :] = edge[-2:, :] = edge[:, :2] = edge[:, -2:] = True
+    ring[edge] = np.where(sample[edge], -1.0, 1.0)
+    return ring
+
+
+def _pure(modules: np.ndarray) -> np.ndarray:
+    """A clean picture of a module matrix (True = dark) for zxing: 6 px a module, wide quiet zone."""
+    image = np.where(np.pad(modules, 3, constant_values=False), 0, 255).astype(np.uint8)
+    return np.kron(image, np.ones((6, 6), np.uint8))
+
+
+def _read_cell(cell: np.ndarray, size: int) -> tuple[set[str], float]:
+    """Find the symbol in a folded cell by correlating it with the ring every symbol shares, sample
+    each module's centre and hand the clean matrix to zxing. Returns the ids and the best score."""
+    px = FOLD_MODULE_PX
+    found: set[str] = set()
+    best_score = 0.0
+    spectrum = np.fft.rfft2(cell)
+    for turn in range(4):
+        ring = np.rot90(_ring(size), turn)
+        template = np.zeros_like(cell)
+        block = np.kron(ring, np.ones((px, px), np.float32))
+        template[: block.shape[0], : block.shape[1]] = block
+        score = np.fft.irfft2(spectrum * np.conj(np.fft.rfft2(template)), s=cell.shape)
+        norm = float(np.sqrt((cell**2).sum() * (template**2).sum())) + 1e-9
+        tried: list[tuple[int, int]] = []
+        for flat in np.argsort(score, axis=None)[::-1][:64]:
+            dy, dx = (int(v) for v in np.unravel_index(flat, score.shape))
+            if any(abs(dy - y) <= 2 and abs(dx - x) <= 2 for y, x in tried):
+                continue  # the same peak, a pixel off
+            tried.append((dy, dx))
+            if len(tried) > PEAKS:
+                break
+            best_score = max(best_score, float(score[dy, dx]) / norm)
+            rows = (dy + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[0]
+            cols = (dx + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[1]
+            means = cell[rows[:, None, :, None], cols[None, :, None, :]].mean(axis=(2, 3))
+            found = _decode_modules(means, ring, turn, score[dy, dx] / norm >= LIKELY)
+            if found:
+                return found, best_score
+    return found, best_score
+
+
+def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int, likely: bool) -> set[str]:
+    """Read a sampled module matrix (negative = dark). When zxing cannot, flip the least certain
+    data modules one and two at a time: a handful of wrong modules in a dozen doubtful ones is
+    the usual failure, and Reed-Solomon plus the id's check keep a flip from naming anyone else."""
+    known = ring != 0
+    data = np.flatnonzero(~known)
+    doubtful = data[np.argsort(np.abs(means.ravel()[data]))[:12]]
+    trials = [()]
+    if likely:  # only where the shared modules stand out: the flips cost time, not certainty
+        trials += [(i,) for i in doubtful] + [(i, j) for n, i in enumerate(doubtful) for j in doubtful[n + 1:]]
+    base = means < 0
+    base[known] = ring[known] < 0  # the shared modules are known: no error there
+    for flips in trials:
+        modules = base.copy().ravel()
+        modules[list(flips)] ^= True
+        picture = _pure(np.rot90(modules.reshape(base.shape), -turn))
+        for result in zxingcpp.read_barcodes(picture, formats=zxingcpp.BarcodeFormat.DataMatrix, is_pure=True,
+                                             try_rotate=False, try_downscale=False, try_invert=False):
+            download_id = id_from_payload(result.bytes)
+            if download_id:
+                return {download_id}
+    return set()
+
+
+def _cell_at(grey: np.ndarray, module_px: float, size: int, flatten_lines: bool = False) -> np.ndarray:
+    residual, weight = _residual(_at_scale(grey, module_px), flatten_lines)
+    return _fold(residual, weight, size)
+
+
+def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = SIZE) -> set[str]:
+    """Every download id whose mark this greyscale image holds. ``module_px``: the module size when
+    known (a page rendered at a known dpi); otherwise it is searched for."""
+    grey = np.asarray(grey, np.float32)
+    if grey.shape[0] < 2 * size or grey.shape[1] < 2 * size:
+        return set()
+    if module_px:
+        for flatten_lines in (False, True):
+            found = _read_cell(_cell_at(grey, module_px, size, flatten_lines), size)[0]
+            if found:
+                return found
+        return set()
+    # Unknown scale: where the image repeats as the lattice does, then the usual screen scales.
+    guesses = _period_guesses(grey, size)
+    guesses += [m for m in (7.6, 10.3) if all(abs(m / g - 1) > 0.03 for g in guesses)]
+    attempts = [(guess, False) for guess in guesses] + [(guesses[0], True)]  # the likeliest scale, read again
+    for guess, flatten_lines in attempts:
+        residual, weight = _residual(_at_scale(grey, guess), flatten_lines)
+        for step in (0.0, -0.005, 0.005):
+            # A half-percent finer or coarser period: the residual is resampled, not recomputed.
+            found, _ = _read_cell(_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0), size),
+                                  size)
+            if found:
+                return found
+    return set()
+
+
+def grey_of(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), np.float32)
+
+
+def open_image(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+# --- leaked files (each runs in a child process) -------------------------------------------
+
+VISIBLE_ID = re.compile(r"download\s*id\s*([A-Za-z0-9_-]{16})(?![A-Za-z0-9_-])", re.IGNORECASE)
+READ_DPI = 100
+MAX_IMAGE_PIXELS = 80_000_000
+
+
+def _note(found: dict, download_id: str, how: str, page: int | None) -> None:
+    entry = found.setdefault(download_id, {"download_id": download_id, "how": [], "pages": []})
+    if how not in entry["how"]:
+        entry["how"].append(how)
+    if page is not None and page not in entry["pages"]:
+        entry["pages"].append(page)
+
+
+def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
+    """Ids in a leaked PDF: in its text, and in the mark of each page rendered at 100 dpi (at the
+    scale the page size implies; then, when no page gave one, with the scale searched for, as after
+    a reprint to another paper size)."""
+    import pypdfium2
+
+    deadline = time.monotonic() + seconds * 0.8
+    found: dict = {}
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as error:
+        raise Refusal("This PDF is damaged and cannot be read.") from error
+    try:
+        count = min(len(document), max_pages)
+        greys = []
+        for index in range(count):
+            page = document[index]
+            text = page.get_textpage().get_text_range()
+            for match in VISIBLE_ID.finditer(text):
+                if is_markable(match.group(1)):
+                    _note(found, match.group(1), "visible text", index + 1)
+            if time.monotonic() > deadline:
+                continue
+            width, height = page.get_size()  # as shown, rotation applied
+            module_pt, _ = geometry(width, height)
+            grey = grey_of(page.render(scale=READ_DPI / 72, may_draw_forms=False).to_pil())
+            greys.append((index, grey))
+            for download_id in find_ids_in_image(grey, module_pt * READ_DPI / 72):
+                _note(found, download_id, "forensic mark", index + 1)
+        if not any("forensic mark" in entry["how"] for entry in found.values()):
+            for index, grey in greys[:5]:
+                if time.monotonic() > deadline:
+                    break
+                for download_id in find_ids_in_image(grey):
+                    _note(found, download_id, "forensic mark", index + 1)
+    finally:
+        document.close()
+    return list(found.values())
+
+
+def find_in_image(data: bytes, seconds: float) -> list[dict]:
+    """Ids in a leaked PNG or JPEG: the mark, at a scale searched for."""
+    del seconds  # one image: the search is bounded by its own loop
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        image = open_image(data)
+        image = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise Refusal("This image cannot be read.") from error
+    found: dict = {}
+    for download_id in find_ids_in_image(grey_of(image)):
+        _note(found, download_id, "forensic mark", None)
+    return list(found.values())
