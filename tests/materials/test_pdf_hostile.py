@@ -11,8 +11,8 @@ import pikepdf
 import pytest
 from pypdf import PdfReader
 
-from tests.materials import pdfs
 from tests.helpers import make_pdf
+from tests.materials import pdfs
 from workshop import isolate
 from workshop.watermark import PDF, Limits, StampError, prepare, stamp
 
