@@ -73,6 +73,9 @@ KEEP_PER_PRICING = 32
 MAX_LADDER_PATTERNS = 12000
 #: Reduced costs are scaled by this and rounded down for CP-SAT, which wants integers.
 EXCESS_SCALE = 1000
+#: A step of the local search before the exact pricing costs about as much as this many nodes
+#: of the exact search (it tries every single change of one pattern); the work budget counts it so.
+NODES_PER_CHANGE = 10
 #: Nodes of the pricing search between two looks at the clock and the stop request.
 CHECK_NODES = 2000
 #: How often the caller's thread looks at the clock and the stop request while CP-SAT runs.
@@ -238,9 +241,11 @@ class Columns:
         nodes = 0
         rounds = 0
         value: float | None = None
+        variables = []
         while True:
             for c, talks in self.order[in_lp:]:
                 x = lp.NumVar(0.0, lp.infinity(), "")
+                variables.append(x)
                 for t in talks:
                     cover[t].SetCoefficient(x, 1)
                 convex[c].SetCoefficient(x, 1)
@@ -252,13 +257,31 @@ class Columns:
             value = objective.Value()
             if self.lagrangian is not None and value - self.lagrangian <= CLOSE_ENOUGH:
                 return self._outcome(value, True, rounds, nodes, "converged")
+            if nodes >= node_budget:
+                return self._outcome(value, False, rounds, nodes, "budget")
+            if time.monotonic() > deadline:
+                return self._outcome(value, False, rounds, nodes, "deadline")
+            if not keep_going():
+                return self._outcome(value, False, rounds, nodes, "stopped")
             prices = [0.0] * inst.n_talks
             for t, row in cover.items():
                 prices[t] = row.dual_value()
             mus = [row.dual_value() for row in convex]
+            # First a cheap local search from the patterns the linear program uses; the exact
+            # search (which also proves the bound) only when that finds nothing.
+            added = 0
+            for c, mu in enumerate(mus):
+                used = [talks for (cc, talks), x in zip(self.order, variables)
+                        if cc == c and talks and x.solution_value() > EPSILON]
+                found, steps = self._improve(c, prices, mu, used)
+                nodes += steps * NODES_PER_CHANGE
+                for _, talks in found:
+                    added += self.add(c, talks)
+            if added:
+                rounds += 1
+                continue
             floor = []
             complete = True
-            added = 0
             for c, mu in enumerate(mus):
                 found, spent, why = self._search(c, prices, mu, node_budget - nodes, deadline, keep_going)
                 nodes += spent
@@ -286,6 +309,78 @@ class Columns:
 
     def _outcome(self, value: float | None, converged: bool, rounds: int, nodes: int, why: str) -> BoundOutcome:
         return BoundOutcome(self.proven(), value, converged, rounds, nodes, why)
+
+    def _improve(self, c: int, prices: list[float], mu: float,
+                 seeds: list[Pattern]) -> tuple[list[tuple[float, Pattern]], int]:
+        """Patterns of class c with negative reduced cost near ``seeds``: from each, the best
+        single change (add, drop or exchange one talk) as long as it lowers the reduced cost.
+        Returns the best KEEP_PER_PRICING met below -EPSILON, best last, and the changes made.
+
+        A talk joining a pattern adds the missed talks of its voters already served there (or
+        wanting a pinned or fixed session), so every change is priced with one ``&`` and
+        ``bit_count`` against the union of the talks that stay."""
+        inst = self.inst
+        cls = self.classes[c]
+        levels = cls.levels
+        masks, speakers, need = inst.masks, inst.speaker_masks, inst.need
+        base = cls.base
+
+        def fits(talks: list[int]) -> bool:
+            counts = [0] * len(levels)
+            busy = 0
+            for t in talks:
+                if busy & speakers[t]:
+                    return False
+                busy |= speakers[t]
+                for j in range(need[t], len(levels)):
+                    counts[j] += 1
+            return all(k <= free for k, free in zip(counts, levels))
+
+        met: dict[Pattern, float] = {}
+        steps = 0
+        for seed in seeds:
+            current = list(seed)
+            value = self.cost(c, tuple(current)) - sum(prices[t] for t in current) - mu
+            while True:
+                steps += 1
+                inside = set(current)
+                outside = [u for u in cls.talks if u not in inside]
+                k = len(current)
+                # Unions of the talks before and after each position, with the pinned ones.
+                before = [base] * (k + 1)
+                for i, t in enumerate(current):
+                    before[i + 1] = before[i] | masks[t]
+                after = [base] * (k + 1)
+                for i in range(k - 1, -1, -1):
+                    after[i] = after[i + 1] | masks[current[i]]
+                changes = []
+                union = before[k]
+                for u in outside:
+                    v = value + (masks[u] & union).bit_count() - prices[u]
+                    if v < value - EPSILON:
+                        changes.append((v, -1, u))
+                for i, t in enumerate(current):
+                    rest = before[i] | after[i + 1]
+                    without = value - (masks[t] & rest).bit_count() + prices[t]
+                    if without < value - EPSILON and k > 1:
+                        changes.append((without, t, -1))
+                    for u in outside:
+                        v = without + (masks[u] & rest).bit_count() - prices[u]
+                        if v < value - EPSILON:
+                            changes.append((v, t, u))
+                changes.sort()
+                moved = False
+                for v, t, u in changes:
+                    talks = [x for x in current if x != t] + ([u] if u >= 0 else [])
+                    if fits(talks):
+                        current, value, moved = talks, v, True
+                        break
+                if not moved:
+                    break
+                if value < -EPSILON:
+                    met[tuple(sorted(current))] = value
+        ranked = sorted(met.items(), key=lambda pair: (pair[1], pair[0]))[:KEEP_PER_PRICING]
+        return [(v, talks) for talks, v in reversed(ranked)], steps
 
     def _search(self, c: int, prices: list[float], mu: float, budget: int, deadline: float,
                 keep_going: Callable[[], bool],
@@ -326,10 +421,10 @@ class Columns:
 
         def search(first: int, union: int, busy: int, value: float, room: int) -> None:
             spent[0] += 1
-            if not spent[0] % CHECK_NODES:
-                if spent[0] >= budget:
-                    stop[0] = "budget"
-                elif time.monotonic() > deadline:
+            if spent[0] > budget:
+                stop[0] = "budget"
+            elif not spent[0] % CHECK_NODES:
+                if time.monotonic() > deadline:
                     stop[0] = "deadline"
                 elif not keep_going():
                     stop[0] = "stopped"

@@ -43,8 +43,8 @@ EXACT_SHARE = 0.3
 COLUMNS_SHARE = 0.35
 LADDER_SHARE = 0.6
 #: With a step budget, the pricing search nodes per annealing step (a node costs about as much
-#: as fifteen steps).
-NODES_PER_STEP = 0.02
+#: as fifteen steps, so the bound gets about as much time as the annealing would).
+NODES_PER_STEP = 0.05
 #: With a step budget, CP-SAT's deterministic time per annealing step (a step is about a
 #: microsecond, a unit of deterministic time about a second on a modest machine), at the same
 #: ratio to the annealing as EXACT_SHARE.
