@@ -10,11 +10,13 @@ proves next to nothing.
 
 The bound (:meth:`Columns.bound`). There are far too many patterns to list, so the relaxation is
 solved by column generation: a linear program over the patterns found so far (GLOP) gives each
-talk a price; a branch and bound looks for patterns whose missed talks are lowest once the prices
-of their talks are taken off (the *pricing*) and adds them; when none has a negative reduced
-cost, the linear program is optimal over all patterns. Whatever the prices, their sum plus, per
-slot, the lowest price-net cost of a pattern is a lower bound (the Lagrangian bound), known from
-every round whose pricing searched completely.
+talk a price; the *pricing* looks for patterns whose missed talks are lowest once the prices of
+their talks are taken off, and adds them: first a local search from the patterns the linear
+program uses (cheap, and enough most rounds), then, when that finds none, a branch and bound
+over all patterns; when that finds none either, the linear program is optimal over all
+patterns. Whatever the prices, their sum plus, per slot, the lowest price-net cost of a pattern
+is a lower bound (the Lagrangian bound), known from every round whose branch and bound was
+complete.
 
 The optimum (:meth:`Columns.ladder`). With those prices, a schedule's missed talks are the
 Lagrangian bound plus the reduced costs of its patterns, none below zero; so a schedule missing
@@ -52,8 +54,12 @@ from dataclasses import dataclass
 
 from .instance import Instance
 
-#: Above this many floating talks the pricing search is too slow in pure Python to be worth it.
+#: Above this many floating talks, or rooms free in one slot, the pricing search (exponential in
+#: the rooms, a pattern's size) is too slow in pure Python to settle within the usual seconds:
+#: with 6 rooms and 60 talks the relaxation is solved in one to three seconds, with 8 rooms and
+#: 80 talks it takes fifteen.
 MAX_TALKS = 120
+MAX_ROOMS = 6
 #: Reduced costs above -EPSILON are taken as zero (GLOP's duals carry rounding errors).
 EPSILON = 1e-6
 #: The Lagrangian bound is rounded up to whole missed talks after taking this off, more than the
@@ -133,7 +139,9 @@ def applicable(inst: Instance, slot_of: list[int], need: list[int]) -> bool:
     """True when the bound applies to the schedules the search's one is compared with (every
     movable talk placed, none in a room below its level), and the pricing search is affordable."""
     floating = sum(1 for spanning in inst.spanning if not spanning)
-    return 0 < floating <= MAX_TALKS and -1 not in slot_of and list(need) == list(inst.need)
+    rooms = max((len(free) for free in inst.free_rooms), default=0)
+    return (0 < floating <= MAX_TALKS and rooms <= MAX_ROOMS and -1 not in slot_of
+            and list(need) == list(inst.need))
 
 
 class Columns:
