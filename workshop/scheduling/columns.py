@@ -546,6 +546,10 @@ class Columns:
             if status == "infeasible":
                 bound += 1
                 continue
+            if status in ("unknown", "feasible") and time.monotonic() >= deadline - POLL_SECONDS:
+                # The clock, not the work budget, ended CP-SAT: say so (the outcome may differ
+                # from run to run).
+                status = "deadline"
             if slot_of is None:
                 return LadderOutcome(bound, None, None, False, nodes, spent_work, status)
             missed = self.missed(slot_of)
