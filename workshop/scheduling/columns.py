@@ -75,8 +75,12 @@ ENOUGH = 32
 CLOSE_ENOUGH = 1e-3
 #: Patterns added per pricing: the best the search met.
 KEEP_PER_PRICING = 32
-#: The ladder stops climbing when a rung lists more patterns than this (CP-SAT then needs long).
+#: The ladder stops climbing when a rung lists more patterns than this, or more than CP-SAT can
+#: settle in the time (or deterministic time) left, at about RUNG_SECONDS times the square of the
+#: thousands of patterns (measured on the benchmark's instances: 1000 patterns, a few tenths of
+#: a second; 2700, one to five seconds; 9500, twenty).
 MAX_LADDER_PATTERNS = 12000
+RUNG_SECONDS = 0.3
 #: Reduced costs are scaled by this and rounded down for CP-SAT, which wants integers.
 EXCESS_SCALE = 1000
 #: A step of the local search before the exact pricing costs about as much as this many nodes
@@ -332,18 +336,7 @@ class Columns:
         levels = cls.levels
         masks, speakers, need = inst.masks, inst.speaker_masks, inst.need
         base = cls.base
-
-        def fits(talks: list[int]) -> bool:
-            counts = [0] * len(levels)
-            busy = 0
-            for t in talks:
-                if busy & speakers[t]:
-                    return False
-                busy |= speakers[t]
-                for j in range(need[t], len(levels)):
-                    counts[j] += 1
-            return all(k <= free for k, free in zip(counts, levels))
-
+        n_levels = len(levels)
         met: dict[Pattern, float] = {}
         steps = 0
         for seed in seeds:
@@ -354,6 +347,17 @@ class Columns:
                 inside = set(current)
                 outside = [u for u in cls.talks if u not in inside]
                 k = len(current)
+                # Rooms to spare at each level, and the speakers already in the pattern: which
+                # changes keep it seatable is known without building them.
+                spare = list(levels)
+                busy = 0
+                for t in current:
+                    busy |= speakers[t]
+                    for j in range(need[t], n_levels):
+                        spare[j] -= 1
+                spare_from = list(spare)
+                for j in range(n_levels - 2, -1, -1):
+                    spare_from[j] = min(spare_from[j], spare_from[j + 1])
                 # Unions of the talks before and after each position, with the pinned ones.
                 before = [base] * (k + 1)
                 for i, t in enumerate(current):
@@ -361,30 +365,30 @@ class Columns:
                 after = [base] * (k + 1)
                 for i in range(k - 1, -1, -1):
                     after[i] = after[i + 1] | masks[current[i]]
-                changes = []
+                best = (value - EPSILON, -2, -2)
                 union = before[k]
                 for u in outside:
                     v = value + (masks[u] & union).bit_count() - prices[u]
-                    if v < value - EPSILON:
-                        changes.append((v, -1, u))
+                    if v < best[0] and spare_from[need[u]] > 0 and not busy & speakers[u]:
+                        best = (v, -1, u)
                 for i, t in enumerate(current):
                     rest = before[i] | after[i + 1]
                     without = value - (masks[t] & rest).bit_count() + prices[t]
-                    if without < value - EPSILON and k > 1:
-                        changes.append((without, t, -1))
+                    if without < best[0] and k > 1:
+                        best = (without, t, -1)
+                    others = busy ^ speakers[t]
+                    nt = need[t]
                     for u in outside:
                         v = without + (masks[u] & rest).bit_count() - prices[u]
-                        if v < value - EPSILON:
-                            changes.append((v, t, u))
-                changes.sort()
-                moved = False
-                for v, t, u in changes:
-                    talks = [x for x in current if x != t] + ([u] if u >= 0 else [])
-                    if fits(talks):
-                        current, value, moved = talks, v, True
-                        break
-                if not moved:
+                        if v < best[0] and not others & speakers[u]:
+                            nu = need[u]
+                            if nu >= nt or min(spare[nu:nt]) > 0:
+                                best = (v, t, u)
+                v, t, u = best
+                if t == -2:
                     break
+                current = [x for x in current if x != t] + ([u] if u >= 0 else [])
+                value = v
                 if value < -EPSILON:
                     met[tuple(sorted(current))] = value
         ranked = sorted(met.items(), key=lambda pair: (pair[1], pair[0]))[:KEEP_PER_PRICING]
@@ -540,6 +544,11 @@ class Columns:
             left = None if work is None else work - spent_work
             if time.monotonic() >= deadline or (left is not None and left <= 0):
                 return LadderOutcome(bound, None, None, False, nodes, spent_work, "deadline")
+            # CP-SAT's time grows about with the square of the patterns listed: a rung that
+            # would not finish in what is left only takes that time from the annealing.
+            available = deadline - time.monotonic() if left is None else left
+            if RUNG_SECONDS * (len(listed) / 1000) ** 2 > available:
+                return LadderOutcome(bound, None, None, False, nodes, spent_work, "too many patterns")
             status, slot_of, used = self._solve_patterns(listed, most, most - self.lagrangian, deadline, left,
                                                          keep_going)
             spent_work += used
