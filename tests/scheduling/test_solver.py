@@ -29,6 +29,8 @@ from workshop.scheduling import (
     greedy_schedule,
     solve,
 )
+from workshop.scheduling.columns import Columns
+from workshop.scheduling.exact import solve_exact
 from workshop.scheduling.instance import build_instance
 from workshop.scheduling.search import Cooling, anneal, greedy
 from workshop.scheduling.solver import schedule_placements
@@ -606,7 +608,9 @@ def test_a_work_budget_gives_the_same_schedule_in_any_process():
 
 
 def test_a_larger_work_budget_runs_more_steps_with_the_same_result_for_the_same_budget():
-    problem = random_problem(8, n_talks=40, n_rooms=4, n_slots=12, n_voters=80, wants=(3, 8))
+    # Too big for either exact method (see columns.MAX_TALKS and exact.small_enough), so that
+    # the annealing runs whatever the budget.
+    problem = random_problem(8, n_talks=130, n_rooms=6, n_slots=24, n_voters=300, wants=(3, 8))
     short = solve(problem, time_limit=60, seed=1, steps=5000)
     long = solve(problem, time_limit=60, seed=1, steps=50000)
     again = solve(problem, time_limit=60, seed=1, steps=50000)
@@ -683,8 +687,9 @@ def test_should_stop_ends_the_run_with_the_best_schedule_so_far():
     assert result.missed <= start.missed
 
 
-def test_cancelling_stops_cp_sat_too():
-    problem = random_problem(3, n_talks=30, n_rooms=5, n_slots=6, n_voters=100, wants=(5, 7), tight_rooms=True)
+def test_cancelling_stops_the_exact_phases_too():
+    # The bound from slot contents takes seconds here, so the first report comes during it.
+    problem = random_problem(3, n_talks=60, n_rooms=6, n_slots=10, n_voters=200, wants=(6, 8), tight_rooms=True)
     phases: list[str] = []
 
     def progress(report: Progress) -> bool:
@@ -692,9 +697,30 @@ def test_cancelling_stops_cp_sat_too():
         return False
 
     result = solve(problem, time_limit=60, seed=0, steps=10**9, progress=progress)
-    assert phases == ["bound"] and result.cancelled
+    assert len(phases) == 1 and phases[0] in ("bound", "exact") and result.cancelled
     assert "simulated annealing" not in result.method
     assert_valid(problem, result)
+
+
+def test_cancelling_stops_cp_sat_too():
+    # CP-SAT cannot settle this in a twentieth of a second, when it first asks whether to go on.
+    problem = random_problem(3, n_talks=60, n_rooms=6, n_slots=10, n_voters=200, wants=(6, 8), tight_rooms=True)
+    inst = build_instance(problem)
+    state = greedy(inst)
+    exact = solve_exact(inst, placed=inst.n_talks, over_capacity=0, hint=(state.slot_of, state.room_of, set()),
+                        seconds=60, work=None, keep_going=lambda: False)
+    assert not exact.optimal
+    columns = Columns(inst)
+    columns.add_schedule(state.slot_of)
+    columns.bound(10**9, time.monotonic() + 60, lambda: True)
+    asked = []
+
+    def keep_going() -> bool:
+        asked.append(1)
+        return False
+
+    ladder = columns.ladder(state.missed, 10**9, None, time.monotonic() + 60, keep_going)
+    assert asked and not ladder.optimal and ladder.why in ("stopped", "unknown", "feasible")
 
 
 # -- randomized validity -----------------------------------------------------------------------------

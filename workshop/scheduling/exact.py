@@ -61,7 +61,8 @@ def small_enough(inst: Instance) -> bool:
 
 
 def solve_exact(inst: Instance, *, placed: int, over_capacity: int, hint: tuple[list[int], list[int], set[int]],
-                seconds: float, work: float | None, keep_going: Callable[[], bool]) -> ExactOutcome:
+                seconds: float, work: float | None, keep_going: Callable[[], bool],
+                known_bound: int | None = None) -> ExactOutcome:
     """Look with CP-SAT for the schedule placing the most talks, then with the fewest in rooms below
     their level (not counting those no room seats), then with the fewest missed talks, among those
     at least as good on the first two counts as one placing ``placed`` talks with ``over_capacity``
@@ -72,6 +73,9 @@ def solve_exact(inst: Instance, *, placed: int, over_capacity: int, hint: tuple[
     when given, the deterministic time, which makes the outcome reproducible unless ``seconds``
     cuts in first. ``keep_going`` is asked every
     POLL_SECONDS; when it returns False the search stops and what it has is returned.
+    ``known_bound``, a bound on missed talks already proven for the schedules placing every talk
+    with none over capacity (:mod:`.columns`), is only given when those are the schedules
+    sought; CP-SAT then starts from it instead of proving it again.
     """
     from ortools.sat.python import cp_model
 
@@ -165,6 +169,8 @@ def solve_exact(inst: Instance, *, placed: int, over_capacity: int, hint: tuple[
         penalty += left_weight * (inst.n_talks - sum(placed_literals))
     if overflowing:
         penalty += over_weight * sum(overflowing)
+    if known_bound is not None and not may_leave and not may_overflow:
+        model.add(sum(objective) + forced >= known_bound)
     model.minimize(sum(objective) + forced + penalty)
 
     slot_of, room_of, over_hint = hint
