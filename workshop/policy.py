@@ -873,6 +873,33 @@ def can_check_in_self(user, proposal: Proposal) -> bool:
             and released_entry(proposal) is not None)
 
 
+def shows_on_schedule(user, proposal: Proposal, now=None) -> bool:
+    """Whether a released session appears on this person's schedule, agenda, feeds and exports at all:
+    as itself when they may see the talk, as a closed session when they may not (a restricted talk they
+    are not named for), and not at all when they are excluded from it. An exclusion leaves no trace: a
+    "closed session" where the others see a talk would tell the person they were left out."""
+    return can_view_proposal(user, proposal, now) or not is_excluded(user, proposal)
+
+
+def sessions_hidden_from(user, event: Event) -> sa.Select:
+    """Twin of shows_on_schedule: the ids of the event's proposals this person is excluded from (select
+    ``Proposal.id``; narrow it with ``.where``). Those among them the person may still see (a talk they
+    speak at) show as themselves; the rest leave no trace. Nothing for anonymous visitors, who cannot be
+    matched against a person or a domain."""
+    query = sa.select(Proposal.id).where(Proposal.event_id == event.id)
+    if not _signed_in(user):
+        return query.where(sa.false())
+    excluded = sa.select(ProposalExclusion.proposal_id).where(sa.or_(
+        ProposalExclusion.user_id == user.id, ProposalExclusion.domain.in_(email_domains(user.email))))
+    return query.where(Proposal.id.in_(excluded))
+
+
+def loses_seat_by_exclusion(user, proposal: Proposal) -> bool:
+    """An exclusion takes away the person's seat or waitlist place in the session (its speakers are
+    never excluded from their own talk)."""
+    return is_excluded(user, proposal) and not is_speaker(user, proposal)
+
+
 def can_read_event_feed(user, event: Event) -> bool:
     """The event's calendar: the whole schedule for whoever may see it, its public sessions for anyone
     while the public page is on."""
@@ -888,3 +915,10 @@ def can_subscribe_calendar(user, event: Event) -> bool:
 def placements_of(event: Event) -> sa.Select:
     """The organizers' working schedule (no twin for others: they read releases)."""
     return sa.select(Placement).where(Placement.event_id == event.id)
+
+
+def feed_carries_details(proposal: Proposal, opted_in: bool, now=None) -> bool:
+    """A calendar entry holds a talk's title, time and room; its abstract and speakers leave for a
+    calendar app (and whoever syncs or shares that calendar) only for a public talk, or in a person's
+    own feed when they asked for them there."""
+    return opted_in or proposal.effective_tier(now or utcnow()) == Tier.PUBLIC

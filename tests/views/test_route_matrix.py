@@ -184,6 +184,8 @@ EXPECTED: dict[str, dict[str, dict]] = {
     # The new secret link is shown in this answer only, so it is a page, not a redirect.
     "calendar.reset": {"POST": by_role(404, 404, 403, 200, 404, 200, 200)},
     "calendar.revoke": {"POST": by_role(404, 404, 403, 302, 404, 302, 302)},
+    # Asked once each subscriber has a feed link (see NEEDS): the opt-in for abstracts lives on the link.
+    "calendar.details": {"POST": by_role(404, 404, 403, 302, 404, 302, 302)},
     # Asked with the public page off; while it is on, anyone gets its public sessions (a test below).
     "calendar.event_ics": {"GET": CONTENT_PAGE},
     "calendar.session_ics": {"GET": TALK_PAGE},
@@ -252,6 +254,7 @@ NEEDS = {
     "sessions.agenda": lambda scene: scene.seat,
     "sessions.cancel": lambda scene: scene.seat,
     "calendar.revoke": lambda scene: scene.feed_links,
+    "calendar.details": lambda scene: scene.feed_links,
     "calendar.event_ics": lambda scene: (scene.released_talk, scene.close_public_page()),
 }
 # Routes about the scene's talk once it is released (the others ask about it as a proposal).
@@ -335,6 +338,7 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "schedule.slots": {"day": scene.world.event.starts_on.isoformat(), "starts": "18:00, 19:00", "minutes": "30"},
         "autoschedule.form": {"scope": "unplaced", "time_limit": "1", "seed": "0"},
         "sessions.checkin": {"email": "attendee@example.org"},
+        "calendar.details": {"details": "y"},
     }
     return forms.get(endpoint, {})
 

@@ -151,6 +151,21 @@ def fill_from_waitlist(proposal: Proposal) -> list[SignUp]:
     return promoted
 
 
+def drop_excluded(proposal: Proposal) -> list[SignUp]:
+    """Take the seats and waitlist places of everyone now excluded from the session (a person, or an email
+    domain), silently: telling them would tell them they were left out. A freed seat goes to the head of
+    the waitlist. Call it whenever a talk's exclusions change; returns the sign-ups promoted. The caller
+    commits."""
+    _lock_proposal(proposal)
+    rows = db.session.scalars(sa.select(SignUp).where(SignUp.proposal_id == proposal.id)
+                              .options(selectinload(SignUp.user))).all()
+    dropped = [row for row in rows if policy.loses_seat_by_exclusion(row.user, proposal)]
+    for row in dropped:
+        db.session.delete(row)
+    db.session.flush()
+    return fill_from_waitlist(proposal) if any(row.status == CONFIRMED for row in dropped) else []
+
+
 def waitlist_position(signup: SignUp) -> int | None:
     """1 for the head of the queue; None for a confirmed seat."""
     if signup.status != WAITLISTED:
