@@ -178,8 +178,11 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "sessions.cancel": {"POST": by_role(404, 404, 404, 302, 404, 409, 409)},
     "sessions.checkin": {"GET": TALK_MANAGE_PAGE, "POST": TALK_MANAGE_ACTION},
     "sessions.projector": {"GET": TALK_MANAGE_PAGE},
-    # The session's real code while it is under way: the unsigned know the event but not its schedule.
-    "sessions.self_checkin": {"POST": by_role(404, 404, 403, 302, 404, 403, 403)},
+    "sessions.projector_qr": {"GET": TALK_MANAGE_PAGE},
+    # The session's real code while it is under way: the unsigned know the event but not its schedule. The
+    # page is what the projector's QR code opens: anonymous visitors are asked to sign in first.
+    "sessions.self_checkin": {"GET": by_role(LOGIN, 404, 403, 200, 404, 403, 403),
+                              "POST": by_role(LOGIN, 404, 403, 302, 404, 403, 403)},
     "calendar.subscribe": {"GET": CONTENT_PAGE},
     # The new secret link is shown in this answer only, so it is a page, not a redirect.
     "calendar.reset": {"POST": by_role(404, 404, 403, 200, 404, 200, 200)},
@@ -220,6 +223,7 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "sessions.signup": {"POST": {"speaker": 403}},
     "sessions.checkin": {"GET": {"speaker": 403}, "POST": {"speaker": 403}},
     "sessions.projector": {"GET": {"speaker": 403}},
+    "sessions.projector_qr": {"GET": {"speaker": 403}},
     "calendar.session_ics": {"GET": {"speaker": 200, "cospeaker": 200}},
 }
 
