@@ -88,6 +88,7 @@ def _register_blueprints(app: Flask) -> None:
         autoschedule,
         calendar,
         events,
+        exports,
         invitation,
         invites,
         main,
@@ -99,7 +100,7 @@ def _register_blueprints(app: Flask) -> None:
     )
 
     for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials, schedule, sessions,
-                   calendar, autoschedule):
+                   calendar, autoschedule, exports):
         app.register_blueprint(module.bp)
 
 

@@ -900,6 +900,11 @@ def loses_seat_by_exclusion(user, proposal: Proposal) -> bool:
     return is_excluded(user, proposal) and not is_speaker(user, proposal)
 
 
+def can_export_schedule(user, event: Event) -> bool:
+    """The organizers' CSV of the released schedule, with its seats and check-ins."""
+    return can_manage_event(user, event)
+
+
 def can_read_event_feed(user, event: Event) -> bool:
     """The event's calendar: the whole schedule for whoever may see it, its public sessions for anyone
     while the public page is on."""

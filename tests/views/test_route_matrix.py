@@ -194,6 +194,13 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "calendar.session_ics": {"GET": TALK_PAGE},
     # A guessed token opens nothing, whoever asks: the token decides, not the session (a real one: below).
     "calendar.personal": {"GET": everyone(404)},
+    # The public exports exist while the public page is on (it is, in the scene): anyone reads them.
+    "exports.public_json": {"GET": everyone(200)},
+    "exports.public_xml": {"GET": everyone(200)},
+    # As the personal feed: a guessed token opens nothing, whoever asks (a real one: tests/exports).
+    "exports.personal_json": {"GET": everyone(404)},
+    "exports.personal_xml": {"GET": everyone(404)},
+    "exports.organizers_csv": {"GET": MANAGE_PAGE},
 }
 
 SPEAKERS: dict[str, dict[str, dict]] = {
@@ -225,6 +232,7 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "sessions.projector": {"GET": {"speaker": 403}},
     "sessions.projector_qr": {"GET": {"speaker": 403}},
     "calendar.session_ics": {"GET": {"speaker": 200, "cospeaker": 200}},
+    "exports.organizers_csv": {"GET": {"speaker": 403}},
 }
 
 
@@ -255,6 +263,8 @@ NEEDS = {
     "schedule.availability": lambda scene: (scene.talk, scene.slot),
     "autoschedule.form": lambda scene: (scene.talk, scene.room, scene.slot),
     "sessions.schedule": lambda scene: scene.released_talk,
+    "exports.organizers_csv": lambda scene: scene.released_talk,
+    "exports.public_json": lambda scene: scene.released_talk,
     "sessions.agenda": lambda scene: scene.seat,
     "sessions.cancel": lambda scene: scene.seat,
     "calendar.revoke": lambda scene: scene.feed_links,
@@ -283,8 +293,9 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "candidate_id": lambda: scene.candidate.id,
         "user_id": lambda: scene.world.stranger.id if endpoint == "admin.user_action" else scene.co_organizer.id,
         "action": lambda: "disable",
-        "token": lambda: {"invitation.answer": scene.invitation_token,
-                          "calendar.personal": new_token()[0]}.get(endpoint, scene.login_token),  # never issued
+        "token": lambda: {"invitation.answer": scene.invitation_token, "calendar.personal": new_token()[0],
+                          "exports.personal_json": new_token()[0], "exports.personal_xml": new_token()[0],
+                          }.get(endpoint, scene.login_token),  # never issued
         "public_id": lambda: talk_of(endpoint, scene).public_id,
         "material_public_id": lambda: scene.material.public_id,
         "room_id": lambda: scene.room.id,
