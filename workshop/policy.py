@@ -268,6 +268,30 @@ def events_visible_to(user) -> sa.Select:
     return _events_where(user, lambda u: sa.or_(_organizes(u), _participates(u)))
 
 
+def content_open_among(user, events) -> set[int]:
+    """Set twin of can_view_event_content for a list of ``events`` (from events_visible_to): the ids of those
+    whose content this person sees, in two queries whatever their number. Organizers see their events';
+    attendees those they are accepted at and whose current agreement they signed."""
+    ids = [event.id for event in events]
+    if not ids or not _signed_in(user):
+        return set()
+    if is_admin(user):
+        return set(ids)
+    organized = set(db.session.scalars(sa.select(event_organizers.c.event_id).where(
+        event_organizers.c.user_id == user.id, event_organizers.c.event_id.in_(ids))))
+    current = sa.select(Agreement.event_id, sa.func.max(Agreement.version).label("version")).where(
+        Agreement.event_id.in_(ids)).group_by(Agreement.event_id).subquery()
+    signed = set(db.session.scalars(
+        sa.select(Candidate.event_id)
+        .join(current, current.c.event_id == Candidate.event_id)
+        .join(Agreement, sa.and_(Agreement.event_id == current.c.event_id, Agreement.version == current.c.version))
+        .join(AgreementAcceptance, sa.and_(AgreementAcceptance.agreement_id == Agreement.id,
+                                           AgreementAcceptance.user_id == user.id))
+        .where(Candidate.user_id == user.id, Candidate.status == CandidateStatus.ACCEPTED,
+               Candidate.event_id.in_(ids))))
+    return organized | signed
+
+
 def managed_events(user) -> sa.Select:
     """Twin of can_manage_event."""
     return _events_where(user, _organizes)
@@ -327,6 +351,11 @@ def can_view_audit(user, event: Event) -> bool:
 
 def user_may_sign_in(user: User | None) -> bool:
     return user is not None and not user.is_disabled
+
+
+def can_have_api_tokens(user) -> bool:
+    """Anyone signed in makes and revokes their own API tokens; a token then sees what its owner may."""
+    return _signed_in(user) and user_may_sign_in(user)
 
 
 def can_change_account(user, account: User) -> bool:

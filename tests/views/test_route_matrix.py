@@ -51,7 +51,7 @@ from workshop.models import (
     User,
     public_id,
 )
-from workshop.services import autoschedule, invites, proposals, signups
+from workshop.services import api_tokens, autoschedule, invites, proposals, signups
 from workshop.services.tokens import new_token
 
 LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
@@ -201,6 +201,20 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "exports.personal_json": {"GET": everyone(404)},
     "exports.personal_xml": {"GET": everyone(404)},
     "exports.organizers_csv": {"GET": MANAGE_PAGE},
+    # The API knows its caller by a bearer token only: a signed-in browser's cookie opens nothing there
+    # (tests/api asks it with tokens). Its document is for anyone.
+    "api.openapi_document": {"GET": everyone(200)},
+    "api.me": {"GET": everyone(401)},
+    "api.events": {"GET": everyone(401)},
+    "api.event": {"GET": everyone(401)},
+    "api.talks": {"GET": everyone(401)},
+    "api.talk": {"GET": everyone(401)},
+    "api.schedule": {"GET": everyone(401)},
+    "api.signup_list": {"GET": everyone(401)},
+    # Anyone signed in makes tokens (the answer is the page that shows the new one once); a token is revoked
+    # by its owner only, here the attendee: anyone else's is no token of theirs.
+    "api_tokens.create_token": {"POST": by_role(LOGIN, 200, 200, 200, 200, 200, 200)},
+    "api_tokens.revoke_token": {"POST": by_role(LOGIN, 404, 404, 302, 404, 404, 404)},
 }
 
 SPEAKERS: dict[str, dict[str, dict]] = {
@@ -299,12 +313,23 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "public_id": lambda: talk_of(endpoint, scene).public_id,
         "material_public_id": lambda: scene.material.public_id,
         "room_id": lambda: scene.room.id,
+        "talk_id": lambda: scene.talk.public_id,
+        "token_id": lambda: attendees_api_token(scene),
         "slot_id": lambda: scene.slot.id,
     }
     [rule] = app.url_map.iter_rules(endpoint)
     arguments = {name: values[name]() for name in rule.arguments}
     with app.test_request_context():
         return url_for(endpoint, **arguments)
+
+
+def attendees_api_token(scene: Scene) -> str:
+    """The public id of an API token of the attendee's, made on first use."""
+    if not hasattr(scene, "api_token_id"):
+        token, _raw = api_tokens.create_token(scene.world.attendee, "Their conference app")
+        db.session.commit()
+        scene.api_token_id = token.public_id
+    return scene.api_token_id
 
 
 def post_data(endpoint: str, scene: Scene) -> dict:
@@ -354,6 +379,7 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "autoschedule.form": {"scope": "unplaced", "time_limit": "1", "seed": "0"},
         "sessions.checkin": {"email": "attendee@example.org"},
         "calendar.details": {"details": "y"},
+        "api_tokens.create_token": {"name": "My conference app"},
     }
     return forms.get(endpoint, {})
 

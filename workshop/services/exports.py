@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 from xml.etree import ElementTree
 
@@ -56,7 +56,7 @@ class ExportEvent(Strict):
 
 class ExportRelease(Strict):
     number: int = Field(ge=1, description="Releases are numbered 1, 2, … as the organizers publish them.")
-    published_at: datetime = Field(description="When it was published, in UTC.")
+    published_at: datetime = Field(description="When it was published (in UTC).")
 
 
 class ExportRoom(Strict):
@@ -142,11 +142,13 @@ def _export(event: Event, release: Published, public: bool, details: bool, now: 
     used = {s.room.id for s in release.sessions}
     info = release.release
     return ScheduleExport(
-        schema=SCHEMA_ID, scope="public" if public else "personal", generated_at=now.replace(microsecond=0),
+        schema=SCHEMA_ID, scope="public" if public else "personal",
+        generated_at=now.replace(microsecond=0, tzinfo=UTC),
         event=ExportEvent(slug=event.slug, title=event.title, timezone=event.timezone, starts_on=event.starts_on,
                           ends_on=event.ends_on,
                           url=f"{_base()}/e/{event.slug}/public" if public else f"{_base()}/e/{event.slug}/"),
-        release=ExportRelease(number=info.number, published_at=info.created_at) if info else None,
+        release=ExportRelease(number=info.number, published_at=info.created_at.replace(microsecond=0, tzinfo=UTC))
+        if info else None,
         rooms=[ExportRoom(name=r.name, capacity=r.capacity) for r in release.rooms if r.id in used],
         sessions=[_session(event, s, public, details, now) for s in release.sessions])
 
