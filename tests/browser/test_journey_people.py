@@ -212,7 +212,8 @@ def test_attendee_signs_up_subscribes_checks_in_and_downloads(app, scene, browse
     for_attendees(projector, "Schedule").click()
     projector.locator(f"#s-{scene.live_id}").get_by_role("link", name="Projector").click()
     expect(projector.get_by_role("heading", name=LIVE)).to_be_visible()
-    expect(projector.get_by_text("Check in with the room code")).to_be_visible()
+    expect(projector.get_by_text("Or type the room code")).to_be_visible()
+    expect(projector.get_by_role("img", name="QR code: scan it to check in")).to_be_visible()
     code = projector.locator(".projector-code").inner_text().strip()
     assert re.fullmatch(r"[A-Z0-9]{6}", code), code
     projector_errors.assert_none()

@@ -10,5 +10,6 @@ class FeedDetailsForm(FlaskForm):
 
 
 class ApiTokenForm(FlaskForm):
-    name = StringField("Token name", description="What will use it, e.g. “my conference app”.",
+    # Its own id: it shares the account page with the account form's "name".
+    name = StringField("Token name", id="token-name", description="What will use it, e.g. “my conference app”.",
                        validators=[DataRequired("Name the token."), Length(max=80, message="Up to 80 characters.")])
