@@ -224,3 +224,13 @@ def test_organizers_csv_lists_every_session_with_its_seats(client, programme):
     for role in (programme.a, programme.speaker):
         login_as(client, role)
         assert client.get("/e/retreat/manage/schedule.csv").status_code == 403
+
+
+def test_characters_xml_cannot_hold_are_left_out(client, programme):
+    programme.public_talk.title = "Bell\x07 and\x1b escape & <friends>"
+    programme.public_talk.abstract = "Form\x0cfeed."
+    db.session.commit()
+    document = valid_frab(client.get("/e/retreat/schedule.xml").data)
+    [event] = document.iter("event")
+    assert event.findtext("title") == "Bell and escape & <friends>"
+    assert event.findtext("abstract") == "Formfeed."

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -179,6 +180,15 @@ def personal_schedule(user, event: Event, details: bool = False, now: datetime |
 # --- frab's schedule.xml ------------------------------------------------------------------------
 
 
+# Characters XML 1.0 cannot hold at all, even escaped: a title that carries one would make the whole file
+# unreadable to every app.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    return NOT_XML.sub("", value)
+
+
 def _hours(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
@@ -195,7 +205,7 @@ def frab_xml(export: ScheduleExport) -> bytes:
     for name, value in (("title", event.title), ("acronym", event.slug), ("start", event.starts_on.isoformat()),
                         ("end", event.ends_on.isoformat()), ("days", str((event.ends_on - event.starts_on).days + 1)),
                         ("base_url", f"{_base()}/"), ("time_zone_name", event.timezone)):
-        ElementTree.SubElement(conference, name).text = value
+        ElementTree.SubElement(conference, name).text = _text(value)
     days: dict[date, list[ExportSession]] = {}
     for session in export.sessions:
         days.setdefault(session.day, []).append(session)
@@ -211,7 +221,7 @@ def frab_xml(export: ScheduleExport) -> bytes:
         for session in sessions:
             by_room.setdefault(session.room, []).append(session)
         for room in sorted(by_room, key=lambda name: room_order.get(name, len(room_order))):
-            room_element = ElementTree.SubElement(element, "room", name=room)
+            room_element = ElementTree.SubElement(element, "room", name=_text(room))
             for session in by_room[room]:
                 _frab_event(room_element, event.slug, session)
     ElementTree.indent(root)
@@ -227,10 +237,10 @@ def _frab_event(parent: ElementTree.Element, event_slug: str, session: ExportSes
             ("start", datefmt(session.starts_at, "time")), ("duration", _hours(session.duration_minutes)),
             ("abstract", session.abstract or ""), ("slug", f"{event_slug}-{guid.hex[:12]}"),
             ("track", session.tier or "")):
-        ElementTree.SubElement(item, name).text = value
+        ElementTree.SubElement(item, name).text = _text(value)
     persons = ElementTree.SubElement(item, "persons")
     for speaker in session.speakers:
-        ElementTree.SubElement(persons, "person").text = speaker
+        ElementTree.SubElement(persons, "person").text = _text(speaker)
     if session.no_recording:
         recording = ElementTree.SubElement(item, "recording")
         ElementTree.SubElement(recording, "license").text = ""
