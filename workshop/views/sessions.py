@@ -117,9 +117,9 @@ def agenda(slug: str):
     return _agenda(event, RoomCodeForm(formdata=None))
 
 
-def _checkin_form_page(event: Event, form: RoomCodeForm, status: int = 200):
-    return page("sessions/checkin_self.html", form, status if form.errors or status != 200 else None,
-                event=event, agenda_url=url_for("sessions.agenda", slug=event.slug))
+def _checkin_form_page(event: Event, form: RoomCodeForm, status: int | None = None):
+    return page("sessions/checkin_self.html", form, status, event=event,
+                agenda_url=url_for("sessions.agenda", slug=event.slug))
 
 
 @bp.route("/e/<slug>/checkin", methods=["GET", "POST"])
@@ -253,7 +253,7 @@ def projector_qr(slug: str, public_id: str):
     code = signups.room_code_of_minute(proposal, int_arg("minute", minimum=0))
     svg = io.BytesIO()
     segno.make(_checkin_link(event, code), error="m").save(
-        svg, kind="svg", scale=10, border=2, xmldecl=False, svgns=True, title="Check-in link")
+        svg, kind="svg", scale=10, border=4, xmldecl=False, svgns=True, title="Check-in link")
     response = Response(svg.getvalue(), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, no-store"
     return response
