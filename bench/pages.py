@@ -45,7 +45,7 @@ from workshop.models import (
     User,
     Vote,
 )
-from workshop.services import schedule
+from workshop.services import api_tokens, schedule
 
 from .common import Figures, measure, signed_in_client, throwaway_app
 
@@ -58,6 +58,11 @@ PAGES = [
     ("agenda", "attendee", "/agenda"),
     ("feed", "attendee", "/calendar.ics"),
     ("my feed", "attendee", "my feed"),
+    ("my json", "attendee", "my json"),
+    ("my frab xml", "attendee", "my xml"),
+    ("schedule csv", "organizer", "/manage/schedule.csv"),
+    ("api talks", "api", "/api/v1/events/{slug}/talks"),
+    ("api schedule", "api", "/api/v1/events/{slug}/schedule"),
 ]
 # What the largest size must stay under: (KiB, ms); None where no target is set.
 TARGETS = {"editor": (250, 60), "talk list": (100, None)}
@@ -133,7 +138,8 @@ def main() -> None:
     sizes = sorted(int(n) for n in args.talks.split(","))
 
     results: dict[tuple[str, int], Figures] = {}
-    with throwaway_app(args.database_url, SECRET_KEY="bench", BASE_URL="http://bench.test") as app:
+    with throwaway_app(args.database_url, SECRET_KEY="bench", BASE_URL="http://bench.test",
+                       API_RATE_LIMIT="100000 per minute") as app:
         with app.app_context():
             started = time.perf_counter()
             organizer = User(email="org@bench.test", name="Organizer")
@@ -145,23 +151,34 @@ def main() -> None:
             for n in sizes:
                 event = populate(f"bench{n}", n, args.rooms, people, organizer)
                 feeds[n] = calendar.reset_feed(attendee, event)
+            _token, api_token = api_tokens.create_token(attendee, "bench")
             db.session.commit()
             print(f"database: {db.engine.url.render_as_string().split('@')[-1]}; {args.rooms} rooms, "
                   f"{args.attendees} attendees, {', '.join(map(str, sizes))} talks built in "
                   f"{time.perf_counter() - started:.1f} s; {args.runs} runs per page\n")
             clients = {"organizer": signed_in_client(app, organizer.get_id()),
-                       "attendee": signed_in_client(app, attendee.get_id())}
+                       "attendee": signed_in_client(app, attendee.get_id()), "api": app.test_client()}
+            clients["api"].environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_token}"
         print(f"machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; cpu ms is the time the "
               "page took to compute, which a busy machine does not stretch\n")
         print(f"{'page':12} {'talks':>5} {'median ms':>10} {'p95 ms':>8} {'cpu ms':>8} {'queries':>8} {'KiB':>8}")
         for label, role, path in PAGES:
             for n in sizes:
-                full = f"/calendar/{feeds[n]}.ics" if path == "my feed" else f"/e/bench{n}{path}"
+                full = path_of(path, f"bench{n}", feeds[n])
                 figures = results[(label, n)] = measure(app, clients[role], full, args.runs)
                 print(f"{label:12} {n:5d} {figures.median_ms:10.1f} {figures.p95_ms:8.1f} {figures.cpu_ms:8.1f} "
                       f"{figures.queries:8d} {figures.size / 1024:8.1f}")
         print()
         report(results, sizes)
+
+
+def path_of(path: str, slug: str, feed: str) -> str:
+    """A page's address at one size: the personal feed and exports at the secret link, the API by its own path."""
+    if path.startswith("my "):
+        return f"/calendar/{feed}.{ {'feed': 'ics', 'json': 'json', 'xml': 'xml'}[path[3:]] }"
+    if path.startswith("/api/"):
+        return path.format(slug=slug)
+    return f"/e/{slug}{path}"
 
 
 def report(results: dict[tuple[str, int], Figures], sizes: list[int]) -> None:

@@ -106,6 +106,7 @@ def test_query_twins_agree_with_predicates(cast, role):
     assert bool(candidates) == policy.can_view_invites(user, event)
     managed = set(db.session.scalars(policy.managed_events(user)).all())
     assert (event in managed) == policy.can_manage_event(user, event)
+    assert (event.id in policy.content_open_among(user, [event])) == policy.can_view_event_content(user, event)
 
 
 @pytest.mark.parametrize("status, may_nominate, may_edit_list", [

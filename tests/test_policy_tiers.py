@@ -140,6 +140,17 @@ def expect_download(role: str, case: Case) -> bool:
     return ROLES[role][1][TIERS.index(case.effective)]
 
 
+def expect_on_schedule(role: str, case: Case) -> bool:
+    """A released session shows on the person's schedule as itself or as a closed session, except to the
+    people excluded from it: an exclusion leaves no trace, not even a placeholder."""
+    return expect_view(role, case) or not excluded(role, case)
+
+
+def expect_loses_seat(role: str, case: Case) -> bool:
+    """Excluding someone takes their seat in the session (speakers cannot be excluded from their talk)."""
+    return excluded(role, case) and role not in ("anonymous", "speaker", "speaker_revoked")
+
+
 def expect_visible(role: str, case: Case) -> bool:
     """A refusal is a 403 (visible) only to someone who may know the talk exists; else a 404."""
     if expect_download(role, case) or expect_view(role, case):
@@ -255,6 +266,7 @@ def codes_in(text: str) -> set[str]:
 def test_predicates_follow_the_table(tiers, role):
     user = as_user(tiers, role)
     listed = set(db.session.scalars(policy.proposals_visible_to(user, tiers.event).with_only_columns(Proposal.id)))
+    hidden = set(db.session.scalars(policy.sessions_hidden_from(user, tiers.event)))
     cells = []
     for case, proposal in tiers.proposals.items():
         cell = f"{role} × {case.label}"
@@ -268,6 +280,13 @@ def test_predicates_follow_the_table(tiers, role):
         # 404 for whoever may not know the talk exists, 403 for a visible talk they may not download from.
         cells.append((f"{cell} (download visible; {decision.reason})", decision.visible, expect_visible(role, case)))
         cells.append((f"{cell} (Decision truthiness)", bool(decision), decision.allowed))
+        on_schedule = policy.shows_on_schedule(user, proposal)
+        cells.append((f"{cell} (on the schedule)", on_schedule, expect_on_schedule(role, case)))
+        # The twin names the sessions that leave no trace: those neither seen nor shown closed.
+        cells.append((f"{cell} (hidden twin vs predicate)", proposal.id in hidden and proposal.id not in listed,
+                      not on_schedule))
+        cells.append((f"{cell} (seat taken by the exclusion)", policy.loses_seat_by_exclusion(user, proposal),
+                      expect_loses_seat(role, case)))
     assert_cells(cells)
 
 

@@ -84,10 +84,12 @@ def create_app(config: dict | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from .views import (
         admin,
+        api,
         auth,
         autoschedule,
         calendar,
         events,
+        exports,
         invitation,
         invites,
         main,
@@ -99,8 +101,9 @@ def _register_blueprints(app: Flask) -> None:
     )
 
     for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials, schedule, sessions,
-                   calendar, autoschedule):
+                   calendar, autoschedule, exports, api):
         app.register_blueprint(module.bp)
+    app.register_blueprint(api.tokens_bp)
 
 
 def _register_templating(app: Flask) -> None:
@@ -137,6 +140,10 @@ def _register_errors(app: Flask) -> None:
     def http_error(error: HTTPException):
         if request.path.startswith("/static/"):
             return error
+        if request.path.startswith("/api/"):
+            from .views.api import json_error
+
+            return json_error(error)
         response = error.get_response()
         response.set_data(render_template("errors/error.html", error=error))
         response.content_type = "text/html; charset=utf-8"

@@ -3,8 +3,13 @@
 Every feed is built from the latest schedule release, as ``services.schedule.published`` reads it
 (the one reader of the published schedule), and shows each session only as far as the reader may
 see it at the moment of the request (the policy decides, through its query twins): a released
-session the reader may not see becomes a "Closed session" with its time and room and nothing else.
-Times are written in the event's time zone, with a VTIMEZONE that defines it.
+session the reader may not see becomes a "Closed session" with its time and room and nothing else,
+and one they are excluded from is not there at all. Times are written in the event's time zone, with
+a VTIMEZONE that defines it.
+
+A calendar leaves Conclave for apps that sync and share it, so an entry carries the title, time and
+room; the abstract and speakers of a talk that is not public only in a person's own feed, and only
+when they asked for them (policy.feed_carries_details). Each entry's CLASS follows the talk's tier.
 
 The personal feed lives at a secret URL; only the SHA-256 of its token is stored (CalendarFeed).
 """
@@ -22,7 +27,8 @@ from flask import current_app
 from . import policy
 from .dates import local
 from .extensions import db
-from .models import CalendarFeed, Event, Proposal, ProposalSpeaker, SignUp, SignUpStatus, User, utcnow
+from .models import CalendarFeed, Event, Proposal, ProposalSpeaker, SignUp, SignUpStatus, Tier, User, utcnow
+from .services.errors import DomainError
 from .services.schedule import Session, published
 from .services.tokens import hash_token, new_token
 
@@ -30,6 +36,10 @@ CLOSED_SESSION = "Closed session"
 PRODID = "-//Conclave//Conclave calendar 1.0//EN"
 CHATHAM_HOUSE = "Chatham House Rule: use what is said here, but do not say who said it."
 NO_RECORDING = "No recording: do not record, photograph or stream this session."
+# RFC 5545 CLASS by the tier in force: calendar apps hide the details of PRIVATE and CONFIDENTIAL
+# entries when a calendar is shared. A closed session is CONFIDENTIAL.
+CLASS_BY_TIER = {Tier.PUBLIC: "PUBLIC", Tier.ATTENDEES: "PRIVATE", Tier.SESSION: "CONFIDENTIAL",
+                 Tier.RESTRICTED: "CONFIDENTIAL"}
 
 
 class NotInCalendar(LookupError):
@@ -61,6 +71,18 @@ def reset_feed(user: User, event: Event) -> str:
     else:
         feed.token_hash, feed.created_at = token_hash, utcnow()
     return token
+
+
+def set_feed_details(user: User, event: Event, include: bool) -> CalendarFeed:
+    """Whether the person's own feed carries the abstracts and speakers of talks that are not public.
+
+    Anyone who may subscribe and has a feed link; raises DomainError otherwise. The caller commits.
+    """
+    feed = feed_of(user, event) if policy.can_subscribe_calendar(user, event) else None
+    if feed is None:
+        raise DomainError("Create your feed link first.")
+    feed.include_details = include
+    return feed
 
 
 def revoke_feed(user: User, event: Event) -> bool:
@@ -97,10 +119,10 @@ def webcal_url(url: str) -> str:
 # --- the feeds ----------------------------------------------------------------------------
 
 
-def personal_feed(user: User, event: Event, now: datetime | None = None) -> bytes:
+def personal_feed(user: User, event: Event, now: datetime | None = None, details: bool = False) -> bytes:
     """The sessions of the latest release the person signed up for (confirmed or waitlisted) or
     speaks at, each as far as they may see it now; a session they may no longer see is a closed
-    session.
+    session. ``details``: the owner asked for the abstracts and speakers of talks that are not public.
 
     Anyone who may subscribe (policy.can_subscribe_calendar); raises NotInCalendar otherwise.
     """
@@ -118,7 +140,8 @@ def personal_feed(user: User, event: Event, now: datetime | None = None) -> byte
     sessions = published(user, event, now, only=set(keys.values())).sessions
     # A sign-up stands in the feed even for a session the person may no longer see (a placeholder).
     entries = [(session, signed_up.get(keys[session.key])) for session in sessions]
-    return _calendar(event, entries, f"{event.title}: my sessions", public_only=False).to_ical()
+    return _calendar(event, entries, f"{event.title}: my sessions", public_only=False, details=details,
+                     now=now).to_ical()
 
 
 def event_feed(user, event: Event, now: datetime | None = None) -> bytes:
@@ -135,7 +158,7 @@ def event_feed(user, event: Event, now: datetime | None = None) -> bytes:
     else:
         raise NotInCalendar("This event has no calendar you may see.")
     sessions = published(user, event, now, public_only=public_only).sessions
-    return _calendar(event, [(s, None) for s in sessions], name, public_only).to_ical()
+    return _calendar(event, [(s, None) for s in sessions], name, public_only, now=now).to_ical()
 
 
 def session_ics(user, proposal: Proposal, now: datetime | None = None) -> bytes:
@@ -152,7 +175,8 @@ def session_ics(user, proposal: Proposal, now: datetime | None = None) -> bytes:
                 if not s.placeholder]
     if not sessions:
         raise NotInCalendar("This session is not on the published schedule.")
-    return _calendar(event, [(s, None) for s in sessions], f"{event.title}: {proposal.title}", public_only).to_ical()
+    return _calendar(event, [(s, None) for s in sessions], f"{event.title}: {proposal.title}", public_only,
+                     now=now).to_ical()
 
 
 # --- building them ------------------------------------------------------------------------
@@ -169,10 +193,11 @@ def session_uid(public_id: str) -> str:
     return f"{digest}@{host}"
 
 
-def _description(session: Session, signed_up: SignUpStatus | None) -> str:
+def _description(session: Session, signed_up: SignUpStatus | None, details: bool) -> str:
+    """The talk's flags and the reader's waitlist place; with ``details``, its speakers and abstract."""
     proposal = session.proposal
     lines = []
-    if session.speakers:
+    if details and session.speakers:
         lines.append("With " + ", ".join(s.display_name for s in session.speakers))
     if proposal.chatham_house:
         lines.append(CHATHAM_HOUSE)
@@ -181,7 +206,7 @@ def _description(session: Session, signed_up: SignUpStatus | None) -> str:
     if signed_up == SignUpStatus.WAITLISTED:
         lines.append("You are on the waitlist for this session.")
     abstract = "\n".join(line.rstrip() for line in (proposal.abstract or "").replace("\r\n", "\n").split("\n"))
-    parts = ["\n".join(lines), abstract.strip()]
+    parts = ["\n".join(lines), abstract.strip() if details else ""]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -193,13 +218,13 @@ def _talk_url(event: Event, session: Session, public_only: bool) -> str:
 
 
 def _vevent(event: Event, session: Session, signed_up: SignUpStatus | None, public_only: bool,
-            stamp: datetime) -> icalendar.Event:
+            stamp: datetime, details: bool, now: datetime) -> icalendar.Event:
     item = icalendar.Event()
     item.add("uid", session_uid(session.key))
     item.add("dtstamp", stamp)
     item.add("sequence", session.sequence)
-    item.add("dtstart", local(event, session.slot.starts_at))
-    item.add("dtend", local(event, session.slot.ends_at))
+    item.add("dtstart", local(event, session.starts_at))
+    item.add("dtend", local(event, session.ends_at))
     item.add("location", session.room.name)
     if signed_up is not None:
         item.add("status", "CONFIRMED" if signed_up.seated else "TENTATIVE")
@@ -209,14 +234,16 @@ def _vevent(event: Event, session: Session, signed_up: SignUpStatus | None, publ
         item.add("class", "CONFIDENTIAL")
         return item
     item.add("summary", session.proposal.title)
-    item.add("description", _description(session, signed_up))
+    description = _description(session, signed_up, policy.feed_carries_details(session.proposal, details, now))
+    if description:
+        item.add("description", description)
     item.add("url", _talk_url(event, session, public_only))
-    item.add("class", "PUBLIC" if public_only else "CONFIDENTIAL")
+    item.add("class", CLASS_BY_TIER.get(session.proposal.effective_tier(now), "CONFIDENTIAL"))
     return item
 
 
 def _calendar(event: Event, entries: list[tuple[Session, SignUpStatus | None]], name: str,
-              public_only: bool) -> icalendar.Calendar:
+              public_only: bool, details: bool = False, now: datetime | None = None) -> icalendar.Calendar:
     """The feed of ``entries``: each released session with the reader's sign-up status, if any."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
@@ -228,14 +255,15 @@ def _calendar(event: Event, entries: list[tuple[Session, SignUpStatus | None]], 
     # Calendar apps that honour these poll hourly rather than daily.
     cal.add("refresh-interval", icalendar.vDuration(timedelta(hours=1)), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", icalendar.vDuration(timedelta(hours=1)))
+    now = now or utcnow()
     stamp = utcnow().replace(microsecond=0, tzinfo=UTC)
     for session, signed_up in entries:
-        cal.add_component(_vevent(event, session, signed_up, public_only, stamp))
+        cal.add_component(_vevent(event, session, signed_up, public_only, stamp, details, now))
     if entries:
         # A VTIMEZONE for every zone the entries use (none for UTC, written as ...Z), covering
         # whole years around the sessions so clients can work out every offset in between.
-        first = min(s.slot.starts_at for s, _ in entries).date()
-        last = max(s.slot.ends_at for s, _ in entries).date()
+        first = min(s.starts_at for s, _ in entries).date()
+        last = max(s.ends_at for s, _ in entries).date()
         cal.add_missing_timezones(first_date=date(first.year, 1, 1), last_date=date(last.year + 1, 1, 1))
         # RFC 5545 allows any order, but some clients read the time zones before the events.
         cal.subcomponents.sort(key=lambda c: c.name != "VTIMEZONE")

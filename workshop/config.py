@@ -96,6 +96,8 @@ def from_environment(instance_path: Path, require_secret: bool = True) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "SIGNIN_RATE_LIMIT": os.environ.get("SIGNIN_RATE_LIMIT", "10 per minute;60 per hour"),
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "30 per minute"),
+        # Per API token (per client address for requests without one).
+        "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "120 per minute;2000 per hour"),
         # How many reverse proxies sit in front of the app; 0 trusts no X-Forwarded-* header.
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         # Cookies.

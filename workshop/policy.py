@@ -268,6 +268,30 @@ def events_visible_to(user) -> sa.Select:
     return _events_where(user, lambda u: sa.or_(_organizes(u), _participates(u)))
 
 
+def content_open_among(user, events) -> set[int]:
+    """Set twin of can_view_event_content for a list of ``events`` (from events_visible_to): the ids of those
+    whose content this person sees, in two queries whatever their number. Organizers see their events';
+    attendees those they are accepted at and whose current agreement they signed."""
+    ids = [event.id for event in events]
+    if not ids or not _signed_in(user):
+        return set()
+    if is_admin(user):
+        return set(ids)
+    organized = set(db.session.scalars(sa.select(event_organizers.c.event_id).where(
+        event_organizers.c.user_id == user.id, event_organizers.c.event_id.in_(ids))))
+    current = sa.select(Agreement.event_id, sa.func.max(Agreement.version).label("version")).where(
+        Agreement.event_id.in_(ids)).group_by(Agreement.event_id).subquery()
+    signed = set(db.session.scalars(
+        sa.select(Candidate.event_id)
+        .join(current, current.c.event_id == Candidate.event_id)
+        .join(Agreement, sa.and_(Agreement.event_id == current.c.event_id, Agreement.version == current.c.version))
+        .join(AgreementAcceptance, sa.and_(AgreementAcceptance.agreement_id == Agreement.id,
+                                           AgreementAcceptance.user_id == user.id))
+        .where(Candidate.user_id == user.id, Candidate.status == CandidateStatus.ACCEPTED,
+               Candidate.event_id.in_(ids))))
+    return organized | signed
+
+
 def managed_events(user) -> sa.Select:
     """Twin of can_manage_event."""
     return _events_where(user, _organizes)
@@ -327,6 +351,11 @@ def can_view_audit(user, event: Event) -> bool:
 
 def user_may_sign_in(user: User | None) -> bool:
     return user is not None and not user.is_disabled
+
+
+def can_have_api_tokens(user) -> bool:
+    """Anyone signed in makes and revokes their own API tokens; a token then sees what its owner may."""
+    return _signed_in(user) and user_may_sign_in(user)
 
 
 def can_change_account(user, account: User) -> bool:
@@ -873,6 +902,38 @@ def can_check_in_self(user, proposal: Proposal) -> bool:
             and released_entry(proposal) is not None)
 
 
+def shows_on_schedule(user, proposal: Proposal, now=None) -> bool:
+    """Whether a released session appears on this person's schedule, agenda, feeds and exports at all:
+    as itself when they may see the talk, as a closed session when they may not (a restricted talk they
+    are not named for), and not at all when they are excluded from it. An exclusion leaves no trace: a
+    "closed session" where the others see a talk would tell the person they were left out."""
+    return can_view_proposal(user, proposal, now) or not is_excluded(user, proposal)
+
+
+def sessions_hidden_from(user, event: Event) -> sa.Select:
+    """Twin of shows_on_schedule: the ids of the event's proposals this person is excluded from (select
+    ``Proposal.id``; narrow it with ``.where``). Those among them the person may still see (a talk they
+    speak at) show as themselves; the rest leave no trace. Nothing for anonymous visitors, who cannot be
+    matched against a person or a domain."""
+    query = sa.select(Proposal.id).where(Proposal.event_id == event.id)
+    if not _signed_in(user):
+        return query.where(sa.false())
+    excluded = sa.select(ProposalExclusion.proposal_id).where(sa.or_(
+        ProposalExclusion.user_id == user.id, ProposalExclusion.domain.in_(email_domains(user.email))))
+    return query.where(Proposal.id.in_(excluded))
+
+
+def loses_seat_by_exclusion(user, proposal: Proposal) -> bool:
+    """An exclusion takes away the person's seat or waitlist place in the session (its speakers are
+    never excluded from their own talk)."""
+    return is_excluded(user, proposal) and not is_speaker(user, proposal)
+
+
+def can_export_schedule(user, event: Event) -> bool:
+    """The organizers' CSV of the released schedule, with its seats and check-ins."""
+    return can_manage_event(user, event)
+
+
 def can_read_event_feed(user, event: Event) -> bool:
     """The event's calendar: the whole schedule for whoever may see it, its public sessions for anyone
     while the public page is on."""
@@ -888,3 +949,10 @@ def can_subscribe_calendar(user, event: Event) -> bool:
 def placements_of(event: Event) -> sa.Select:
     """The organizers' working schedule (no twin for others: they read releases)."""
     return sa.select(Placement).where(Placement.event_id == event.id)
+
+
+def feed_carries_details(proposal: Proposal, opted_in: bool, now=None) -> bool:
+    """A calendar entry holds a talk's title, time and room; its abstract and speakers leave for a
+    calendar app (and whoever syncs or shares that calendar) only for a public talk, or in a person's
+    own feed when they asked for them there."""
+    return opted_in or proposal.effective_tier(now or utcnow()) == Tier.PUBLIC

@@ -155,14 +155,17 @@ def test_a_restricted_session_is_closed_to_an_attendee_not_named(scene):
 
 
 @pytest.mark.parametrize("reader", ["named", "speaker", "organizer", "admin"])
-def test_people_who_may_see_the_restricted_session_get_it_whole(scene, reader):
+def test_people_who_may_see_the_restricted_session_get_its_title_time_and_room(scene, reader):
+    """A calendar carries titles, times and rooms: the abstract and speakers of a talk that is not public stay
+    out of it, even for the people who may read them in Conclave."""
     body = fresh(calendar.event_feed, getattr(scene, reader), scene.event)
     item = by_summary(body)[SECRET_TITLE]
+    assert str(item["LOCATION"]) == "The Vault"
     description = str(item["DESCRIPTION"])
-    assert SECRET_ABSTRACT in description
-    assert SECRET_SPEAKER in description
     assert calendar.CHATHAM_HOUSE in description
+    assert SECRET_ABSTRACT not in description and SECRET_SPEAKER not in description
     assert str(item["URL"]) == f"http://conclave.test/e/retreat/proposals/{scene.secret_talk.public_id}"
+    assert str(item["CLASS"]) == "CONFIDENTIAL"
     assert calendar.CLOSED_SESSION not in body.decode()
 
 
@@ -170,17 +173,51 @@ def test_flags_travel_with_the_description(scene):
     item = by_summary(fresh(calendar.event_feed, scene.attendee, scene.event))["Early Findings"]
     description = str(item["DESCRIPTION"])
     assert calendar.CHATHAM_HOUSE in description and calendar.NO_RECORDING in description
-    assert "About Early Findings." in description and "Pia Publica" in description
-    plain = str(by_summary(fresh(calendar.event_feed, scene.attendee, scene.event))["Open Results"]["DESCRIPTION"])
+    assert "About Early Findings." not in description and "Pia Publica" not in description
+    public = by_summary(fresh(calendar.event_feed, scene.attendee, scene.event))["Open Results"]
+    plain = str(public["DESCRIPTION"])
     assert calendar.CHATHAM_HOUSE not in plain and calendar.NO_RECORDING not in plain
+    # A public talk is public: its abstract and speakers may travel anywhere.
+    assert "About Open Results." in plain and "Pia Publica" in plain
 
 
-def test_an_excluded_organizer_sees_the_session_closed(scene):
+def test_class_follows_the_tier_in_force(scene):
+    events = by_summary(fresh(calendar.event_feed, scene.attendee, scene.event))
+    assert {summary: str(item["CLASS"]) for summary, item in events.items()} == {
+        "Open Results": "PUBLIC", "Early Findings": "PRIVATE", calendar.CLOSED_SESSION: "CONFIDENTIAL"}
+    proposals.change_tier(scene.public_speaker, scene.attendees_talk, Tier.SESSION)
+    db.session.commit()
+    events = by_summary(fresh(calendar.event_feed, scene.attendee, scene.event))
+    assert str(events["Early Findings"]["CLASS"]) == "CONFIDENTIAL"
+
+
+def test_an_excluded_organizer_finds_no_trace_of_the_session(scene):
+    """Excluded, an organizer sees nothing where the session is: not even a closed placeholder."""
     db.session.add(ProposalExclusion(proposal_id=scene.secret_talk.id, user_id=scene.organizer.id))
     db.session.commit()
     body = fresh(calendar.event_feed, scene.organizer, scene.event)
-    assert calendar.CLOSED_SESSION in by_summary(body)
+    assert set(by_summary(body)) == {"Open Results", "Early Findings"}
+    assert calendar.CLOSED_SESSION not in body.decode()
     assert_no_trace_of_secret(body, scene.secret_talk)
+
+
+def test_an_excluded_attendee_finds_no_trace_of_the_session_in_any_feed(scene):
+    """Excluded by their domain after signing up: the seat is gone, and no feed shows anything where the
+    session is, neither the event feed nor their own (where a restricted talk would be a closed session)."""
+    sign_up(scene.attendee, scene.attendees_talk)
+    sign_up(scene.attendee, scene.public_talk)
+    proposals.set_access(scene.public_speaker, scene.attendees_talk, "", "example.org")
+    db.session.commit()
+    event_feed = fresh(calendar.event_feed, scene.attendee, scene.event)
+    personal = fresh(calendar.personal_feed, scene.attendee, scene.event)
+    # The one closed session left is the restricted talk in the Vault, which every attendee sees closed.
+    assert [(str(e["SUMMARY"]), str(e["LOCATION"])) for e in vevents(event_feed)] == [
+        ("Open Results", "Hall A"), (calendar.CLOSED_SESSION, "The Vault")]
+    assert [str(e["SUMMARY"]) for e in vevents(personal)] == ["Open Results"]
+    for body in (event_feed, personal):
+        text = body.decode().replace("\r\n ", "")
+        assert "Early Findings" not in text and scene.attendees_talk.public_id not in text
+        assert calendar.session_uid(scene.attendees_talk.public_id) not in text
 
 
 # --- the personal feed --------------------------------------------------------------------
@@ -197,6 +234,24 @@ def test_personal_feed_has_only_my_sign_ups_with_their_status(scene):
     assert str(events["Early Findings"]["STATUS"]) == "TENTATIVE"
     assert "waitlist" in str(events["Early Findings"]["DESCRIPTION"])
     assert str(parse(body)["X-WR-CALNAME"]) == "The Retreat: my sessions"
+    assert_no_trace_of_secret(body, scene.secret_talk)
+
+
+def test_personal_feed_carries_abstracts_only_when_its_owner_asks(scene):
+    sign_up(scene.named, scene.secret_talk)
+    sign_up(scene.named, scene.attendees_talk)
+    plain = by_summary(fresh(calendar.personal_feed, scene.named, scene.event))
+    assert SECRET_ABSTRACT not in str(plain[SECRET_TITLE].get("DESCRIPTION", ""))
+    assert "About Early Findings." not in str(plain["Early Findings"]["DESCRIPTION"])
+    detailed = by_summary(fresh(calendar.personal_feed, scene.named, scene.event, details=True))
+    assert SECRET_ABSTRACT in str(detailed[SECRET_TITLE]["DESCRIPTION"])
+    assert SECRET_SPEAKER in str(detailed[SECRET_TITLE]["DESCRIPTION"])
+    assert "About Early Findings." in str(detailed["Early Findings"]["DESCRIPTION"])
+    assert str(detailed[SECRET_TITLE]["CLASS"]) == "CONFIDENTIAL"
+    # Asking for details opens nothing the owner may not see: another's restricted talk stays closed.
+    sign_up(scene.attendee, scene.secret_talk)
+    body = fresh(calendar.personal_feed, scene.attendee, scene.event, details=True)
+    assert set(by_summary(body)) == {calendar.CLOSED_SESSION}
     assert_no_trace_of_secret(body, scene.secret_talk)
 
 

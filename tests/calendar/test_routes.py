@@ -209,3 +209,32 @@ def test_the_feed_route_is_rate_limited(app, client, scene, monkeypatch):
     monkeypatch.setitem(app.config, "TOKEN_RATE_LIMIT", "2 per minute")
     statuses = [client.get("/calendar/guessed-token.ics").status_code for _ in range(3)]
     assert statuses == [404, 404, 429]
+
+
+def test_the_owner_opts_in_to_abstracts_for_their_own_feed_only(client, scene):
+    """The abstracts of talks that are not public reach a feed only once its owner asks, from the subscribe
+    page; the choice stays when the link is reset, and turning the feed off forgets it."""
+    sign_up(scene.attendee, scene.attendees_talk)
+    login_as(client, scene.attendee)
+    assert client.post("/e/retreat/calendar/details", data={"details": "y"}).status_code == 409  # no link yet
+    token = token_of(created_link(client.post("/e/retreat/calendar/reset")))
+    page = client.get("/e/retreat/calendar").get_data(as_text=True)
+    assert 'name="details"' in page and "checked" not in page
+
+    def description() -> str:
+        return str(by_summary(client.get(f"/calendar/{token}.ics").data)["Early Findings"]["DESCRIPTION"])
+
+    assert "About Early Findings." not in description()
+    saved = client.post("/e/retreat/calendar/details", data={"details": "y"})
+    assert saved.status_code == 302
+    assert "About Early Findings." in description()
+    assert "checked" in client.get("/e/retreat/calendar").get_data(as_text=True)
+    # The event feed is not one's own feed: it never carries them.
+    assert "About Early Findings." not in client.get("/e/retreat/calendar.ics").get_data(as_text=True)
+
+    client.post("/e/retreat/calendar/details", data={})
+    assert "About Early Findings." not in description()
+    client.post("/e/retreat/calendar/details", data={"details": "y"})
+    token = token_of(created_link(client.post("/e/retreat/calendar/reset")))
+    assert db.session.scalar(sa.select(CalendarFeed.include_details)) is True
+    assert "About Early Findings." in description()

@@ -60,25 +60,54 @@ def test_organizers_cannot_check_in_people_the_session_is_closed_to(programme: P
 # --- the room code ------------------------------------------------------------------------
 
 
-def test_room_code_is_short_unambiguous_stable_and_per_session(programme: Programme, app):
-    code = signups.room_code(programme.small)
+def test_room_code_is_short_unambiguous_stable_within_its_minute_and_per_session(programme: Programme, app):
+    starts, _ = window(programme)
+    code = signups.room_code(programme.small, starts)
 
     assert len(code) == 6 and set(code) <= set(signups.CODE_ALPHABET)
     assert not set(code) & set("0O1IL5S2Z8B")
-    assert signups.room_code(programme.small) == code  # no storage: derived again, the same
-    assert len({signups.room_code(p) for p in (programme.small, programme.hall_talk, programme.secret)}) == 3
+    # No storage: derived again within the same minute, the same.
+    assert signups.room_code(programme.small, starts + timedelta(seconds=59)) == code
+    assert len({signups.room_code(p, starts) for p in (programme.small, programme.hall_talk, programme.secret)}) == 3
+
+
+def test_the_code_changes_every_minute_and_a_photo_of_an_old_one_is_useless(programme: Programme):
+    """Each minute has its own code; the one of the minute before still works (it may have changed while
+    someone typed it), and an older one is a wrong code."""
+    starts, _ = window(programme)
+    codes = [signups.room_code(programme.small, starts + timedelta(minutes=m)) for m in range(4)]
+    assert len(set(codes)) == 4
+    now = starts + timedelta(minutes=3, seconds=30)
+    assert signups.codes_match(codes[3], programme.small, now)
+    assert signups.codes_match(codes[2], programme.small, now)
+    for old in codes[:2]:
+        assert not signups.codes_match(old, programme.small, now)
+        with pytest.raises(DomainError, match="The code is wrong"):
+            signups.self_check_in(programme.a, programme.small, old, now=now)
+        with pytest.raises(DomainError, match="The code is wrong"):
+            signups.find_session_by_code(programme.a, programme.event, old, now)
+    assert attendance(programme.small) == {}
+    assert signups.self_check_in(programme.a, programme.small, codes[2], now=now) is True
+
+
+def test_the_projector_is_told_when_the_code_changes(programme: Programme):
+    starts, _ = window(programme)  # on a whole minute
+    assert signups.code_changes_in(starts) == 60
+    assert signups.code_changes_in(starts + timedelta(seconds=59, milliseconds=500)) == 1
+    assert signups.code_changes_in(starts + timedelta(seconds=20)) == 40
 
 
 def test_room_code_depends_on_the_secret_key_and_changes_when_the_session_moves(programme: Programme, app,
                                                                                  monkeypatch):
-    code = signups.room_code(programme.small)
+    starts, _ = window(programme)
+    code = signups.room_code(programme.small, starts)
     monkeypatch.setitem(app.config, "SECRET_KEY", "another-secret")
-    assert signups.room_code(programme.small) != code
+    assert signups.room_code(programme.small, starts) != code
     monkeypatch.setitem(app.config, "SECRET_KEY", "test-secret")
 
     programme.place(programme.small, programme.hall, programme.slots[1])
     programme.publish()
-    assert signups.room_code(programme.small) != code
+    assert signups.room_code(programme.small, starts) != code
 
 
 def test_a_session_off_the_schedule_has_no_code(programme: Programme):
@@ -97,21 +126,23 @@ def window(programme: Programme):
 
 def test_self_check_in_only_from_ten_minutes_before_to_the_end(programme: Programme):
     starts, ends = window(programme)
-    code = signups.room_code(programme.small)
     a0, a1, a2 = programme.attendees
 
+    def check_in(person, now):
+        return signups.self_check_in(person, programme.small, signups.room_code(programme.small, now), now=now)
+
     with pytest.raises(DomainError, match="Check-in opens 10 minutes before the session, at 08:50"):
-        signups.self_check_in(a0, programme.small, code, now=starts - timedelta(minutes=10, seconds=1))
+        check_in(a0, starts - timedelta(minutes=10, seconds=1))
     with pytest.raises(DomainError, match="This session is over"):
-        signups.self_check_in(a0, programme.small, code, now=ends)
+        check_in(a0, ends)
     assert attendance(programme.small) == {}
 
-    assert signups.self_check_in(a0, programme.small, code, now=starts - timedelta(minutes=10)) is True
-    assert signups.self_check_in(a1, programme.small, code, now=starts + timedelta(minutes=20)) is True
-    assert signups.self_check_in(a2, programme.small, code, now=ends - timedelta(seconds=1)) is True
+    assert check_in(a0, starts - timedelta(minutes=10)) is True
+    assert check_in(a1, starts + timedelta(minutes=20)) is True
+    assert check_in(a2, ends - timedelta(seconds=1)) is True
     db.session.commit()
     assert attendance(programme.small) == {a.id: ("checkin", None) for a in (a0, a1, a2)}
-    assert signups.self_check_in(a0, programme.small, code, now=starts) is False
+    assert check_in(a0, starts) is False
 
 
 def test_self_check_in_opens_session_tier_materials(programme: Programme):
@@ -119,7 +150,7 @@ def test_self_check_in_opens_session_tier_materials(programme: Programme):
     starts, _ = window(programme)
     assert not policy.material_decision(programme.a, material).allowed
 
-    signups.self_check_in(programme.a, programme.small, signups.room_code(programme.small), now=starts)
+    signups.self_check_in(programme.a, programme.small, signups.room_code(programme.small, starts), now=starts)
     db.session.commit()
     policy.forget_memo()
 
@@ -128,8 +159,8 @@ def test_self_check_in_opens_session_tier_materials(programme: Programme):
 
 def test_the_code_is_typed_in_any_case_with_spaces_but_must_match(programme: Programme):
     starts, _ = window(programme)
-    code = signups.room_code(programme.small)
-    wrong = signups.room_code(programme.hall_talk)
+    code = signups.room_code(programme.small, starts)
+    wrong = signups.room_code(programme.hall_talk, starts)
 
     for typed in (wrong, code[:5], code + "A", "", "ÄÖÜ😀"):
         with pytest.raises(DomainError, match="The code is wrong"):
@@ -142,7 +173,7 @@ def test_the_code_is_typed_in_any_case_with_spaces_but_must_match(programme: Pro
 
 def test_self_check_in_needs_a_session_one_may_see(programme: Programme):
     slot = programme.slots[1]
-    code = signups.room_code(programme.secret)
+    code = signups.room_code(programme.secret, slot.starts_at)
     for person in (programme.a, programme.unsigned, programme.stranger):
         with pytest.raises(DomainError, match="cannot check in"):
             signups.self_check_in(person, programme.secret, code, now=slot.starts_at)
@@ -153,25 +184,41 @@ def test_find_session_by_code_among_those_under_way(programme: Programme):
     starts, ends = window(programme)
     small, hall = programme.small, programme.hall_talk
 
-    assert signups.find_session_by_code(programme.a, programme.event, signups.room_code(small), starts) == small
+    late = ends - timedelta(minutes=1)
+    assert signups.find_session_by_code(programme.a, programme.event, signups.room_code(small, starts),
+                                        starts) == small
     assert signups.find_session_by_code(programme.a, programme.event,
-                                        signups.room_code(hall).lower(), ends - timedelta(minutes=1)) == hall
+                                        signups.room_code(hall, late).lower(), late) == hall
     with pytest.raises(DomainError, match="The code is wrong"):
         signups.find_session_by_code(programme.a, programme.event, "ACDEFG", starts)
     with pytest.raises(DomainError, match="Check-in opens 10 minutes before the session"):
         early = starts - timedelta(hours=1)
-        signups.find_session_by_code(programme.a, programme.event, signups.room_code(small), early)
+        signups.find_session_by_code(programme.a, programme.event, signups.room_code(small, early), early)
     with pytest.raises(DomainError, match="This session is over"):
-        signups.find_session_by_code(programme.a, programme.event, signups.room_code(small), ends)
+        signups.find_session_by_code(programme.a, programme.event, signups.room_code(small, ends), ends)
 
 
 def test_find_session_by_code_does_not_reveal_a_closed_session(programme: Programme):
     """The restricted session's code, typed during it by someone not named, is just a wrong code."""
     slot = programme.slots[1]
-    code = signups.room_code(programme.secret)
+    code = signups.room_code(programme.secret, slot.starts_at)
     with pytest.raises(DomainError) as refused:
         signups.find_session_by_code(programme.a, programme.event, code, slot.starts_at)
     assert refused.value.message.startswith("The code is wrong")
     assert signups.find_session_by_code(programme.named, programme.event, code, slot.starts_at) == programme.secret
     with pytest.raises(DomainError, match="The code is wrong"):
         signups.find_session_by_code(programme.stranger, programme.event, code, slot.starts_at)
+
+
+def test_the_qr_code_of_a_minute_is_given_only_while_that_minute_is_accepted(programme: Programme):
+    """The projector's image asks for the code of its page's minute: given for that minute and the next,
+    and for any other minute (an old one, or one ahead of time) the code of now."""
+    starts, _ = window(programme)
+    now = starts + timedelta(minutes=5, seconds=10)
+    minute = signups.code_minute(now)
+    current = signups.room_code(programme.small, now)
+    previous = signups.room_code(programme.small, now - timedelta(minutes=1))
+    assert signups.room_code_of_minute(programme.small, minute, now) == current
+    assert signups.room_code_of_minute(programme.small, minute - 1, now) == previous
+    for other in (minute + 1, minute - 2, 0, None):
+        assert signups.room_code_of_minute(programme.small, other, now) == current

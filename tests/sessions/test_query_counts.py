@@ -8,7 +8,7 @@ from datetime import time, timedelta
 import pytest
 
 from tests.helpers import Programme, counting, login_as, make_talk
-from workshop import policy
+from workshop import calendar, policy
 from workshop.extensions import db
 from workshop.models import Attendance, ProposalAccess, Tier
 from workshop.services import schedule, signups
@@ -45,14 +45,22 @@ def grow(programme: Programme, n: int) -> None:
 
 PAGES = [("attendee", "/e/retreat/schedule"), ("organizer", "/e/retreat/schedule"),
          ("named", "/e/retreat/schedule"), ("attendee", "/e/retreat/agenda"), ("organizer", "/e/retreat/agenda"),
-         ("organizer", "checkin")]
+         ("organizer", "checkin"),
+         # The exports: the organizers' CSV, the public JSON and XML, and the personal ones at the feed address.
+         ("organizer", "/e/retreat/manage/schedule.csv"), ("anonymous", "/e/retreat/schedule.json"),
+         ("anonymous", "/e/retreat/schedule.xml"), ("attendee", "feed.json"), ("named", "feed.xml")]
 
 
 @pytest.mark.parametrize("role, url", PAGES)
 def test_query_count_does_not_grow_with_the_programme(client, programme, role, url):
-    user = {"attendee": programme.a, "organizer": programme.organizer, "named": programme.named}[role]
+    user = {"attendee": programme.a, "organizer": programme.organizer, "named": programme.named,
+            "anonymous": None}[role]
     if url == "checkin":
         url = programme.url(programme.small, "checkin")
+    if url.startswith("feed."):
+        url = f"/calendar/{calendar.reset_feed(user, programme.event)}.{url.split('.')[1]}"
+    programme.event.public_page = True
+    db.session.commit()
     # Even the small programme has a seat and a waitlist place: the page's queries for each then run.
     for person in (*programme.attendees[1:], programme.a):
         signups.sign_up(person, programme.small)
@@ -67,6 +75,7 @@ def test_query_count_does_not_grow_with_the_programme(client, programme, role, u
     with counting() as large:
         response = client.get(url)
         assert response.status_code == 200
-    if url.endswith("schedule"):
-        assert response.get_data(as_text=True).count("Session ") >= 12  # the growth is on the page
+    if url.endswith(("schedule", ".json", ".xml", ".csv")):
+        # The growth is in the answer (the public exports hold the public sessions only).
+        assert response.get_data(as_text=True).count("Session ") >= (3 if role == "anonymous" else 12)
     assert len(large) == len(small), "\n".join(large)

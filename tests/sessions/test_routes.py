@@ -66,17 +66,48 @@ def test_projector_and_checkin_list_are_for_organizers(client, programme, people
     login_as(client, people[role])
     response = client.get(programme.url(programme.small, action))
     assert response.status_code == PROJECTOR[role]
-    code = signups.room_code(programme.small)
-    assert (code in page(response)) == (PROJECTOR[role] == 200)
+    projector = programme.url(programme.small, "projector")
+    shown = projector in page(response) if action == "checkin" else bool(codes_shown(programme.small, response))
+    assert shown == (PROJECTOR[role] == 200)
 
 
-def test_the_projector_shows_title_room_time_and_code(client, programme):
+def codes_shown(proposal, response) -> set[str]:
+    """The proposal's codes of this minute and the one before that the page shows: the minute may have
+    turned while it was built."""
+    now = utcnow()
+    codes = {signups.room_code(proposal, now), signups.room_code(proposal, now - timedelta(seconds=30))}
+    return {code for code in codes if code in page(response)}
+
+
+def test_the_projector_shows_title_room_time_code_and_its_qr_code(client, programme):
     login_as(client, programme.organizer)
-    html = page(client.get(programme.url(programme.small, "projector")))
+    response = client.get(programme.url(programme.small, "projector"))
+    html = page(response)
     assert "Sparse probes for deceptive circuits" in html
     assert "Library" in html and "09:00–09:50" in html  # Berlin time
-    assert f'<p class="projector-code" aria-label="Room code {" ".join(signups.room_code(programme.small))}">' in html
+    [code] = codes_shown(programme.small, response)
+    assert f'<p class="projector-code" aria-label="Room code {" ".join(code)}">' in html
     assert "http://localhost/e/retreat/agenda" in html
+    # The QR code opens the check-in page with this minute's code, at the public address (BASE_URL).
+    assert f'href="http://conclave.test/e/retreat/checkin?code={code}"' in html
+    qr = re.search(r'<img src="(/e/retreat/proposals/[\w-]+/projector/qr\.svg\?minute=\d+)"', html).group(1)
+    svg = client.get(qr)
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert svg.headers["Cache-Control"] == "private, no-store"
+    assert svg.data.startswith(b"<svg") and b"<script" not in svg.data
+    # It reloads itself when the code changes, by the server's clock, with a static script (no inline one).
+    refresh = int(re.search(r'data-refresh-in="(\d+)"', html).group(1))
+    assert 1 <= refresh <= 60
+    assert '<script src="/static/projector.js" defer></script>' in html and "<script>" not in html
+
+
+def test_the_qr_code_is_for_organizers_only(client, programme, people):
+    login_as(client, programme.organizer)
+    qr = programme.url(programme.small, "projector/qr.svg")
+    assert client.get(qr).status_code == 200
+    for role, status in (("attendee", 403), ("speaker", 403), ("stranger", 404), ("anonymous", 404)):
+        login_as(client, people[role])
+        assert client.get(qr).status_code == status, role
 
 
 def test_a_session_off_the_schedule_has_no_projector(client, programme):
@@ -314,10 +345,30 @@ def test_room_code_check_in_refusals_show_beside_the_field(client, live):
 
 def test_room_code_check_in_is_for_attendees_who_signed(client, live):
     code = signups.room_code(live.small)
-    for user, status in ((None, 404), (live.stranger, 404), (live.unsigned, 403)):
+    for user, status in ((None, 302), (live.stranger, 404), (live.unsigned, 403)):
         login_as(client, user)
-        assert client.post("/e/live/checkin", data={"code": code}).status_code == status
+        response = client.post("/e/live/checkin", data={"code": code})
+        assert response.status_code == status
+    assert response.status_code == 403
     assert attended(live.small) == {}
+
+
+def test_the_qr_link_opens_the_check_in_page_with_the_code_filled_in(client, live):
+    """Scanning the projector's QR code opens the page with the code in the form; only the POST checks in."""
+    code = signups.room_code(live.small)
+    login_as(client, None)
+    signed_out = client.get(f"/e/live/checkin?code={code}")
+    assert signed_out.status_code == 302 and "/auth/sign-in" in signed_out.headers["Location"]
+    login_as(client, live.a)
+    response = client.get(f"/e/live/checkin?code={code}")
+    assert response.status_code == 200
+    assert re.search(rf'<input[^>]*name="code"[^>]*value="{code}"', page(response))
+    assert attended(live.small) == {}
+    assert client.post("/e/live/checkin", data={"code": code}).status_code == 302
+    assert attended(live.small) == {live.a.id: "checkin"}
+    # Whatever the link carries is only text in a field.
+    odd = client.get('/e/live/checkin?code="><script>x</script>' + "A" * 50)
+    assert odd.status_code == 200 and "<script>x" not in page(odd)
 
 
 def test_organizer_ticks_people_from_the_list(client, programme):

@@ -51,7 +51,7 @@ from workshop.models import (
     User,
     public_id,
 )
-from workshop.services import autoschedule, invites, proposals, signups
+from workshop.services import api_tokens, autoschedule, invites, proposals, signups
 from workshop.services.tokens import new_token
 
 LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
@@ -178,17 +178,43 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "sessions.cancel": {"POST": by_role(404, 404, 404, 302, 404, 409, 409)},
     "sessions.checkin": {"GET": TALK_MANAGE_PAGE, "POST": TALK_MANAGE_ACTION},
     "sessions.projector": {"GET": TALK_MANAGE_PAGE},
-    # The session's real code while it is under way: the unsigned know the event but not its schedule.
-    "sessions.self_checkin": {"POST": by_role(404, 404, 403, 302, 404, 403, 403)},
+    "sessions.projector_qr": {"GET": TALK_MANAGE_PAGE},
+    # The session's real code while it is under way: the unsigned know the event but not its schedule. The
+    # page is what the projector's QR code opens: anonymous visitors are asked to sign in first.
+    "sessions.self_checkin": {"GET": by_role(LOGIN, 404, 403, 200, 404, 403, 403),
+                              "POST": by_role(LOGIN, 404, 403, 302, 404, 403, 403)},
     "calendar.subscribe": {"GET": CONTENT_PAGE},
     # The new secret link is shown in this answer only, so it is a page, not a redirect.
     "calendar.reset": {"POST": by_role(404, 404, 403, 200, 404, 200, 200)},
     "calendar.revoke": {"POST": by_role(404, 404, 403, 302, 404, 302, 302)},
+    # Asked once each subscriber has a feed link (see NEEDS): the opt-in for abstracts lives on the link.
+    "calendar.details": {"POST": by_role(404, 404, 403, 302, 404, 302, 302)},
     # Asked with the public page off; while it is on, anyone gets its public sessions (a test below).
     "calendar.event_ics": {"GET": CONTENT_PAGE},
     "calendar.session_ics": {"GET": TALK_PAGE},
     # A guessed token opens nothing, whoever asks: the token decides, not the session (a real one: below).
     "calendar.personal": {"GET": everyone(404)},
+    # The public exports exist while the public page is on (it is, in the scene): anyone reads them.
+    "exports.public_json": {"GET": everyone(200)},
+    "exports.public_xml": {"GET": everyone(200)},
+    # As the personal feed: a guessed token opens nothing, whoever asks (a real one: tests/exports).
+    "exports.personal_json": {"GET": everyone(404)},
+    "exports.personal_xml": {"GET": everyone(404)},
+    "exports.organizers_csv": {"GET": MANAGE_PAGE},
+    # The API knows its caller by a bearer token only: a signed-in browser's cookie opens nothing there
+    # (tests/api asks it with tokens). Its document is for anyone.
+    "api.openapi_document": {"GET": everyone(200)},
+    "api.me": {"GET": everyone(401)},
+    "api.events": {"GET": everyone(401)},
+    "api.event": {"GET": everyone(401)},
+    "api.talks": {"GET": everyone(401)},
+    "api.talk": {"GET": everyone(401)},
+    "api.schedule": {"GET": everyone(401)},
+    "api.signup_list": {"GET": everyone(401)},
+    # Anyone signed in makes tokens (the answer is the page that shows the new one once); a token is revoked
+    # by its owner only, here the attendee: anyone else's is no token of theirs.
+    "api_tokens.create_token": {"POST": by_role(LOGIN, 200, 200, 200, 200, 200, 200)},
+    "api_tokens.revoke_token": {"POST": by_role(LOGIN, 404, 404, 302, 404, 404, 404)},
 }
 
 SPEAKERS: dict[str, dict[str, dict]] = {
@@ -218,7 +244,9 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "sessions.signup": {"POST": {"speaker": 403}},
     "sessions.checkin": {"GET": {"speaker": 403}, "POST": {"speaker": 403}},
     "sessions.projector": {"GET": {"speaker": 403}},
+    "sessions.projector_qr": {"GET": {"speaker": 403}},
     "calendar.session_ics": {"GET": {"speaker": 200, "cospeaker": 200}},
+    "exports.organizers_csv": {"GET": {"speaker": 403}},
 }
 
 
@@ -249,9 +277,12 @@ NEEDS = {
     "schedule.availability": lambda scene: (scene.talk, scene.slot),
     "autoschedule.form": lambda scene: (scene.talk, scene.room, scene.slot),
     "sessions.schedule": lambda scene: scene.released_talk,
+    "exports.organizers_csv": lambda scene: scene.released_talk,
+    "exports.public_json": lambda scene: scene.released_talk,
     "sessions.agenda": lambda scene: scene.seat,
     "sessions.cancel": lambda scene: scene.seat,
     "calendar.revoke": lambda scene: scene.feed_links,
+    "calendar.details": lambda scene: scene.feed_links,
     "calendar.event_ics": lambda scene: (scene.released_talk, scene.close_public_page()),
 }
 # Routes about the scene's talk once it is released (the others ask about it as a proposal).
@@ -276,17 +307,29 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "candidate_id": lambda: scene.candidate.id,
         "user_id": lambda: scene.world.stranger.id if endpoint == "admin.user_action" else scene.co_organizer.id,
         "action": lambda: "disable",
-        "token": lambda: {"invitation.answer": scene.invitation_token,
-                          "calendar.personal": new_token()[0]}.get(endpoint, scene.login_token),  # never issued
+        "token": lambda: {"invitation.answer": scene.invitation_token, "calendar.personal": new_token()[0],
+                          "exports.personal_json": new_token()[0], "exports.personal_xml": new_token()[0],
+                          }.get(endpoint, scene.login_token),  # never issued
         "public_id": lambda: talk_of(endpoint, scene).public_id,
         "material_public_id": lambda: scene.material.public_id,
         "room_id": lambda: scene.room.id,
+        "talk_id": lambda: scene.talk.public_id,
+        "token_id": lambda: attendees_api_token(scene),
         "slot_id": lambda: scene.slot.id,
     }
     [rule] = app.url_map.iter_rules(endpoint)
     arguments = {name: values[name]() for name in rule.arguments}
     with app.test_request_context():
         return url_for(endpoint, **arguments)
+
+
+def attendees_api_token(scene: Scene) -> str:
+    """The public id of an API token of the attendee's, made on first use."""
+    if not hasattr(scene, "api_token_id"):
+        token, _raw = api_tokens.create_token(scene.world.attendee, "Their conference app")
+        db.session.commit()
+        scene.api_token_id = token.public_id
+    return scene.api_token_id
 
 
 def post_data(endpoint: str, scene: Scene) -> dict:
@@ -335,6 +378,8 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "schedule.slots": {"day": scene.world.event.starts_on.isoformat(), "starts": "18:00, 19:00", "minutes": "30"},
         "autoschedule.form": {"scope": "unplaced", "time_limit": "1", "seed": "0"},
         "sessions.checkin": {"email": "attendee@example.org"},
+        "calendar.details": {"details": "y"},
+        "api_tokens.create_token": {"name": "My conference app"},
     }
     return forms.get(endpoint, {})
 

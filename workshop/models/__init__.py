@@ -1,6 +1,7 @@
 """All models, importable from one place."""
 
 from .agreements import Agreement, AgreementAcceptance
+from .api import ApiToken
 from .audit import AuditEntry
 from .base import public_id, utcnow
 from .enums import (
@@ -35,6 +36,7 @@ from .schedule import CalendarFeed, Placement, Room, ScheduleRelease, SignUp, Sl
 from .users import LoginToken, User
 
 __all__ = [
+    "ApiToken",
     "AttendanceSource",
     "AuditTarget",
     "SignUpStatus",

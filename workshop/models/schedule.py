@@ -120,6 +120,8 @@ class CalendarFeed(db.Model):
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The owner asked for the abstracts and speakers of talks that are not public in this feed.
+    include_details: Mapped[bool] = mapped_column(default=False)
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()

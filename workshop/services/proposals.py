@@ -252,6 +252,10 @@ def set_access(actor: User, proposal: Proposal, named_emails: str, excluded: str
     audit.record(actor, proposal.event, "set access", f"proposal {proposal.public_id}",
                  f"{len(named)} named, {len(people)} people and {len(domains)} domains excluded")
     policy.forget_memo()
+    # An exclusion leaves no trace: the excluded lose their seat (and the waitlist moves up) at once.
+    from .signups import drop_excluded
+
+    drop_excluded(proposal)
 
 
 def access_lists(proposal: Proposal) -> tuple[list[str], list[str]]:

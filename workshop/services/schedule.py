@@ -431,6 +431,16 @@ class Session:
     def placeholder(self) -> bool:
         return self.proposal is None
 
+    @property
+    def starts_at(self) -> datetime:
+        return self.slot.starts_at
+
+    @property
+    def ends_at(self) -> datetime:
+        """When the session ends (UTC): calendars and exports read it here, so that a session placed over
+        several slots shows its real length once releases record spans."""
+        return self.slot.ends_at
+
 
 @dataclass
 class Published:
@@ -451,7 +461,8 @@ def published(user, event: Event, now: datetime | None = None, *, public_only: b
     """The latest release as ``user`` may see it, in a fixed number of queries: the one reader of the
     published schedule, for its page, the agenda and the calendar feeds.
 
-    A released session the person may not see is a placeholder (``proposal`` None). ``public_only``: the
+    A released session the person may not see is a placeholder (``proposal`` None), unless they are
+    excluded from it: then it is left out, leaving no trace (policy.shows_on_schedule). ``public_only``: the
     public page's view, where sessions that are not public are left out rather than shown closed (an
     outsider learns nothing of them, not even that they exist). ``only``: just these proposals' sessions.
     """
@@ -466,6 +477,11 @@ def published(user, event: Event, now: datetime | None = None, *, public_only: b
     visible = {p.id: p for p in db.session.scalars(visible_query.where(Proposal.id.in_(proposal_ids)))}
     keys = dict(db.session.execute(sa.select(Proposal.id, Proposal.public_id)
                                    .where(Proposal.id.in_(proposal_ids))).all())
+    if not public_only:
+        for hidden in db.session.scalars(policy.sessions_hidden_from(user, event).where(
+                Proposal.id.in_(proposal_ids))):
+            if hidden not in visible:
+                keys.pop(hidden, None)
     slots = {s.id: s for s in db.session.scalars(sa.select(Slot).where(Slot.event_id == event.id))}
     room_by_id = {r.id: r for r in rooms}
     speakers: dict[int, list[User]] = defaultdict(list)

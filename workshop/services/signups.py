@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -42,6 +43,8 @@ CHECK_IN_EARLY = timedelta(minutes=10)
 # Room codes avoid letters and digits that look alike when projected (0/O, 1/I/L, 5/S, 2/Z, 8/B).
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 CODE_LENGTH = 6
+WRONG_CODE = ("The code is wrong. Check the code shown in the room and type it again: it changes every minute, "
+              "so type the one on the screen now.")
 
 
 # --- seats --------------------------------------------------------------------------------
@@ -149,6 +152,21 @@ def fill_from_waitlist(proposal: Proposal) -> list[SignUp]:
         mail.queue(signup.user.email, f"A seat opened for you: {proposal.title}", "signup_promoted",
                    user=signup.user, proposal=proposal, event=proposal.event, room=room, slot=slot)
     return promoted
+
+
+def drop_excluded(proposal: Proposal) -> list[SignUp]:
+    """Take the seats and waitlist places of everyone now excluded from the session (a person, or an email
+    domain), silently: telling them would tell them they were left out. A freed seat goes to the head of
+    the waitlist. Call it whenever a talk's exclusions change; returns the sign-ups promoted. The caller
+    commits."""
+    _lock_proposal(proposal)
+    rows = db.session.scalars(sa.select(SignUp).where(SignUp.proposal_id == proposal.id)
+                              .options(selectinload(SignUp.user))).all()
+    dropped = [row for row in rows if policy.loses_seat_by_exclusion(row.user, proposal)]
+    for row in dropped:
+        db.session.delete(row)
+    db.session.flush()
+    return fill_from_waitlist(proposal) if any(row.status == CONFIRMED for row in dropped) else []
 
 
 def waitlist_position(signup: SignUp) -> int | None:
@@ -278,17 +296,13 @@ def check_in(actor: User, proposal: Proposal, user: User) -> bool:
     return proposal_service.record_attendance(actor, proposal, user, AttendanceSource.ORGANIZER)
 
 
-def room_code(proposal: Proposal) -> str:
-    """The session's short check-in code, shown on the projector.
+def _minute(moment: datetime) -> int:
+    """Which minute ``moment`` (naive UTC) falls in, counted from the epoch."""
+    return int(moment.replace(tzinfo=UTC).timestamp() // 60)
 
-    Derived with HMAC from the app's secret key, the proposal and its place in the latest release, so it
-    needs no storage, cannot be guessed, and changes when the session moves. Raises DomainError for a
-    session that is not on the published schedule.
-    """
-    entry = policy.released_entry(proposal)
-    if entry is None:
-        raise DomainError("This session is not on the published schedule.")
-    message = f"room-code:{proposal.id}:{entry['room']}:{entry['slot']}:{entry['sequence']}".encode()
+
+def _code_for_minute(proposal: Proposal, entry: dict, minute: int) -> str:
+    message = (f"room-code:{proposal.id}:{entry['room']}:{entry['slot']}:{entry['sequence']}:{minute}").encode()
     key = current_app.config["SECRET_KEY"]
     digest = hmac.new(key.encode() if isinstance(key, str) else key, message, hashlib.sha256).digest()
     number = int.from_bytes(digest, "big")
@@ -299,13 +313,56 @@ def room_code(proposal: Proposal) -> str:
     return "".join(letters)
 
 
+def _entry(proposal: Proposal) -> dict:
+    entry = policy.released_entry(proposal)
+    if entry is None:
+        raise DomainError("This session is not on the published schedule.")
+    return entry
+
+
+def room_code(proposal: Proposal, now: datetime | None = None) -> str:
+    """The session's short check-in code for the minute that holds ``now``, shown on the projector.
+
+    An HMAC of the app's secret key, the session, its place in the latest release and the minute: it needs
+    no storage, cannot be guessed, changes every minute and whenever the session moves. A code is accepted
+    in its own minute and the next (``codes_match``), so a photo of an old one is useless. Raises
+    DomainError for a session that is not on the published schedule.
+    """
+    return _code_for_minute(proposal, _entry(proposal), _minute(now or utcnow()))
+
+
+def code_minute(now: datetime | None = None) -> int:
+    """The number of the minute whose code is shown at ``now``: what makes each minute's QR address new."""
+    return _minute(now or utcnow())
+
+
+def room_code_of_minute(proposal: Proposal, minute: int | None, now: datetime | None = None) -> str:
+    """The code of ``minute`` (from ``code_minute``) while it is still accepted, that is in its own minute
+    and the next; the code of now for any other minute, so no one gets a code ahead of time."""
+    current = _minute(now or utcnow())
+    return _code_for_minute(proposal, _entry(proposal), minute if minute in (current, current - 1) else current)
+
+
+def code_changes_in(now: datetime | None = None) -> int:
+    """Whole seconds until the code shown now changes (the start of the next minute), at least 1."""
+    moment = (now or utcnow()).replace(tzinfo=UTC).timestamp()
+    return max(1, math.ceil(60 - moment % 60))
+
+
 def normalize_code(code: str) -> str:
     """What people type: any case, with spaces or dashes."""
     return "".join(ch for ch in (code or "").upper() if not ch.isspace() and ch != "-")
 
 
-def codes_match(typed: str, proposal: Proposal) -> bool:
-    return hmac.compare_digest(normalize_code(typed).encode(), room_code(proposal).encode())
+def codes_match(typed: str, proposal: Proposal, now: datetime | None = None) -> bool:
+    """The code typed is the one shown in this minute or in the minute before (a person who read it just
+    before it changed is not turned away)."""
+    entry = _entry(proposal)
+    minute = _minute(now or utcnow())
+    typed_bytes = normalize_code(typed).encode()
+    matches = [hmac.compare_digest(typed_bytes, _code_for_minute(proposal, entry, m).encode())
+               for m in (minute, minute - 1)]
+    return any(matches)
 
 
 def check_in_window(proposal: Proposal) -> tuple[datetime, datetime]:
@@ -336,9 +393,10 @@ def self_check_in(user: User, proposal: Proposal, code: str, now: datetime | Non
     """
     if not policy.can_check_in_self(user, proposal):
         raise DomainError("You cannot check in to this session.", field="code")
-    if not codes_match(code, proposal):
-        raise DomainError("The code is wrong. Check the code shown in the room and type it again.", field="code")
-    problem = _window_problem(proposal, now or utcnow())
+    now = now or utcnow()
+    if not codes_match(code, proposal, now):
+        raise DomainError(WRONG_CODE, field="code")
+    problem = _window_problem(proposal, now)
     if problem:
         raise DomainError(problem, field="code")
     return proposal_service.record_attendance(None, proposal, user, AttendanceSource.CHECKIN)
@@ -353,16 +411,16 @@ def find_session_by_code(user: User, event: Event, code: str, now: datetime | No
     """
     if not normalize_code(code):
         raise DomainError("Type the code shown in the room.", field="code")
+    now = now or utcnow()
     release = policy.latest_release(event) if policy.can_view_schedule(user, event) else None
     if release is None:
-        raise DomainError("The code is wrong. Check the code shown in the room and type it again.", field="code")
+        raise DomainError(WRONG_CODE, field="code")
     ids = [entry["proposal"] for entry in release.entries]
     visible = db.session.scalars(policy.proposals_visible_to(user, event, now).where(
         Proposal.id.in_(ids), Proposal.status == ProposalStatus.ACCEPTED).order_by(Proposal.id)).all()
-    matches = [proposal for proposal in visible if codes_match(code, proposal)]
+    matches = [proposal for proposal in visible if codes_match(code, proposal, now)]
     if not matches:
-        raise DomainError("The code is wrong. Check the code shown in the room and type it again.", field="code")
-    now = now or utcnow()
+        raise DomainError(WRONG_CODE, field="code")
     # Two sessions sharing a code is all but impossible; should it happen, the one under way wins.
     problems = [(proposal, _window_problem(proposal, now)) for proposal in matches]
     for proposal, problem in problems:

@@ -10,6 +10,7 @@ from flask_login import current_user
 from .. import calendar, policy
 from ..extensions import limiter
 from ..forms.accounts import ConfirmForm
+from ..forms.calendar import FeedDetailsForm
 from ..models import Event
 from ._helpers import attachment, load_event, load_proposal
 from .auth import _token_limit
@@ -28,7 +29,9 @@ def _page(event: Event, url: str | None = None, status: int = 200):
     event_url = url_for("calendar.event_ics", slug=event.slug, _external=False)
     return render_template("calendar/subscribe.html", event=event, feed=feed, url=url,
                            webcal=calendar.webcal_url(url) if url else None, event_url=event_url,
-                           confirm_form=ConfirmForm()), status
+                           confirm_form=ConfirmForm(),
+                           details_form=FeedDetailsForm(formdata=None, details=feed.include_details if feed else False),
+                           ), status
 
 
 @bp.get("/e/<slug>/calendar")
@@ -52,6 +55,25 @@ def reset(slug: str):
     return run(lambda: calendar.reset_feed(current_user, event), shown)
 
 
+@bp.post("/e/<slug>/calendar/details")
+def details(slug: str):
+    """Whether the person's own feed carries the abstracts and speakers of talks that are not public."""
+    event = load_event(slug, policy.can_view_event, policy.can_subscribe_calendar)
+    form = FeedDetailsForm()
+
+    def refused(error, status):
+        flash(error.message, "error")
+        return _page(event, status=status)
+
+    def saved(feed):
+        return done("Your feed now carries the abstracts and speakers of every talk you may see."
+                    if feed.include_details else "Your feed now carries titles, times and rooms only "
+                    "(and the abstracts of public talks).", url_for("calendar.subscribe", slug=event.slug))
+
+    return run(lambda: calendar.set_feed_details(current_user, event, bool(form.details.data)), saved,
+               button=form, refused=refused)
+
+
 @bp.post("/e/<slug>/calendar/revoke")
 def revoke(slug: str):
     """Delete the person's feed link: calendar apps that use it get nothing from now on."""
@@ -69,7 +91,7 @@ def personal(token: str):
     feed = calendar.feed_for_token(token)
     if feed is None:
         abort(404)
-    body = calendar.personal_feed(feed.user, feed.event)
+    body = calendar.personal_feed(feed.user, feed.event, details=feed.include_details)
     return _ics(body, f"{feed.event.slug}-my-sessions.ics")
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
-from flask_login import current_user
+import segno
+from flask import Blueprint, Response, abort, current_app, flash, render_template, request, url_for
+from flask_login import current_user, login_required
 
 from .. import policy
 from ..dates import local
@@ -17,7 +19,7 @@ from ..forms.schedule import RoomCodeForm
 from ..models import Event, Proposal, Room, Slot, User, utcnow
 from ..services import proposals, signups
 from ..services.schedule import Published, Session, published
-from ._helpers import load_event, load_proposal, safe_next
+from ._helpers import int_arg, load_event, load_proposal, safe_next
 from .runner import done, page, run
 
 bp = Blueprint("sessions", __name__)
@@ -115,17 +117,27 @@ def agenda(slug: str):
     return _agenda(event, RoomCodeForm(formdata=None))
 
 
-@bp.post("/e/<slug>/checkin")
-@limiter.limit(_token_limit, key_func=_per_person)
+def _checkin_form_page(event: Event, form: RoomCodeForm, status: int | None = None):
+    return page("sessions/checkin_self.html", form, status, event=event,
+                agenda_url=url_for("sessions.agenda", slug=event.slug))
+
+
+@bp.route("/e/<slug>/checkin", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_token_limit, key_func=_per_person, methods=["POST"])
 def self_checkin(slug: str):
-    """An attendee types the code shown in the room; it checks them in to the session under way."""
+    """An attendee types the code shown in the room (or scans its QR code, which opens this page with the code
+    filled in: checking in is still a POST); it checks them in to the session under way."""
     event = load_event(slug, policy.can_view_event, policy.can_check_in_self_at)
+    if request.method == "GET":
+        code = request.args.get("code", "")[:20]
+        return _checkin_form_page(event, RoomCodeForm(formdata=None, code=code))
     form = RoomCodeForm()
     answer = run(lambda: signups.check_in_with_code(current_user, event, form.code.data),
                  lambda checked: done(f"You are checked in to “{checked[0].title}”." if checked[1]
                                       else f"You were checked in to “{checked[0].title}” already.",
                                       url_for("sessions.agenda", slug=slug)), form=form)
-    return answer or _agenda(event, form, 400)
+    return answer or _checkin_form_page(event, form, 400)
 
 
 # --- signing up and cancelling ------------------------------------------------------------
@@ -174,7 +186,7 @@ def _released_cell(proposal: Proposal) -> tuple[Room, Slot]:
 def _checkin_page(event: Event, proposal: Proposal, form: AttendanceForm, status: int | None = None):
     room, slot = _released_cell(proposal)
     return page("sessions/checkin.html", form, status, event=event, proposal=proposal, room=room, slot=slot,
-                people=signups.check_in_list(current_user, event, proposal), code=signups.room_code(proposal))
+                people=signups.check_in_list(current_user, event, proposal))
 
 
 def _tick(proposal: Proposal, user: User, remove: bool = False) -> str:
@@ -208,12 +220,40 @@ def checkin(slug: str, public_id: str):
     return answer or _checkin_page(event, proposal, form)
 
 
+def _checkin_link(event: Event, code: str) -> str:
+    """The address the projector's QR code opens, built from BASE_URL (never from the request's Host)."""
+    return current_app.config["BASE_URL"] + url_for("sessions.self_checkin", slug=event.slug, code=code)
+
+
 @bp.get("/e/<slug>/proposals/<public_id>/projector")
 def projector(slug: str, public_id: str):
-    """Organizers: the session's title, room, time and room code, large enough to read from the back."""
+    """Organizers: the session's title, room, time and room code, large enough to read from the back, with a
+    QR code that opens the check-in page with the code filled in. The code changes every minute; the page
+    reloads itself when it does."""
     event, proposal = load_proposal(slug, public_id, policy.can_check_in_attendees)
     room, slot = _released_cell(proposal)
     opens, _closes = signups.check_in_window(proposal)
+    now = utcnow()
+    code = signups.room_code(proposal, now)
     return render_template("sessions/projector.html", event=event, proposal=proposal, room=room, slot=slot,
-                           opens=opens, code=signups.room_code(proposal),
+                           opens=opens, code=code, checkin_url=_checkin_link(event, code),
+                           refresh_in=signups.code_changes_in(now),
+                           qr_url=url_for("sessions.projector_qr", slug=slug, public_id=public_id,
+                                          minute=signups.code_minute(now)),
                            agenda_url=url_for("sessions.agenda", slug=slug, _external=True))
+
+
+@bp.get("/e/<slug>/proposals/<public_id>/projector/qr.svg")
+def projector_qr(slug: str, public_id: str):
+    """Organizers: the QR code of the check-in link, as an SVG from our own origin (the page's CSP allows no
+    other). ``minute`` names the minute of the page that shows it, so the QR code and the letters beside it
+    are the same code even when the minute turns between the page and its image."""
+    event, proposal = load_proposal(slug, public_id, policy.can_check_in_attendees)
+    _released_cell(proposal)
+    code = signups.room_code_of_minute(proposal, int_arg("minute", minimum=0))
+    svg = io.BytesIO()
+    segno.make(_checkin_link(event, code), error="m").save(
+        svg, kind="svg", scale=10, border=4, xmldecl=False, svgns=True, title="Check-in link")
+    response = Response(svg.getvalue(), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
