@@ -430,7 +430,8 @@ class Programme:
         return self.attendees[0]
 
     def place(self, proposal: Proposal, room: Room, slot: Slot) -> None:
-        schedule.place(self.organizer, proposal, room.id, slot.id)
+        # As an organizer who confirmed: a move of a session with sign-ups emails those signed up.
+        schedule.place(self.organizer, proposal, room.id, slot.id, confirmed=True)
         db.session.commit()
 
     def publish(self) -> None:

@@ -84,7 +84,7 @@ def test_organizer_drags_a_session_onto_the_grid(app, scene, page, live_server, 
     expect(page.get_by_role("heading", name="Schedule", exact=True)).to_be_visible()
     conflicts = page.locator("#conflicts")
     for kind in ("Room double-booked", "Speaker in two places", "Speaker unavailable",
-                 "Room smaller than the votes", "Not a closed-door room"):
+                 "Room too small", "Not a closed-door room"):
         expect(conflicts).to_contain_text(kind)
     browser_errors.assert_none()
 

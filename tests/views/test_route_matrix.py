@@ -165,6 +165,7 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "schedule.delete_room": {"POST": MANAGE_ACTION},
     "schedule.slots": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
     "schedule.delete_slot": {"POST": MANAGE_ACTION},
+    "schedule.set_break": {"POST": MANAGE_ACTION},
     "schedule.availability": {"GET": AVAILABILITY, "POST": AVAILABILITY},
     # The auto-scheduler's POST shows a preview and saves nothing; applying the preview places the talk.
     "autoschedule.form": {"GET": MANAGE_PAGE, "POST": MANAGE_PAGE},
@@ -298,6 +299,7 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "schedule.unplace": lambda: {"proposal": scene.placed_talk.public_id},
         "schedule.pin": lambda: {"proposal": scene.placed_talk.public_id},
         "schedule.availability": lambda: {"unavailable": [str(scene.slot.id)]},
+        "schedule.set_break": lambda: {"is_break": "1"},
         "autoschedule.apply": lambda: {"payload": previewed_payload(scene)},
         "sessions.self_checkin": lambda: {"code": signups.room_code(scene.released_talk)},
     }
