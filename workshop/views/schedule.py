@@ -201,6 +201,15 @@ def releases(slug: str):
     return render_template("schedule/releases.html", event=event, releases=rows, public_url=_public_url(event))
 
 
+# --- boxes on other pages -----------------------------------------------------------------------
+
+
+def schedule_box(user, proposal: Proposal) -> dict:
+    """The talk page's "When and where" box: its day, time and room as released, and for organizers the
+    working schedule's place when it is not published yet (``schedule/_talk_box.html``)."""
+    return {"talk_time": schedule.talk_time(user, proposal)}
+
+
 # --- rooms --------------------------------------------------------------------------------------
 
 
