@@ -325,6 +325,7 @@ def run_state(job: Job) -> RunState:
             "state": text,
             "elapsed": f"{elapsed:.1f} s of {time_limit} s" if elapsed is not None else f"up to {time_limit} s",
             "left": f"{remaining:.0f} s left" if remaining and not state.finished else "",
+            "missed_label": "Missed talks" if state.finished else "Missed talks, best so far",
             "missed": number("missed"),
             "clashes": number("clashes"),
             "bound": (f"{bound}, reached: optimal" if figures.get("optimal") else str(bound))
