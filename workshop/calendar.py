@@ -199,7 +199,7 @@ def _vevent(event: Event, session: Session, signed_up: SignUpStatus | None, publ
     item.add("dtstamp", stamp)
     item.add("sequence", session.sequence)
     item.add("dtstart", local(event, session.slot.starts_at))
-    item.add("dtend", local(event, session.slot.ends_at))
+    item.add("dtend", local(event, session.ends_at))  # the end of the last slot a long session runs over
     item.add("location", session.room.name)
     if signed_up is not None:
         item.add("status", "CONFIRMED" if signed_up.seated else "TENTATIVE")
@@ -235,7 +235,7 @@ def _calendar(event: Event, entries: list[tuple[Session, SignUpStatus | None]], 
         # A VTIMEZONE for every zone the entries use (none for UTC, written as ...Z), covering
         # whole years around the sessions so clients can work out every offset in between.
         first = min(s.slot.starts_at for s, _ in entries).date()
-        last = max(s.slot.ends_at for s, _ in entries).date()
+        last = max(s.ends_at for s, _ in entries).date()
         cal.add_missing_timezones(first_date=date(first.year, 1, 1), last_date=date(last.year + 1, 1, 1))
         # RFC 5545 allows any order, but some clients read the time zones before the events.
         cal.subcomponents.sort(key=lambda c: c.name != "VTIMEZONE")

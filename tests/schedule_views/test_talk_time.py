@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 
+import icalendar
 import pytest
 
 from tests.helpers import Programme, element, login_as, make_talk, text_of
 from workshop import policy
 from workshop.extensions import db
-from workshop.services import schedule
+from workshop.services import schedule, signups
 
 
 @pytest.fixture
@@ -72,3 +73,16 @@ def test_the_agenda_lists_the_sessions_one_speaks_at(client, programme):
     assert "11:00</time>–12:40 · Great Hall" in page
     login_as(client, programme.a)
     assert element(client.get(f"/e/{programme.event.slug}/agenda"), "speaking-heading") is None
+
+
+def test_a_long_session_ends_where_its_last_slot_ends_everywhere_it_is_read(client, programme):
+    """The schedule page says until when, the calendar's DTEND and the check-in window end with the last slot."""
+    login_as(client, programme.a)
+    page = text_of(client.get(f"/e/{programme.event.slug}/schedule"))
+    assert "Until 12:40" in page
+    feed = client.get(f"/e/{programme.event.slug}/proposals/{programme.long.public_id}/session.ics")
+    assert feed.status_code == 200
+    [event] = [e for e in icalendar.Calendar.from_ical(feed.data).walk("VEVENT")]
+    assert event["DTEND"].dt - event["DTSTART"].dt == timedelta(minutes=100)
+    opens, closes = signups.check_in_window(programme.long)
+    assert closes == programme.later[1].ends_at and opens < programme.later[0].starts_at
