@@ -76,7 +76,7 @@ def test_a_talk_longer_than_the_slots_that_follow_is_flagged(cast):
     assert schedule.place(cast.organizer, long, cast.hall.id, cast.morning[2].id).span == 1
     db.session.commit()
     assert conflicts(cast) == {"longer than its slots": [
-        f"“Long” lasts 90 min; its 1 slot from {cast.event.starts_on:%a %-d %b}, 10:30 give it 45."]}
+        f"“Long” lasts 90 min; its 1 slot from {cast.event.starts_on:%a %-d %b}, 10:30 gives it 45 min."]}
     # Moved where two slots follow, it fits.
     schedule.place(cast.organizer, long, cast.hall.id, cast.morning[1].id)
     db.session.commit()

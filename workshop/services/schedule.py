@@ -582,7 +582,8 @@ def find_conflicts(grid: Board, proposals: dict[int, Proposal], unavailable: set
                 slots_word = f"{len(run)} slot{'s' if len(run) != 1 else ''}"
                 conflicts.append(Conflict("longer than its slots", f"“{proposal.title}” lasts "
                                           f"{proposal.duration_minutes} min; its {slots_word} from "
-                                          f"{_when(grid.event, run[0])} give it {given}.", [proposal.id], start))
+                                          f"{_when(grid.event, run[0])} {'give' if len(run) > 1 else 'gives'} "
+                                          f"it {given} min.", [proposal.id], start))
         wanted = grid.demand.of(proposal.id)
         if wanted > room.capacity:
             conflicts.append(Conflict("room too small", f"{grid.demand.says(proposal.id)} “{proposal.title}”; "
