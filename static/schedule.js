@@ -1,7 +1,8 @@
 // Drag-and-drop for the schedule editor, on top of its forms. Dropping an unplaced card on a cell fills the
 // card's own place form with that cell and submits it, exactly as the keyboard path does; dropping a placed
 // card posts the grid's form with the session and the cell to place (a move) or, dropped on the unplaced
-// list, to unplace. Without this file, the forms and the Move links work.
+// list, to unplace. A long talk starts in the cell it lands on and takes the slots after it. A session people
+// signed up for comes back with the confirmation page. Without this file, the forms and the Move links work.
 (() => {
   "use strict";
   const SCROLL_KEY = "conclave-schedule-scroll";
@@ -71,6 +72,7 @@
     }
     if (!own) {
       form.action = form.dataset.place;
+      setField(form, "span", ""); // as many slots as the talk's length needs, from the cell it lands on
     }
     setField(form, "proposal", sessionOf(card));
     setField(form, "room", cell.dataset.room);

@@ -35,6 +35,8 @@ from workshop.models import (
     CandidateStatus,
     Event,
     EventStatus,
+    Job,
+    JobStatus,
     Material,
     Placement,
     Proposal,
@@ -50,7 +52,7 @@ from workshop.models import (
     Vote,
     utcnow,
 )
-from workshop.services import accounts, invites, materials, proposals, schedule, signups
+from workshop.services import accounts, autoschedule, invites, materials, proposals, schedule, signups
 from workshop.services.errors import DomainError
 
 # --- the database and people -------------------------------------------------------------------
@@ -430,7 +432,8 @@ class Programme:
         return self.attendees[0]
 
     def place(self, proposal: Proposal, room: Room, slot: Slot) -> None:
-        schedule.place(self.organizer, proposal, room.id, slot.id)
+        # As an organizer who confirmed: a move of a session with sign-ups emails those signed up.
+        schedule.place(self.organizer, proposal, room.id, slot.id, confirmed=True)
         db.session.commit()
 
     def publish(self) -> None:
@@ -565,6 +568,36 @@ class Scene:
         [slot] = schedule.add_slots(self.world.organizer, event, start.date(), [start.time()], 60)
         db.session.commit()
         return slot
+
+    @cached_property
+    def later_slot(self) -> Slot:
+        """An empty slot tomorrow at 10:00 in the event's zone: not started, so the auto-scheduler may use it."""
+        event = self.world.event
+        tomorrow = self.slot.starts_at.date() + timedelta(days=1)  # the event begins today (see ``slot``)
+        [slot] = schedule.add_slots(self.world.organizer, event, tomorrow, [time(10)], 60)
+        db.session.commit()
+        return slot
+
+    @cached_property
+    def autoschedule_run(self) -> Job:
+        """A finished auto-scheduler run (scope "unplaced") that puts ``talk`` in ``room`` at ``later_slot``:
+        the slot under way takes nothing from the scheduler. The queue runs it as it is committed."""
+        talk, room, _under_way, slot = self.talk, self.room, self.slot, self.later_slot
+        job = autoschedule.start(self.world.organizer, self.world.event, "unplaced", 1, 0)
+        db.session.commit()
+        db.session.refresh(job)
+        assert job.status == JobStatus.DONE, job.error
+        assert job.result["placements"] == [[talk.id, room.id, slot.id, 1]]
+        return job
+
+    @cached_property
+    def queued_run(self) -> Job:
+        """An auto-scheduler run no worker has taken yet (written straight to the table: nothing queues it)."""
+        job = Job(kind=autoschedule.KIND, event_id=self.world.event.id, started_by_id=self.world.organizer.id,
+                  params={"scope": "unplaced", "time_limit": 5, "seed": 0}, progress={})
+        db.session.add(job)
+        db.session.commit()
+        return job
 
     @cached_property
     def placed_talk(self) -> Proposal:

@@ -9,11 +9,14 @@ job, and a new one finishes the work.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from datetime import time as clock
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,8 +28,22 @@ from tests.fake_sendgrid import FakeSendGrid
 from tests.helpers import login_as, make_candidate, make_event, make_user
 from workshop import tasks
 from workshop.extensions import db
-from workshop.models import CandidateStatus, EventStatus, Job, JobStatus, MessageStatus, OutboxMessage, utcnow
-from workshop.services import accounts, jobs
+from workshop.models import (
+    CandidateStatus,
+    Event,
+    EventStatus,
+    Job,
+    JobStatus,
+    MessageStatus,
+    OutboxMessage,
+    Proposal,
+    ProposalSpeaker,
+    ProposalStatus,
+    User,
+    Vote,
+    utcnow,
+)
+from workshop.services import accounts, autoschedule, jobs, schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 M = MessageStatus
@@ -245,3 +262,80 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes_from_its_prog
     assert done.attempts == 2
     assert done.result["counted"] == 8 and done.result["resumed_at"] >= 2 and done.result["attempt"] == 2
     assert done.progress == {"done": 8, "total": 8, "note": ""}
+
+
+# --- the auto-scheduler in a real worker --------------------------------------------------------
+
+
+def crowded_event():
+    """An event the scheduler cannot finish early (no schedule reaches the bound it can prove): 120 accepted
+    talks, 5 rooms, 32 slots over two days (consecutive pairs, so the long talks span two), 200 attendees
+    who each want 20 of the talks."""
+    rng = random.Random(7)
+    organizer = make_user("org@example.org")
+    event = make_event("crowded", organizers=[organizer], status=EventStatus.OPEN, capacity=300)
+    for name, seats in (("Hall", 120), ("Room A", 60), ("Room B", 40), ("Room C", 40), ("Nook", 20)):
+        schedule.add_room(organizer, event, name, seats, False)
+    starts = [clock(h, m) for h in (8, 10, 12, 14, 16, 18, 20, 22) for m in (0, 45)]
+    for day in range(2):
+        schedule.add_slots(organizer, event, event.starts_on + timedelta(days=day), starts, 45)
+    people = [User(email=f"p{i}@example.org", name=f"P {i}") for i in range(200)]
+    db.session.add_all(people)
+    db.session.flush()
+    talks = [Proposal(event_id=event.id, title=f"Talk {i}", status=ProposalStatus.ACCEPTED,
+                      duration_minutes=90 if i % 10 == 0 else 45) for i in range(120)]
+    db.session.add_all(talks)
+    db.session.flush()
+    db.session.add_all([ProposalSpeaker(proposal_id=t.id, user_id=people[i % 60].id, is_lead=True, confirmed=True)
+                        for i, t in enumerate(talks)])
+    db.session.add_all([Vote(proposal_id=t.id, user_id=person.id) for person in people
+                        for t in rng.sample(talks, 20)])
+    db.session.commit()
+    return organizer, event
+
+
+def test_a_worker_killed_during_an_auto_schedule_is_replaced_and_the_run_completes(app, ctx, worker):
+    organizer, event = crowded_event()
+    job = autoschedule.start(organizer, event, "all", time_limit=6, seed=1)
+    db.session.commit()
+    job_id, organizer_id, event_id = job.id, organizer.id, event.id
+
+    first = worker(threads=1)
+    # The bar has moved and the best schedule so far is reported: the solver is well under way.
+    wait_for(lambda: ((db.session.get(Job, job_id).progress or {}).get("figures") or {}).get("missed") is not None
+             and db.session.get(Job, job_id).progress["done"] >= 10, what="the run to report progress")
+    first.kill()
+    held = db.session.get(Job, job_id)
+    assert held.status == JobStatus.RUNNING and held.attempts == 1 and held.result is None
+
+    wait_for(lambda: db.session.get(Job, job_id).lease_until < utcnow(), timeout=10, what="the lease to run out")
+    worker(threads=1)
+    done = wait_for(lambda: (j := db.session.get(Job, job_id)).status.finished and j, timeout=90,
+                    what="the run to finish")
+    assert done.status == JobStatus.DONE, done.error
+    assert done.attempts == 2
+    assert len(done.result["placements"]) == 120 and done.result["unplaced"] == []
+    assert done.result["figures"]["bound"] <= done.result["figures"]["missed"]
+    # What the restarted run proposes applies like any other.
+    organizer, event = db.session.get(User, organizer_id), db.session.get(Event, event_id)
+    assert autoschedule.apply(organizer, event, done) == 120
+    db.session.commit()
+
+
+def test_an_auto_schedule_cancelled_while_it_runs_stops_within_seconds(app, ctx, worker):
+    organizer, event = crowded_event()
+    job = autoschedule.start(organizer, event, "all", time_limit=120, seed=1)
+    db.session.commit()
+    job_id, organizer_id, event_id = job.id, organizer.id, event.id
+    running = worker(threads=1)
+    wait_for(lambda: (db.session.get(Job, job_id).progress or {}).get("figures"), what="the run to report progress")
+    autoschedule.cancel(db.session.get(User, organizer_id), db.session.get(Event, event_id),
+                        db.session.get(Job, job_id))
+    db.session.commit()
+    asked = utcnow()
+    done = wait_for(lambda: (j := db.session.get(Job, job_id)).status.finished and j, timeout=30,
+                    what="the run to stop")
+    assert done.status == JobStatus.CANCELLED and done.result is None
+    assert (done.finished_at - asked).total_seconds() < 5
+    assert jobs.get(done.public_id).attempts == 1
+    assert running.stop() == 0, running.output()

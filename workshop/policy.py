@@ -805,6 +805,18 @@ def can_view_schedule(user, event: Event) -> bool:
     return can_view_event_content(user, event)
 
 
+def counts_signups(event: Event) -> bool:
+    """Rooms are checked against sign-ups once sign-up is open (the event is open or running and a
+    schedule is published: released sessions take sign-ups), against votes before. The editor's "room too
+    small" and the auto-scheduler's demand both ask this."""
+    return event.status in SIGNUP_STATUSES and latest_release(event) is not None
+
+
+def can_see_session_time(user, proposal: Proposal) -> bool:
+    """The talk page's day, time and room: whoever sees the talk and the schedule."""
+    return can_view_proposal(user, proposal) and can_view_schedule(user, proposal.event)
+
+
 def latest_release(event: Event) -> ScheduleRelease | None:
     def compute():
         return db.session.scalar(sa.select(ScheduleRelease).where(ScheduleRelease.event_id == event.id)
@@ -814,7 +826,8 @@ def latest_release(event: Event) -> ScheduleRelease | None:
 
 
 def released_entry(proposal: Proposal) -> dict | None:
-    """The proposal's entry in the latest release: {"proposal", "room", "slot", "sequence"}."""
+    """The proposal's entry in the latest release: {"proposal", "room", "slot", "end_slot", "sequence"}
+    ("end_slot", the slot it ends in, is missing from releases published before sessions could span slots)."""
     release = latest_release(proposal.event)
     if release is None:
         return None
@@ -863,7 +876,7 @@ def can_sign_up(user, proposal: Proposal, now=None) -> bool:
 
 
 def _is_over(entry: dict, now) -> bool:
-    slot = db.session.get(Slot, entry["slot"])
+    slot = db.session.get(Slot, entry.get("end_slot", entry["slot"]))
     return slot is None or slot.ends_at <= now
 
 
@@ -880,7 +893,7 @@ def sessions_open_for_signup(user, event: Event, sessions) -> set[int]:
         return set()
     now = utcnow()
     return {s.proposal.id for s in sessions
-            if s.proposal is not None and s.proposal.status == ProposalStatus.ACCEPTED and s.slot.ends_at > now
+            if s.proposal is not None and s.proposal.status == ProposalStatus.ACCEPTED and s.ends_at > now
             and all(speaker.id != user.id for speaker in s.speakers)}
 
 

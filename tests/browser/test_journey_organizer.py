@@ -301,9 +301,9 @@ def organizer_schedules_and_publishes(page, errors, shoot) -> None:
     expect(page.get_by_role("heading", name="Auto-schedule")).to_be_visible()
     page.get_by_label("Time limit (seconds)", exact=True).fill("2")
     looked_at(page, errors, shoot, "15-auto-schedule")
-    page.get_by_role("button", name="Preview a schedule").click()
+    page.get_by_role("button", name="Start the scheduler").click()
 
-    expect(page.get_by_role("heading", name="Preview")).to_be_visible()
+    expect(page.get_by_role("heading", name="Proposed schedule")).to_be_visible()
     clashes = page.locator(".stat", has_text="clashes")
     expect(clashes.locator(".stat-n")).to_have_text("0")
     expect(page.locator(".stat", has_text="sessions not placed").locator(".stat-n")).to_have_text("0")
@@ -316,7 +316,8 @@ def organizer_schedules_and_publishes(page, errors, shoot) -> None:
     looked_at(page, errors, shoot, "16-auto-schedule-preview")
     page.get_by_role("button", name="Apply this schedule").click()
 
-    expect(flash(page)).to_have_text("Applied: 2 sessions placed or moved. Check the conflicts, then publish.")
+    expect(flash(page)).to_have_text("Applied: 2 sessions placed, moved or taken off. Check the conflicts, then "
+                                     "publish.")
     expect(page.locator("main")).to_contain_text("2 of 2 accepted sessions placed")
     expect(page.locator("#conflicts .count")).to_have_text("0")
     expect(page.locator(".unplaced")).to_contain_text("Every accepted session is on the grid.")

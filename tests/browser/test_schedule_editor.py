@@ -84,7 +84,7 @@ def test_organizer_drags_a_session_onto_the_grid(app, scene, page, live_server, 
     expect(page.get_by_role("heading", name="Schedule", exact=True)).to_be_visible()
     conflicts = page.locator("#conflicts")
     for kind in ("Room double-booked", "Speaker in two places", "Speaker unavailable",
-                 "Room smaller than the votes", "Not a closed-door room"):
+                 "Room too small", "Not a closed-door room"):
         expect(conflicts).to_contain_text(kind)
     browser_errors.assert_none()
 
@@ -131,10 +131,12 @@ def test_the_keyboard_places_a_session_through_its_form(app, scene, page, live_s
     expect(room).to_be_focused()
     room.select_option(label="Library (2)")
     page.keyboard.press("Tab")
-    slot = card.get_by_label("Time")
+    slot = card.get_by_label("Starts")
     expect(slot).to_be_focused()
     room_id, slot_id = scene["target"]
     slot.select_option(value=str(slot_id))
+    page.keyboard.press("Tab")
+    expect(card.get_by_label("Slots")).to_be_focused()  # left at "as many as its length needs"
     page.keyboard.press("Tab")
     expect(card.get_by_role("button", name=f"Place “{DRAGGED}”")).to_be_focused()
     with page.expect_navigation():

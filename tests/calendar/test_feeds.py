@@ -277,7 +277,7 @@ def test_personal_feed_leaves_out_sessions_not_in_the_latest_release(scene):
     sign_up(scene.attendee, late)
     sign_up(scene.attendee, scene.public_talk)
     assert set(by_summary(fresh(calendar.personal_feed, scene.attendee, scene.event))) == {"Open Results"}
-    schedule.unplace(scene.organizer, scene.public_talk)
+    schedule.unplace(scene.organizer, scene.public_talk, confirmed=True)
     schedule.place(scene.organizer, late, scene.hall.id, scene.slot(SATURDAY, 14).id)
     schedule.publish(scene.organizer, scene.event)
     db.session.commit()

@@ -64,6 +64,8 @@ ROUTES = [
           lambda p: _slots(p) == 7),
     Route("delete_slot", "POST", lambda p: p.url(f"/slots/{p.day2[0].id}/delete"), MANAGE_ACTION,
           done=lambda p: _slots(p) == 4),
+    Route("set_break", "POST", lambda p: p.url(f"/slots/{p.day2[0].id}/break"), MANAGE_ACTION,
+          lambda p: {"is_break": "1"}, lambda p: db.session.get(Slot, p.day2[0].id).is_break),
     Route("availability", "GET", lambda p: f"/e/{p.event.slug}/availability", SPEAKERS_ONLY),
     Route("availability", "POST", lambda p: f"/e/{p.event.slug}/availability", SPEAKERS_ONLY,
           lambda p: {"unavailable": [str(p.day1[1].id)]}),

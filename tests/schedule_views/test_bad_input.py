@@ -167,7 +167,7 @@ def test_deleting_a_room_or_slot_in_use_is_refused(client, org):
         refused(client.post(org.url(f"/rooms/{org.hall.id}/delete")), 409,
                 "Sessions are placed in Main Hall; move them first.")
         refused(client.post(org.url(f"/slots/{org.day1[0].id}/delete")), 409,
-                "Sessions are placed in this slot; move them first.")
+                "Sessions are placed in this slot, or run over it; move them first.")
 
 
 def test_publishing_nothing_or_nothing_new(client, org):

@@ -25,7 +25,7 @@ from workshop.models import Tier, Unavailability
 from workshop.services import schedule
 
 KINDS = {"room double-booked": "Room double-booked", "speaker in two places": "Speaker in two places",
-         "speaker unavailable": "Speaker unavailable", "room too small": "Room smaller than the votes",
+         "speaker unavailable": "Speaker unavailable", "room too small": "Room too small",
          "not closed-door": "Not a closed-door room"}
 
 
@@ -121,7 +121,7 @@ def test_room_smaller_than_the_votes(plan, editor):
     place(plan, talk, plan.closet, plan.day1[0])
     place(plan, plan.talks[0], plan.closet, plan.day1[1])  # one vote, one seat: fits
     page = editor()
-    assert conflict_kinds(page) == ["Room smaller than the votes"]
+    assert conflict_kinds(page) == ["Room too small"]
     flagged = cell(page, plan.closet, plan.day1[0])
     assert "has-conflict" in flagged.classes
     assert "2 want to attend “Popular”; Closet seats 1." in flagged.text

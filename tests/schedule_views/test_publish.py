@@ -45,8 +45,10 @@ def test_publish_then_move_then_publish_again(client, scene, sent):
     assert releases(scene) == [(1, 2)]
     assert recipients() == set(), "the first release is not announced as changes"
 
+    # Someone signed up for Talk A: the move is confirmed, and tells them at once.
     assert client.post(scene.url("/place"), data={"proposal": scene.talks[0].public_id, "room": scene.hall.id,
-                                                  "slot": scene.day1[2].id}).status_code == 302
+                                                  "slot": scene.day1[2].id, "confirm": "1"}).status_code == 302
+    assert recipients() == {"seated-a@example.org"}
     response = client.post(scene.url("/publish"), follow_redirects=True)
     assert "Release 2 is published; attendees affected by changes have been emailed." in text_of(response)
     assert releases(scene) == [(1, 2), (2, 2)]
@@ -54,7 +56,7 @@ def test_publish_then_move_then_publish_again(client, scene, sent):
                             "seated-a@example.org"}
     [message] = sent.to("voter-a@example.org")
     body = message.get_body(preferencelist=("plain",)).get_content()
-    assert "release 2" in body and "Talk A — moved" in body and "14:00, Main Hall" in body
+    assert "release 2" in body and "Talk A — moved" in body and "14:00–15:00, Main Hall" in body
     assert "Talk B" not in body
     assert [a for a, _ in audit_actions(scene.event) if a == "publish schedule"] == ["publish schedule"] * 2
 

@@ -68,7 +68,7 @@ def test_revoking_an_attendee_frees_their_seat_for_the_waitlist(cast, sent):
 
 def test_moving_to_a_bigger_room_lets_the_waitlist_in(cast):
     sign_up_all(cast)
-    schedule.place(cast.organizer, cast.talk, cast.hall.id, cast.morning.id)
+    schedule.place(cast.organizer, cast.talk, cast.hall.id, cast.morning.id, confirmed=True)
     schedule.publish(cast.organizer, cast.event)
     db.session.commit()
     assert set(statuses(cast).values()) == {"confirmed"}

@@ -294,7 +294,7 @@ def test_a_session_closed_after_signing_up_leaves_no_trace_on_the_agenda(client,
 def test_agenda_keeps_signups_for_sessions_taken_off_the_schedule(client, programme):
     signups.sign_up(programme.a, programme.hall_talk)
     db.session.commit()
-    schedule.unplace(programme.organizer, programme.hall_talk)
+    schedule.unplace(programme.organizer, programme.hall_talk, confirmed=True)
     programme.publish()
 
     login_as(client, programme.a)

@@ -12,7 +12,6 @@ also shown to work for someone. Every POST route is also tried without its CSRF 
 from __future__ import annotations
 
 import io
-import json
 import re
 from datetime import date, timedelta
 from urllib.parse import urlsplit
@@ -51,7 +50,7 @@ from workshop.models import (
     User,
     public_id,
 )
-from workshop.services import api_tokens, autoschedule, invites, proposals, signups
+from workshop.services import api_tokens, invites, proposals, signups
 from workshop.services.tokens import new_token
 
 LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
@@ -165,9 +164,15 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "schedule.delete_room": {"POST": MANAGE_ACTION},
     "schedule.slots": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
     "schedule.delete_slot": {"POST": MANAGE_ACTION},
+    "schedule.set_break": {"POST": MANAGE_ACTION},
     "schedule.availability": {"GET": AVAILABILITY, "POST": AVAILABILITY},
-    # The auto-scheduler's POST shows a preview and saves nothing; applying the preview places the talk.
-    "autoschedule.form": {"GET": MANAGE_PAGE, "POST": MANAGE_PAGE},
+    # Starting the auto-scheduler queues a run and opens its page; its progress, status (JSON) and proposed
+    # schedule are the organizers'; applying the run places the talk; cancelling stops a run not yet taken.
+    "autoschedule.form": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    "autoschedule.progress": {"GET": MANAGE_PAGE},
+    "autoschedule.status": {"GET": MANAGE_PAGE},
+    "autoschedule.preview": {"GET": MANAGE_PAGE},
+    "autoschedule.cancel": {"POST": MANAGE_ACTION},
     "autoschedule.apply": {"POST": MANAGE_ACTION},
     # The routes below ask about the scene's talk once it is placed and published as release 1.
     "sessions.schedule": {"GET": CONTENT_PAGE},
@@ -276,6 +281,7 @@ NEEDS = {
     # The speaker's accepted talk makes them one of the speakers; the slot is the one they cannot make.
     "schedule.availability": lambda scene: (scene.talk, scene.slot),
     "autoschedule.form": lambda scene: (scene.talk, scene.room, scene.slot),
+    "autoschedule.apply": lambda scene: scene.autoschedule_run,
     "sessions.schedule": lambda scene: scene.released_talk,
     "exports.organizers_csv": lambda scene: scene.released_talk,
     "exports.public_json": lambda scene: scene.released_talk,
@@ -316,6 +322,7 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "talk_id": lambda: scene.talk.public_id,
         "token_id": lambda: attendees_api_token(scene),
         "slot_id": lambda: scene.slot.id,
+        "job_id": lambda: (scene.queued_run if endpoint == "autoschedule.cancel" else scene.autoschedule_run).public_id,
     }
     [rule] = app.url_map.iter_rules(endpoint)
     arguments = {name: values[name]() for name in rule.arguments}
@@ -341,7 +348,7 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "schedule.unplace": lambda: {"proposal": scene.placed_talk.public_id},
         "schedule.pin": lambda: {"proposal": scene.placed_talk.public_id},
         "schedule.availability": lambda: {"unavailable": [str(scene.slot.id)]},
-        "autoschedule.apply": lambda: {"payload": previewed_payload(scene)},
+        "schedule.set_break": lambda: {"is_break": "1"},
         "sessions.self_checkin": lambda: {"code": signups.room_code(scene.released_talk)},
     }
     if endpoint in made_on_demand:
@@ -382,14 +389,6 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "api_tokens.create_token": {"name": "My conference app"},
     }
     return forms.get(endpoint, {})
-
-
-def previewed_payload(scene: Scene) -> str:
-    """What the auto-scheduler's preview hands to its apply form: here, the unplaced talk in the one free cell."""
-    talk, room, slot = scene.talk, scene.room, scene.slot
-    payload = autoschedule.preview(scene.world.organizer, scene.world.event, "unplaced", 1, 0).payload()
-    assert json.loads(payload) == [[talk.id, room.id, slot.id]]
-    return payload
 
 
 def request_as(client, method: str, url: str, data: dict):
@@ -704,9 +703,8 @@ TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_
 PREFERENCE = ("organizer", "admin", "attendee", "unsigned", "anonymous", "speaker", "cospeaker")
 POST_ROUTES = sorted(endpoint for endpoint, methods in EXPECTED.items() if "POST" in methods)
 # Routes whose allowed answer writes nothing: the sign-in form tells a signed-in person they are signed
-# in, signing out only clears the session, and an import's first step and the auto-scheduler's form only
-# show a preview.
-WRITE_NOTHING = {"auth.sign_in", "auth.sign_out", "invites.import_csv", "autoschedule.form"}
+# in, signing out only clears the session, and an import's first step only shows a preview.
+WRITE_NOTHING = {"auth.sign_in", "auth.sign_out", "invites.import_csv"}
 # Routes tried as someone further down the list: organizers hold no seat, so only the attendee has one to give up.
 TRY_AS = {"sessions.cancel": "attendee"}
 

@@ -10,6 +10,8 @@ from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectFi
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..services.schedule import MAX_SPAN
+
 ROW_ID = 2**31 - 1  # the largest id a row can have
 TIME = re.compile(r"^(\d{1,2})[:.h](\d{2})$")
 
@@ -47,6 +49,7 @@ class SlotsForm(FlaskForm):
         InputRequired("Say how long each slot lasts."), NumberRange(5, 480, "A slot lasts from 5 minutes to 8 hours.")])
     block = StringField("Block", description="Optional label that groups slots, such as “Day 1, morning”.",
                         validators=[Optional(), Length(max=60)])
+    is_break = BooleanField("Breaks: no talks in these slots (lunch, coffee, a plenary)")
 
     def validate_starts(self, field) -> None:
         try:
@@ -71,12 +74,24 @@ class PlaceForm(FlaskForm):
         InputRequired("Choose a room."), NumberRange(1, ROW_ID, "Choose a room from the list.")])
     slot = SelectField("Time", coerce=int, validate_choice=False, validators=[
         InputRequired("Choose a time."), NumberRange(1, ROW_ID, "Choose a time from the list.")])
+    # Empty: as many consecutive slots as the talk's length needs.
+    span = IntegerField("Slots", validators=[Optional(), NumberRange(1, MAX_SPAN,
+                                                                     f"A session runs over 1 to {MAX_SPAN} slots.")])
+    # Sent by the confirmation page when people signed up for the session: they are told of the move.
+    confirm = BooleanField()
 
 
 class SessionForm(FlaskForm):
     """Act on one placed session (unplace, pin or unpin)."""
 
     proposal = HiddenField(validators=[DataRequired("Say which session."), Length(max=24)])
+    confirm = BooleanField()
+
+
+class BreakForm(FlaskForm):
+    """Make a slot a break, or open it for talks again."""
+
+    is_break = BooleanField(false_values=("false", "", "0"))
 
 
 class RoomCodeForm(FlaskForm):

@@ -45,7 +45,7 @@ class Job(db.Model):
     started_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[JobStatus] = mapped_column(enum_column(JobStatus), default=JobStatus.QUEUED)
     params: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    # {"done": n, "total": m, "note": "..."}: what the page shows while the job runs.
+    # {"done": n, "total": m, "note": "...", "figures": {...} (optional)}: what the page shows while the job runs.
     progress: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     result: Mapped[dict | None] = mapped_column(sa.JSON)
     error: Mapped[str] = mapped_column(sa.Text, default="")

@@ -28,7 +28,11 @@ class Room(db.Model):
 
 class Slot(db.Model):
     """A time in the grid, stored in UTC; shown in the event's time zone. ``block`` groups slots
-    (e.g. "Day 1, morning") so the unconference scheduler can fill one block at a time."""
+    (e.g. "Day 1, morning") so the unconference scheduler can fill one block at a time.
+
+    A break (``is_break``) is a slot that takes no talks: lunch, coffee, a plenary. It also ends a run
+    of consecutive slots, so no long talk runs through it.
+    """
 
     __tablename__ = "slots"
     __table_args__ = (sa.UniqueConstraint("event_id", "starts_at"),)
@@ -38,6 +42,11 @@ class Slot(db.Model):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     block: Mapped[str] = mapped_column(sa.String(60), default="")
+    is_break: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
 
 
 class Unavailability(db.Model):
@@ -55,6 +64,10 @@ class Placement(db.Model):
     The editor allows conflicts (it flags them); publishing copies the working schedule into a
     numbered release, which is what attendees see. ``sequence`` rises whenever the session moves,
     for calendar clients (iCalendar SEQUENCE).
+
+    ``slot_id`` is the slot the session starts in; a talk longer than one slot runs over ``span``
+    consecutive slots of the same room (each starting where the one before ends, on the same day, none
+    a break), which the service checks when it places it.
     """
 
     __tablename__ = "placements"
@@ -66,6 +79,7 @@ class Placement(db.Model):
     room_id: Mapped[int] = mapped_column(sa.ForeignKey("rooms.id", ondelete="CASCADE"))
     slot_id: Mapped[int] = mapped_column(sa.ForeignKey("slots.id", ondelete="CASCADE"))
     pinned: Mapped[bool] = mapped_column(default=False)
+    span: Mapped[int] = mapped_column(default=1)
     sequence: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -77,7 +91,10 @@ class Placement(db.Model):
 class ScheduleRelease(db.Model):
     """A published schedule: number N of the event, with the placements it made public.
 
-    ``entries`` is a list of {"proposal": id, "room": id, "slot": id, "sequence": n}.
+    ``entries`` is a list of {"proposal": id, "room": id, "slot": id, "end_slot": id, "sequence": n}:
+    ``slot`` is where the session starts and ``end_slot`` the last slot it runs over (the same slot for
+    a session of one slot). Releases published before sessions could span slots have no ``end_slot``:
+    read it as ``entry.get("end_slot", entry["slot"])``.
     """
 
     __tablename__ = "schedule_releases"

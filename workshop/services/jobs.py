@@ -100,10 +100,13 @@ class JobRun:
     def params(self) -> dict:
         return self.job.params or {}
 
-    def progress(self, done: int, total: int | None = None, note: str = "") -> None:
-        """Record progress (and renew the lease). Commits the session."""
+    def progress(self, done: int, total: int | None = None, note: str = "", figures: dict | None = None) -> None:
+        """Record progress (and renew the lease). Commits the session. ``figures``: what else the job's page
+        shows while it runs (JSON-able: the auto-scheduler's best result so far, say)."""
         value = {"done": done, "total": total if total is not None else (self.job.progress or {}).get("total"),
                  "note": note[:300]}
+        if figures:
+            value["figures"] = figures
         now = utcnow()
         db.session.execute(
             sa.update(Job).where(_mine(self.job.id, self.attempt))

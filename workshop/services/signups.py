@@ -366,9 +366,10 @@ def codes_match(typed: str, proposal: Proposal, now: datetime | None = None) -> 
 
 
 def check_in_window(proposal: Proposal) -> tuple[datetime, datetime]:
-    """From 10 minutes before the released slot starts to its end, in UTC."""
+    """From 10 minutes before the released slot starts to the end of the last slot it runs over, in UTC."""
     _room, slot = _released_cell(proposal)
-    return slot.starts_at - CHECK_IN_EARLY, slot.ends_at
+    end = db.session.get(Slot, policy.released_entry(proposal).get("end_slot", slot.id)) or slot
+    return slot.starts_at - CHECK_IN_EARLY, end.ends_at
 
 
 def _window_problem(proposal: Proposal, now: datetime) -> str | None:

@@ -1,17 +1,23 @@
 """Export an event to JSON and import it back, for moving it between instances or restoring it.
 
 The file holds the event's fields, organizers, every agreement version and signature, the invite
-list (with tags, notes, vouches and timestamps), the invite waves, the event's audit trail, and
+list (with tags, notes, vouches and timestamps), the invite waves, the event's audit trail,
 (since version 2) its proposals: speakers, named lists, exclusions, tier history, votes, attendance,
-accepted extra terms, and each material's record and access log. A material's bytes are not in the
-file: they stay in storage under the recorded key, so copy the materials folder (or bucket) along.
+accepted extra terms, and each material's record and access log, and (since version 3) its whole
+schedule: rooms, slots and breaks, speakers' unavailability, the working schedule (placements with
+their spans and pins), every published release, and the sign-ups with their waitlists. A material's
+bytes are not in the file: they stay in storage under the recorded key, so copy the materials folder
+(or bucket) along.
 People are referred to by email, so that an import can match them to the accounts of the receiving
-instance (or create them) regardless of database ids.
+instance (or create them) regardless of database ids; likewise sessions by their public id, rooms by
+name and slots by their start time. Release entries that point at a room or slot deleted since (older
+releases only: the latest one keeps its rooms and slots) are left out, as every reader skips them.
 
-Secrets are deliberately left out: invitation token hashes and sign-in tokens are not exported, so
-no emailed link survives a move. Invited people who have not answered yet need a reminder (a fresh
-link) from the new instance. Passwords, admin rights and disabled flags are not exported either: an
-import must never grant or change the rights of an account on the receiving instance.
+Secrets are deliberately left out: invitation token hashes, sign-in tokens and calendar feed secrets
+are not exported, so no emailed link or feed address survives a move. Invited people who have not
+answered yet need a reminder (a fresh link) from the new instance. Passwords, admin rights and
+disabled flags are not exported either: an import must never grant or change the rights of an account
+on the receiving instance.
 """
 
 from __future__ import annotations
@@ -51,15 +57,22 @@ from ..models import (
     InviteWave,
     Material,
     MaterialAccess,
+    Placement,
     Proposal,
     ProposalAccess,
     ProposalExclusion,
     ProposalKind,
     ProposalSpeaker,
     ProposalStatus,
+    Room,
+    ScheduleRelease,
+    SignUp,
+    SignUpStatus,
+    Slot,
     TermsAcceptance,
     Tier,
     TierChange,
+    Unavailability,
     User,
     Vote,
     Vouch,
@@ -70,10 +83,11 @@ from ..models.proposals import Attendance
 from . import accounts
 from .errors import DomainError
 from .events import SLUG_RE
+from .schedule import MAX_SPAN
 
 FORMAT = "conclave-event"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 files have no proposals
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # version 1 files have no proposals, version 2 files no schedule
 REQUIRED_KEYS = ("event", "users", "organizers", "agreements", "acceptances", "candidates", "invite_waves", "audit")
 
 
@@ -193,8 +207,61 @@ def export_event(slug: str) -> dict[str, Any]:
         ],
     }
     data["proposals"] = _export_proposals(event, person)
+    data["schedule"] = _export_schedule(event, person)
     data["users"] = [{"email": email, "name": people[email]} for email in sorted(people)]
     return data
+
+
+def _export_schedule(event: Event, person) -> dict[str, Any]:
+    """Rooms, slots, unavailability, placements, releases and sign-ups, in a constant number of queries.
+    Rooms are named, slots are their start, sessions their proposal's public id."""
+    rooms = db.session.scalars(sa.select(Room).where(Room.event_id == event.id).order_by(Room.position, Room.id)).all()
+    slots = db.session.scalars(sa.select(Slot).where(Slot.event_id == event.id).order_by(Slot.starts_at)).all()
+    keys = dict(db.session.execute(sa.select(Proposal.id, Proposal.public_id)
+                                   .where(Proposal.event_id == event.id)).all())
+    room_name = {r.id: r.name for r in rooms}
+    slot_start = {s.id: _when(s.starts_at) for s in slots}
+    users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(sa.union(
+        sa.select(Unavailability.user_id).where(Unavailability.slot_id.in_([s.id for s in slots])),
+        sa.select(SignUp.user_id).where(SignUp.proposal_id.in_(list(keys))),
+        sa.select(ScheduleRelease.created_by_id).where(ScheduleRelease.event_id == event.id)))))}
+
+    def who(user_id: int | None) -> str | None:
+        return person(users.get(user_id)) if user_id is not None else None
+
+    unavailable = db.session.execute(sa.select(Unavailability.user_id, Unavailability.slot_id).where(
+        Unavailability.slot_id.in_([s.id for s in slots]))).all()
+    placements = db.session.scalars(sa.select(Placement).where(Placement.event_id == event.id)
+                                    .order_by(Placement.id)).all()
+    releases = db.session.scalars(sa.select(ScheduleRelease).where(ScheduleRelease.event_id == event.id)
+                                  .order_by(ScheduleRelease.number)).all()
+    signed = db.session.scalars(sa.select(SignUp).where(SignUp.proposal_id.in_(list(keys)))
+                                .order_by(SignUp.created_at, SignUp.proposal_id, SignUp.user_id)).all()
+
+    def entry(e: dict) -> dict | None:
+        refs = (keys.get(e["proposal"]), room_name.get(e["room"]), slot_start.get(e["slot"]))
+        if None in refs or ("end_slot" in e and e["end_slot"] not in slot_start):
+            return None
+        out = {"proposal": refs[0], "room": refs[1], "slot": refs[2], "sequence": e.get("sequence", 0)}
+        if "end_slot" in e:  # releases from before spans have none, and keep none
+            out["end_slot"] = slot_start[e["end_slot"]]
+        return out
+
+    return {
+        "rooms": [{"name": r.name, "capacity": r.capacity, "closed_door": r.closed_door, "position": r.position}
+                  for r in rooms],
+        "slots": [{"starts_at": _when(s.starts_at), "ends_at": _when(s.ends_at), "block": s.block,
+                   "is_break": s.is_break} for s in slots],
+        "unavailability": sorted(({"user": who(user_id), "slot": slot_start[slot_id]}
+                                  for user_id, slot_id in unavailable), key=lambda u: (u["slot"], u["user"])),
+        "placements": [{"proposal": keys[p.proposal_id], "room": room_name[p.room_id], "slot": slot_start[p.slot_id],
+                        "span": p.span, "pinned": p.pinned, "sequence": p.sequence,
+                        "updated_at": _when(p.updated_at)} for p in placements],
+        "releases": [{"number": r.number, "created_by": who(r.created_by_id), "created_at": _when(r.created_at),
+                      "entries": [e for e in map(entry, r.entries) if e is not None]} for r in releases],
+        "signups": [{"proposal": keys[s.proposal_id], "user": who(s.user_id), "status": s.status.value,
+                     "created_at": _when(s.created_at)} for s in signed],
+    }
 
 
 def _export_proposals(event: Event, person) -> list[dict[str, Any]]:
@@ -526,6 +593,78 @@ class ProposalPart(_Part):
     materials: list[MaterialPart]
 
 
+R, SL = Room.__table__.c, Slot.__table__.c
+
+
+class RoomPart(_Part):
+    name: Text(R.name)
+    capacity: StrictInt
+    closed_door: StrictBool
+    position: StrictInt
+
+
+class SlotPart(_Part):
+    starts_at: Moment
+    ends_at: Moment
+    block: Text(SL.block)
+    is_break: StrictBool
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.ends_at <= self.starts_at:
+            raise _part_problem("the slot ends before it starts")
+        return self
+
+
+class UnavailablePart(_Part):
+    user: Email
+    slot: Moment
+
+
+class PlacementPart(_Part):
+    proposal: str
+    room: str
+    slot: Moment
+    span: StrictInt
+    pinned: StrictBool
+    sequence: StrictInt
+    updated_at: Moment
+
+
+class EntryPart(_Part):
+    proposal: str
+    room: str
+    slot: Moment
+    end_slot: OptionalMoment = None
+    sequence: StrictInt
+
+
+class ReleasePart(_Part):
+    number: StrictInt
+    created_by: OptionalEmail
+    created_at: Moment
+    entries: list[EntryPart]
+
+
+class SignUpPart(_Part):
+    proposal: str
+    user: Email
+    status: SignUpStatus
+    created_at: Moment
+
+
+class SchedulePart(_Part):
+    rooms: list[RoomPart]
+    slots: list[SlotPart]
+    unavailability: list[UnavailablePart]
+    placements: list[PlacementPart]
+    releases: list[ReleasePart]
+    signups: list[SignUpPart]
+
+
+EMPTY_SCHEDULE = {"rooms": [], "slots": [], "unavailability": [], "placements": [], "releases": [], "signups": []}
+
+
 class EventFile(_Part):
     """An exported event, as ``export_event`` writes it."""
 
@@ -538,6 +677,7 @@ class EventFile(_Part):
     invite_waves: list[WavePart]
     audit: list[AuditPart]
     proposals: list[ProposalPart] = []
+    schedule: SchedulePart = SchedulePart.model_validate(EMPTY_SCHEDULE)
 
 
 # What pydantic's own checks mean, in the words the rest of the file's messages use.
@@ -586,14 +726,17 @@ def read_file(data: Any) -> tuple[EventFile, dict[str, str]]:
     if data.get("version") not in READABLE_VERSIONS:
         raise ValueError(f"This export has format version {data.get('version')!r}; this instance reads versions "
                          f"{', '.join(map(str, READABLE_VERSIONS))}.")
-    required = REQUIRED_KEYS + (("proposals",) if data["version"] >= 2 else ())
+    required = REQUIRED_KEYS + (("proposals",) if data["version"] >= 2 else ()) + (
+        ("schedule",) if data["version"] >= 3 else ())
     missing = [key for key in required if key not in data]
     if missing:
         raise ValueError(f"The file is missing {', '.join(missing)}.")
     people: dict[str, str] = {}
     try:
-        file = EventFile.model_validate({**data, "proposals": data.get("proposals", []) if data["version"] >= 2
-                                         else []}, context=people)
+        file = EventFile.model_validate({
+            **data, "proposals": data.get("proposals", []) if data["version"] >= 2 else [],
+            "schedule": data.get("schedule", EMPTY_SCHEDULE) if data["version"] >= 3 else EMPTY_SCHEDULE,
+        }, context=people)
     except ValidationError as error:
         raise ValueError(_explain(error.errors()[0])) from None
     for person in [*file.users, *file.organizers]:
@@ -632,6 +775,55 @@ def _check_references(file: EventFile) -> None:
         if not proposal.public_id or proposal.public_id in public_ids:
             raise ValueError(f"proposals[{i}]: the public id is empty or appears twice.")
         public_ids.add(proposal.public_id)
+    _check_schedule(file.schedule, public_ids)
+
+
+def _check_schedule(plan: SchedulePart, public_ids: set[str]) -> None:
+    """Every room, slot and session the schedule names is in the file, once; slots do not overlap."""
+    rooms: set[str] = set()
+    for i, room in enumerate(plan.rooms):
+        if not room.name or room.name in rooms or not 1 <= room.capacity <= 100_000:
+            raise ValueError(f"schedule.rooms[{i}]: the name is empty or appears twice, or the capacity is not "
+                             "from 1 to 100,000.")
+        rooms.add(room.name)
+    slots: set[datetime] = set()
+    ordered = sorted(plan.slots, key=lambda slot: slot.starts_at)
+    for before, after in zip(ordered, ordered[1:]):
+        if after.starts_at < before.ends_at:
+            raise ValueError(f"schedule.slots: the slot at {_when(after.starts_at)} overlaps the one before it.")
+    slots = {slot.starts_at for slot in plan.slots}
+
+    def check(where: str, proposal: str | None = None, room: str | None = None, *starts: datetime | None) -> None:
+        if proposal is not None and proposal not in public_ids:
+            raise ValueError(f"{where}: there is no proposal {proposal[:30]} in the file.")
+        if room is not None and room not in rooms:
+            raise ValueError(f"{where}: there is no room “{room[:100]}” in the file.")
+        for start in starts:
+            if start is not None and start not in slots:
+                raise ValueError(f"{where}: there is no slot starting at {_when(start)} in the file.")
+
+    for i, unavailable in enumerate(plan.unavailability):
+        check(f"schedule.unavailability[{i}]", None, None, unavailable.slot)
+    placed: set[str] = set()
+    for i, placement in enumerate(plan.placements):
+        check(f"schedule.placements[{i}]", placement.proposal, placement.room, placement.slot)
+        if placement.proposal in placed or not 1 <= placement.span <= MAX_SPAN:
+            raise ValueError(f"schedule.placements[{i}]: the session is placed twice, or over a span that is not "
+                             f"from 1 to {MAX_SPAN} slots.")
+        placed.add(placement.proposal)
+    numbers: set[int] = set()
+    for i, release in enumerate(plan.releases):
+        if release.number in numbers or release.number < 1:
+            raise ValueError(f"schedule.releases[{i}]: release {release.number} appears twice, or is below 1.")
+        numbers.add(release.number)
+        for j, entry in enumerate(release.entries):
+            check(f"schedule.releases[{i}].entries[{j}]", entry.proposal, entry.room, entry.slot, entry.end_slot)
+    signed: set[tuple[str, str]] = set()
+    for i, signup in enumerate(plan.signups):
+        check(f"schedule.signups[{i}]", signup.proposal)
+        if (signup.proposal, signup.user) in signed:
+            raise ValueError(f"schedule.signups[{i}]: {signup.user} signed up for the session twice.")
+        signed.add((signup.proposal, signup.user))
 
 
 def _write_proposals(event: Event, proposals: list[ProposalPart], user_id) -> None:
@@ -721,5 +913,35 @@ def import_event(data: dict) -> Event:
         db.session.add(AuditEntry(event_id=event.id, actor_id=user_id(entry.actor), action=entry.action,
                                   target=entry.target, detail=entry.detail, created_at=entry.created_at))
     _write_proposals(event, file.proposals, user_id)
+    _write_schedule(event, file.schedule, user_id)
     db.session.flush()
     return event
+
+
+def _write_schedule(event: Event, plan: SchedulePart, user_id) -> None:
+    proposal_ids = dict(db.session.execute(sa.select(Proposal.public_id, Proposal.id)
+                                           .where(Proposal.event_id == event.id)).all())
+    rooms = [Room(event_id=event.id, **r.model_dump()) for r in plan.rooms]
+    slots = [Slot(event_id=event.id, **s.model_dump()) for s in plan.slots]
+    db.session.add_all([*rooms, *slots])
+    db.session.flush()
+    room_ids = {room.name: room.id for room in rooms}
+    slot_ids = {slot.starts_at: slot.id for slot in slots}
+    db.session.add_all([Unavailability(user_id=user_id(u.user), slot_id=slot_ids[u.slot])
+                        for u in {(u.user, u.slot): u for u in plan.unavailability}.values()])
+    db.session.add_all([Placement(event_id=event.id, proposal_id=proposal_ids[p.proposal], room_id=room_ids[p.room],
+                                  slot_id=slot_ids[p.slot], span=p.span, pinned=p.pinned, sequence=p.sequence,
+                                  updated_at=p.updated_at) for p in plan.placements])
+
+    def entry(e: EntryPart) -> dict:
+        out = {"proposal": proposal_ids[e.proposal], "room": room_ids[e.room], "slot": slot_ids[e.slot],
+               "sequence": e.sequence}
+        if e.end_slot is not None:
+            out["end_slot"] = slot_ids[e.end_slot]
+        return out
+
+    db.session.add_all([ScheduleRelease(event_id=event.id, number=r.number, created_by_id=user_id(r.created_by),
+                                        created_at=r.created_at, entries=[entry(e) for e in r.entries])
+                        for r in plan.releases])
+    db.session.add_all([SignUp(proposal_id=proposal_ids[s.proposal], user_id=user_id(s.user), status=s.status,
+                               created_at=s.created_at) for s in plan.signups])

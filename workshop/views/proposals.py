@@ -71,6 +71,7 @@ def new(slug: str):
 @bp.get("/<public_id>")
 def detail(slug: str, public_id: str):
     from .materials import materials_panel
+    from .schedule import schedule_box
 
     event, proposal = load_proposal(slug, public_id)
     speakers = db.session.scalars(sa.select(ProposalSpeaker).where(ProposalSpeaker.proposal_id == proposal.id)
@@ -86,6 +87,7 @@ def detail(slug: str, public_id: str):
     if policy.can_vote(current_user, proposal):
         context["voted"] = proposal.id in proposals.voted_among(current_user, [proposal.id])
     context.update(materials_panel(current_user, proposal))
+    context.update(schedule_box(current_user, proposal))
     return render_template("proposals/detail.html", **context)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from .. import dates, policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
-from ..forms.schedule import AvailabilityForm, PlaceForm, RoomForm, SessionForm, SlotsForm
+from ..forms.schedule import AvailabilityForm, BreakForm, PlaceForm, RoomForm, SessionForm, SlotsForm
 from ..models import Event, Placement, Proposal, Room, ScheduleRelease, Slot, utcnow
 from ..services import schedule
 from ..services.errors import DomainError
@@ -63,9 +63,10 @@ class Card:
 
     proposal: Proposal
     tier: str  # in force now
-    votes: int
+    demand: str  # "12 votes", or "12 signed up" once sign-up is open
     speakers: str
     placement: Placement | None
+    slots: int = 1  # how many slots it runs over
 
 
 def _editor(event: Event, status: int = 200):
@@ -73,11 +74,12 @@ def _editor(event: Event, status: int = 200):
     ``?move=<session>``, the form that moves or unplaces one placed session without dragging it."""
     grid = schedule.board(event)
     release = policy.latest_release(event)
-    unpublished = bool(grid.placements) and (release is None or release.entries != schedule.entries_of(grid))
+    unpublished = schedule.unpublished_changes(event, grid)
     placed = {p.proposal_id: p for p in grid.placements}
     now = utcnow()
-    cards = {pid: Card(proposal, proposal.effective_tier(now).value, grid.votes.get(pid, 0),
-                       ", ".join(u.display_name for u in grid.speakers.get(pid, [])), placed.get(pid))
+    cards = {pid: Card(proposal, proposal.effective_tier(now).value, _demand(grid.demand, pid),
+                       ", ".join(u.display_name for u in grid.speakers.get(pid, [])), placed.get(pid),
+                       len(grid.runs.get(pid, ())) or 1)
              for pid, proposal in grid.proposals.items()}
     moving = event_proposal(event, request.args.get("move"))
     autoschedule_url = (url_for("autoschedule.form", slug=event.slug)
@@ -88,24 +90,42 @@ def _editor(event: Event, status: int = 200):
         hours={slot.id: dates.slot_hours(slot, event) for slot in grid.slots}, release=release,
         unpublished=unpublished, counts={"accepted": len(cards), "placed": len(placed)},
         moving=cards[moving.id] if moving is not None and moving.id in placed else None,
+        moving_where=schedule.placed_where(event, placed[moving.id], grid.slots)
+        if moving is not None and moving.id in placed else None,
+        demand_counts_signups=bool(grid.demand.signups),
         autoschedule_url=autoschedule_url, public_url=_public_url(event),
     ), status
 
 
-def _editor_again(event: Event):
-    """A refused editor action: nothing is written, and the editor comes back with the reason."""
+def _demand(demand: schedule.Demand, proposal_id: int) -> str:
+    n = demand.of(proposal_id)
+    if proposal_id in demand.signups:
+        return f"{n} signed up"
+    return f"{n} vote{'' if n == 1 else 's'}"
+
+
+def _editor_again(event: Event, form=None, action: str | None = None):
+    """A refused editor action: nothing is written, and the editor comes back with the reason. A move or a
+    removal that needs the organizer's confirmation (people signed up for the session) asks for it instead,
+    on a page that posts the same form again with ``confirm``."""
     def refused(error, status):
+        if isinstance(error, schedule.ConfirmationNeeded) and form is not None:
+            fields = {name: form[name].data for name in ("proposal", "room", "slot", "span")
+                      if name in form and form[name].data is not None}
+            return render_template("schedule/confirm.html", event=event, question=error, fields=fields,
+                                   action=url_for(action, slug=event.slug)), 200
         flash(error.message, "error")
         return _editor(event, status)
 
     return refused
 
 
-def _session_action(slug: str, form, act, message):
+def _session_action(slug: str, form, act, message, action: str):
     """Place, unplace or pin: the session the form names, acted on, and back to the editor. 400 for an
-    incomplete form or a proposal that is not this event's; 409 when the service refuses."""
+    incomplete form or a proposal that is not this event's; 409 when the service refuses; the confirmation
+    page (200) when people signed up for a session that would move or go."""
     event = _managed(slug)
-    refused = _editor_again(event)
+    refused = _editor_again(event, form, action)
     if not form.validate_on_submit():
         return refused(DomainError(form_message(form)), 400)
     proposal = event_proposal(event, form.proposal.data)
@@ -126,21 +146,26 @@ def editor(slug: str):
 
 @bp.post(f"{BASE}/place")
 def place(slug: str):
-    """Put a session in a room and slot, or move it there; conflicts are allowed, and flagged. Organizers and
-    admins. 400 for an incomplete form or a proposal that is not this event's; 409 for one that is not accepted,
-    or a room or slot of another event."""
+    """Put a session in a room, starting in a slot, over as many consecutive slots as its length needs (or
+    the number given), or move it there; conflicts are allowed, and flagged. Organizers and admins. 400 for an
+    incomplete form or a proposal that is not this event's; 409 for one that is not accepted, a break, a span
+    the slots do not have, or a room or slot of another event. Moving a session people signed up for asks for
+    confirmation first (a page that posts again with ``confirm``), then emails them."""
     form = PlaceForm()
-    return _session_action(slug, form, lambda p: schedule.place(current_user, p, form.room.data, form.slot.data),
-                           lambda p, placement: f"“{p.title}” is in {placement.room.name}, "
-                                                f"{dates.slot_label(placement.slot, p.event)}.")
+    return _session_action(slug, form, lambda p: schedule.place(current_user, p, form.room.data, form.slot.data,
+                                                                span=form.span.data, confirmed=form.confirm.data),
+                           lambda p, placement: f"“{p.title}” is in "
+                                                f"{schedule.placed_where(p.event, placement, room_first=True)}.",
+                           "schedule.place")
 
 
 @bp.post(f"{BASE}/unplace")
 def unplace(slug: str):
     """Take a session off the grid; it goes back to the unplaced list. Organizers and admins; 409 if it is not
-    placed."""
-    return _session_action(slug, SessionForm(), lambda p: schedule.unplace(current_user, p),
-                           lambda p, _: f"“{p.title}” is off the grid, back in the unplaced list.")
+    placed. People signed up for it: confirmed first, then emailed."""
+    form = SessionForm()
+    return _session_action(slug, form, lambda p: schedule.unplace(current_user, p, confirmed=form.confirm.data),
+                           lambda p, _: f"“{p.title}” is off the grid, back in the unplaced list.", "schedule.unplace")
 
 
 @bp.post(f"{BASE}/pin")
@@ -149,7 +174,7 @@ def pin(slug: str):
     409 if it is not placed."""
     return _session_action(slug, SessionForm(), lambda p: schedule.toggle_pin(current_user, p),
                            lambda p, pinned: f"“{p.title}” is pinned: the auto-scheduler leaves it where it is."
-                           if pinned else f"“{p.title}” is unpinned: the auto-scheduler may move it.")
+                           if pinned else f"“{p.title}” is unpinned: the auto-scheduler may move it.", "schedule.pin")
 
 
 @bp.post(f"{BASE}/publish")
@@ -174,6 +199,15 @@ def releases(slug: str):
                               .options(selectinload(ScheduleRelease.created_by))
                               .order_by(ScheduleRelease.number.desc())).all()
     return render_template("schedule/releases.html", event=event, releases=rows, public_url=_public_url(event))
+
+
+# --- boxes on other pages -----------------------------------------------------------------------
+
+
+def schedule_box(user, proposal: Proposal) -> dict:
+    """The talk page's "When and where" box: its day, time and room as released, and for organizers the
+    working schedule's place when it is not published yet (``schedule/_talk_box.html``)."""
+    return {"talk_time": schedule.talk_time(user, proposal)}
 
 
 # --- rooms --------------------------------------------------------------------------------------
@@ -226,12 +260,9 @@ def delete_room(slug: str, room_id: int):
 
 
 def _slots_page(event: Event, form: SlotsForm, status: int | None = None):
-    placed = sa.select(sa.func.count()).where(Placement.slot_id == Slot.id).correlate(Slot).scalar_subquery()
-    rows = db.session.execute(sa.select(Slot, placed).where(Slot.event_id == event.id)
-                              .order_by(Slot.starts_at)).all()
-    counts = {slot.id: n for slot, n in rows}
-    return page("schedule/slots.html", form, status, event=event, days=_by_day(event, [slot for slot, _ in rows]),
-                counts=counts, delete_form=ConfirmForm())
+    slots = schedule.ordered_slots(event)
+    return page("schedule/slots.html", form, status, event=event, days=_by_day(event, slots),
+                counts=schedule.sessions_per_slot(event, slots), delete_form=ConfirmForm(), break_form=BreakForm())
 
 
 @bp.route(f"{BASE}/slots", methods=["GET", "POST"])
@@ -243,11 +274,31 @@ def slots(slug: str):
     if not form.is_submitted():
         form.day.data = event.starts_on
     answer = run(lambda: schedule.add_slots(current_user, event, form.day.data, form.times, form.minutes.data,
-                                            form.block.data or ""),
-                 lambda added: done(f"{len(added)} slot{'s' if len(added) != 1 else ''} added on "
+                                            form.block.data or "", form.is_break.data),
+                 lambda added: done(f"{len(added)} {'break' if form.is_break.data else 'slot'}"
+                                    f"{'s' if len(added) != 1 else ''} added on "
                                     f"{dates.datefmt(form.day.data, 'short day')}.",
                                     url_for("schedule.slots", slug=event.slug)), form=form)
     return answer or _slots_page(event, form)
+
+
+@bp.post(f"{BASE}/slots/<id:slot_id>/break")
+def set_break(slug: str, slot_id: int):
+    """Make a slot a break (it takes no talk and ends a run of consecutive slots), or open it for talks again.
+    Organizers and admins; 404 for a slot of another event; 409 when sessions are in it or run over it."""
+    event = _managed(slug)
+    slot = db.session.scalar(sa.select(Slot).where(Slot.id == slot_id, Slot.event_id == event.id)) or abort(404)
+    form = BreakForm()
+
+    def refused(error, status):
+        if status == 400:
+            abort(400, error.message)
+        flash(error.message, "error")
+        return _slots_page(event, SlotsForm(formdata=None), status)
+
+    return run(lambda: schedule.set_break(current_user, event, slot, form.is_break.data),
+               lambda _: done(f"{dates.slot_label(slot, event)} is {'a break' if slot.is_break else 'open for talks'}.",
+                              url_for("schedule.slots", slug=event.slug)), button=form, refused=refused)
 
 
 @bp.post(f"{BASE}/slots/<id:slot_id>/delete")

@@ -18,6 +18,7 @@ from ..forms.proposals import AttendanceForm
 from ..forms.schedule import RoomCodeForm
 from ..models import Event, Proposal, Room, Slot, User, utcnow
 from ..services import proposals, signups
+from ..services import schedule as schedule_service
 from ..services.schedule import Published, Session, published
 from ._helpers import int_arg, load_event, load_proposal, safe_next
 from .runner import done, page, run
@@ -105,6 +106,7 @@ def _agenda(event: Event, code_form: RoomCodeForm, status: int = 200):
     agenda = signups.agenda(current_user, event, now)
     return render_template(
         "sessions/agenda.html", event=event, agenda=agenda, code_form=code_form, now=now,
+        speaking=schedule_service.speaking_in(current_user, event, now),
         calendar_url=url_for("calendar.subscribe", slug=event.slug)
         if policy.can_subscribe_calendar(current_user, event) else None,
     ), status
