@@ -118,6 +118,10 @@ def _register_templating(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
+    from .forms.base import refuse_nul_bytes
+
+    app.before_request(refuse_nul_bytes)
+
     @app.after_request
     def security_headers(response):
         headers = response.headers

@@ -1,6 +1,7 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+
+from .base import Form
 
 
 def strip(value):
@@ -8,18 +9,18 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class SignInForm(FlaskForm):
+class SignInForm(Form):
     email = EmailField("Email", filters=[strip], validators=[DataRequired("Enter your email address."),
                                                               Email("That email address is not valid."),
                                                               Length(max=254)])
     password = PasswordField("Password (only if you set one)", validators=[Optional(), Length(max=200)])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A bare form: a button with a CSRF token."""
 
 
-class AccountForm(FlaskForm):
+class AccountForm(Form):
     name = StringField("Your name", validators=[DataRequired("Enter your name."), Length(max=200)])
     password = PasswordField("New password (optional)", validators=[Optional(), Length(min=10, max=200,
                              message="Use 10 to 200 characters.")])
@@ -27,7 +28,7 @@ class AccountForm(FlaskForm):
     remove_password = BooleanField("Remove my password and sign in by email link only")
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     email = EmailField("Email", filters=[strip], validators=[DataRequired("Enter an email address."),
                                             Email("That email address is not valid."), Length(max=254)])
     name = StringField("Name", validators=[Optional(), Length(max=200)])

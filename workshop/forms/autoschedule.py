@@ -1,11 +1,11 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import DataRequired, InputRequired, NumberRange
 
 from ..services.autoschedule import MAX_SECONDS
+from .base import Form
 
 
-class AutoScheduleForm(FlaskForm):
+class AutoScheduleForm(Form):
     scope = SelectField("What to schedule", validators=[DataRequired("Choose what to schedule.")])
     time_limit = IntegerField("Time limit (seconds)", default=10, description=(
         "The scheduler stops sooner when it proves its schedule optimal; you can also stop it yourself."),
@@ -15,7 +15,7 @@ class AutoScheduleForm(FlaskForm):
                         validators=[InputRequired("Give a seed."), NumberRange(0, 2**31 - 1, "A whole number.")])
 
 
-class ApplyForm(FlaskForm):
+class ApplyForm(Form):
     """Apply a finished run's schedule. ``confirm``: people signed up for sessions it moves are emailed."""
 
     confirm = BooleanField()

@@ -1,16 +1,16 @@
 from zoneinfo import available_timezones
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..models import EventKind, EventStatus
 from .accounts import strip
+from .base import Form
 
 TIMEZONES = sorted(available_timezones())
 
 
-class EventForm(FlaskForm):
+class EventForm(Form):
     title = StringField("Title", validators=[DataRequired("Give the event a title."), Length(max=200)])
     slug = StringField("Address", description="Used in links: /e/<address>. Lower-case letters, digits, hyphens.",
                        validators=[DataRequired("Choose an address."), Length(max=60),
@@ -37,17 +37,17 @@ class EditEventForm(EventForm):
     status = SelectField("Status", choices=[(s.value, s.value.capitalize()) for s in EventStatus])
 
 
-class OrganizerForm(FlaskForm):
+class OrganizerForm(Form):
     email = EmailField("Email", filters=[strip], validators=[DataRequired("Enter an email address."),
                                             Email("That email address is not valid."), Length(max=254)])
 
 
-class AgreementForm(FlaskForm):
+class AgreementForm(Form):
     text = TextAreaField("Agreement text", validators=[DataRequired("The agreement cannot be empty."),
                                                        Length(max=20000)])
 
 
-class SignAgreementForm(FlaskForm):
+class SignAgreementForm(Form):
     typed_name = StringField("Type your full name to sign", validators=[DataRequired("Type your full name."),
                                                                          Length(min=2, max=200)])
     agree = BooleanField("I accept this agreement", validators=[DataRequired("Tick the box to accept.")])

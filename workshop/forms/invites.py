@@ -1,12 +1,12 @@
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Email, Length, Optional
 
 from .accounts import strip
+from .base import Form
 
 
-class CandidateForm(FlaskForm):
+class CandidateForm(Form):
     email = EmailField("Email", filters=[strip], validators=[DataRequired("Enter an email address."),
                                             Email("That email address is not valid."), Length(max=254)])
     name = StringField("Name", validators=[Optional(), Length(max=200)])
@@ -15,7 +15,7 @@ class CandidateForm(FlaskForm):
     approved = BooleanField("Approved: ready to invite", default=True)
 
 
-class CandidateEditForm(FlaskForm):
+class CandidateEditForm(Form):
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     affiliation = StringField("Affiliation", validators=[Optional(), Length(max=200)])
     tags = StringField("Tags", description="Separated by commas.", validators=[Optional(), Length(max=500)])
@@ -23,12 +23,12 @@ class CandidateEditForm(FlaskForm):
                           validators=[Optional(), Length(max=10000)])
 
 
-class ImportUploadForm(FlaskForm):
+class ImportUploadForm(Form):
     file = FileField("CSV file")
     text = TextAreaField("…or paste the rows", validators=[Optional(), Length(max=2_000_000)])
 
 
-class ImportConfirmForm(FlaskForm):
+class ImportConfirmForm(Form):
     text = TextAreaField("Rows", validators=[DataRequired("There is nothing to import."), Length(max=2_000_000)])
     approved = BooleanField("Mark everyone approved: ready to invite")
     # Which button was pressed ("check" or "import") is read from the request: a hidden field of
@@ -39,12 +39,12 @@ BULK_ACTIONS = [("approve", "Approve"), ("invite", "Send invitation"), ("remind"
                 ("revoke", "Revoke")]
 
 
-class BulkForm(FlaskForm):
+class BulkForm(Form):
     action = SelectField("Action", choices=[("", "Choose an action…"), *BULK_ACTIONS], validate_choice=False,
                          validators=[AnyOf([value for value, _ in BULK_ACTIONS], "Choose an action from the list.")])
 
 
-class NominationForm(FlaskForm):
+class NominationForm(Form):
     email = EmailField("Their email", filters=[strip], validators=[DataRequired("Enter their email address."),
                                                   Email("That email address is not valid."), Length(max=254)])
     name = StringField("Their name", validators=[DataRequired("Enter their name."), Length(max=200)])

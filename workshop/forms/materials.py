@@ -1,10 +1,11 @@
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
+from .base import Form
 
-class MaterialUploadForm(FlaskForm):
+
+class MaterialUploadForm(Form):
     """A speaker's file. Its type is checked from its content by the service, never from its name."""
 
     # ``accept`` only helps the file picker; the service decides from the bytes.
@@ -12,7 +13,7 @@ class MaterialUploadForm(FlaskForm):
         "accept": ".pdf,.pptx,.docx,.xlsx,.odp,.odt,.ods,.png,.jpg,.jpeg,.gif,.webp,.zip,.mp4"})
 
 
-class TraceForm(FlaskForm):
+class TraceForm(Form):
     """Organizers paste the download id printed on a leaked copy. A search (GET): no CSRF token needed."""
 
     class Meta:

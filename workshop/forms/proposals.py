@@ -1,9 +1,9 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
 from ..models import ProposalKind, Tier
 from .accounts import strip
+from .base import Form
 
 TIER_CHOICES = [
     (Tier.PUBLIC.value, "Public: anyone, on the public page"),
@@ -13,7 +13,7 @@ TIER_CHOICES = [
 ]
 
 
-class ProposalForm(FlaskForm):
+class ProposalForm(Form):
     title = StringField("Title", validators=[DataRequired("Give the talk a title."), Length(min=3, max=200)])
     abstract = TextAreaField("Abstract", description="Markdown.", validators=[Optional(), Length(max=20000)])
     kind = SelectField("Kind", choices=[(k.value, k.value.capitalize()) for k in ProposalKind])
@@ -28,14 +28,14 @@ class ProposalForm(FlaskForm):
                                 validators=[Optional(), Length(max=5000)])
 
 
-class TierForm(FlaskForm):
+class TierForm(Form):
     tier = SelectField("Tier now", choices=TIER_CHOICES)
     release_tier = SelectField("Later, release it to", choices=[("", "No scheduled release"), *TIER_CHOICES],
                                validators=[Optional()])
     release_at = DateTimeLocalField("On (event's time zone)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
 
 
-class AccessForm(FlaskForm):
+class AccessForm(Form):
     named = TextAreaField("Named people", description="For a restricted talk: attendees' email addresses.",
                           validators=[Optional(), Length(max=10000)])
     excluded = TextAreaField("Never for", description="Email addresses or whole domains (lab.org covers "
@@ -43,15 +43,15 @@ class AccessForm(FlaskForm):
                              validators=[Optional(), Length(max=10000)])
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     decision = SelectField("Decision", choices=[("accept", "Accept"), ("reject", "Reject")])
     note = TextAreaField("Note to the speakers", validators=[Optional(), Length(max=5000)])
 
 
-class AttendanceForm(FlaskForm):
+class AttendanceForm(Form):
     email = EmailField("Attendee's email", filters=[strip], validators=[
         DataRequired("Enter an email address."), Email("That email address is not valid."), Length(max=254)])
 
 
-class TermsForm(FlaskForm):
+class TermsForm(Form):
     agree = BooleanField("I accept these terms", validators=[DataRequired("Tick the box to accept.")])

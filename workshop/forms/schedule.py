@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from datetime import time
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..services.schedule import MAX_SPAN
+from .base import Form
 
 ROW_ID = 2**31 - 1  # the largest id a row can have
 TIME = re.compile(r"^(\d{1,2})[:.h](\d{2})$")
@@ -32,14 +32,14 @@ def parse_times(text: str) -> list[time]:
     return times
 
 
-class RoomForm(FlaskForm):
+class RoomForm(Form):
     name = StringField("Name", validators=[DataRequired("Give the room a name."), Length(max=100)])
     capacity = IntegerField("Seats", validators=[InputRequired("Say how many people the room holds."),
                                                  NumberRange(1, 100_000, "A room holds from 1 to 100,000 people.")])
     closed_door = BooleanField("Closed door: fit for session-tier and restricted talks")
 
 
-class SlotsForm(FlaskForm):
+class SlotsForm(Form):
     day = DateField("Day", validators=[InputRequired("Choose the day.")])
     starts = StringField("Start times", description="In the event's time zone, separated by commas: "
                          "09:00, 10:30, 14:00.",
@@ -66,7 +66,7 @@ class SlotsForm(FlaskForm):
         return parse_times(self.starts.data)
 
 
-class PlaceForm(FlaskForm):
+class PlaceForm(Form):
     """Place an accepted session in a cell, or move it there. Ids are checked against the event by the service."""
 
     proposal = HiddenField(validators=[DataRequired("Say which session."), Length(max=24)])
@@ -81,20 +81,20 @@ class PlaceForm(FlaskForm):
     confirm = BooleanField()
 
 
-class SessionForm(FlaskForm):
+class SessionForm(Form):
     """Act on one placed session (unplace, pin or unpin)."""
 
     proposal = HiddenField(validators=[DataRequired("Say which session."), Length(max=24)])
     confirm = BooleanField()
 
 
-class BreakForm(FlaskForm):
+class BreakForm(Form):
     """Make a slot a break, or open it for talks again."""
 
     is_break = BooleanField(false_values=("false", "", "0"))
 
 
-class RoomCodeForm(FlaskForm):
+class RoomCodeForm(Form):
     """An attendee checks in with the code shown in the room."""
 
     code = StringField("Room code", filters=[lambda v: v.strip() if isinstance(v, str) else v],
@@ -103,7 +103,7 @@ class RoomCodeForm(FlaskForm):
                                    Length(max=20, message="A room code has 6 letters and digits.")])
 
 
-class AvailabilityForm(FlaskForm):
+class AvailabilityForm(Form):
     """The slots a speaker cannot make; the view fills the choices with the event's slots."""
 
     unavailable = SelectMultipleField("I cannot make these slots", coerce=int, choices=[],
