@@ -20,6 +20,7 @@ from .events import Event, event_organizers
 from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
 from .jobs import Job, JobStatus
 from .mail import MailProviderState, MessageKind, MessageStatus, OutboxMessage
+from .messages import EventMessage, MessageText
 from .materials import Material, MaterialAccess
 from .notices import ReleaseNotice, WaveReminder
 from .proposals import (
@@ -77,6 +78,8 @@ __all__ = [
     "MailProviderState",
     "MessageKind",
     "MessageStatus",
+    "MessageText",
+    "EventMessage",
     "ReleaseNotice",
     "WaveReminder",
     "LoginToken",
