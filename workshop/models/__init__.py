@@ -20,8 +20,8 @@ from .events import Event, event_organizers
 from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
 from .jobs import Job, JobStatus
 from .mail import MailProviderState, MessageKind, MessageStatus, OutboxMessage
-from .messages import EventMessage, MessageText
 from .materials import Material, MaterialAccess
+from .messages import EventMessage, MessageText
 from .notices import ReleaseNotice, WaveReminder
 from .proposals import (
     Attendance,

@@ -531,6 +531,7 @@ def accept_invitation(token: str) -> Candidate:
     candidate.responded_at = utcnow()
     if _accepted_count(event) < event.capacity:
         candidate.status = S.ACCEPTED
+        mail.queue(candidate.email, f"Welcome to {event.title}", "accepted", event=event, candidate=candidate)
     else:
         candidate.status = S.WAITLISTED
         candidate.waitlisted_at = utcnow()
