@@ -205,17 +205,18 @@ def _values(event: Event, candidate: Candidate, proposal: Proposal | None) -> di
 
 
 def _render(values: dict[str, str], links: dict[str, str], subject: str, body: str) -> tuple[str, str, str]:
-    """(subject, text, html): the text as written, the HTML from its Markdown with values escaped."""
+    """(subject, text, html): the text as written, and the HTML part of the email (its Markdown, with
+    values escaped, made safe by the same sanitizer as every page)."""
     text_values = {**values, **links}
     html_values = {**{k: _md_escape(v) for k, v in values.items()}, **{k: f"<{v}>" if v.startswith("http") else v
                                                                       for k, v in links.items()}}
     text = texts.fill(body, text_values)
-    html = render_template("email/_message.html", body_html=render_markdown(texts.fill(body, html_values)))
-    return texts.fill(subject, values), text, html
+    return texts.fill(subject, values), text, render_markdown(texts.fill(body, html_values))
 
 
 def preview(event: Event, audience: Audience, subject: str, body: str, candidate: Candidate) -> tuple[str, str, str]:
-    """The message as ``candidate`` would get it, personal links shown as what they will be."""
+    """The message as ``candidate`` would get it, personal links shown as what they will be: (subject, text,
+    the HTML part's body)."""
     subject, body = validate(audience, subject, body)
     stand_ins = {"sign_in_link": "[a personal sign-in link, made when the email is sent]",
                  "invitation_link": "[their own invitation link, made when the email is sent]"}
@@ -238,8 +239,9 @@ def write_copy(message: OutboxMessage) -> tuple[str, str, str, list[str]]:
         links["sign_in_link"] = _sign_in_link(candidate)
     if "invitation_link" in used:
         links["invitation_link"] = _invitation_link(candidate)
-    subject, text, html = _render(_values(event_message.event, candidate, proposal), links,
-                                  event_message.subject, event_message.body)
+    subject, text, fragment = _render(_values(event_message.event, candidate, proposal), links,
+                                      event_message.subject, event_message.body)
+    html = render_template("email/_message.html", body_html=fragment)
     return subject, text, html, [link for link in links.values() if link.startswith("http")]
 
 
