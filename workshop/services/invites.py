@@ -264,6 +264,7 @@ def nominate(nominator: User, event: Event, email: str, name: str, affiliation: 
 class BulkResult:
     done: list[Candidate] = field(default_factory=list)
     skipped: list[Candidate] = field(default_factory=list)
+    wave: InviteWave | None = None  # the wave an invitation or reminder action queued
 
 
 def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
@@ -365,6 +366,7 @@ def _send_links(actor: User | None, event: Event, people: list[Candidate], kind:
     audit.record_many(actor, event, "invite" if kind == WaveKind.INVITATION else "remind",
                       [f"candidate {candidate.email}" for candidate in people], f"wave {wave.id}")
     result.done.extend(people)
+    result.wave = wave
     return wave
 
 

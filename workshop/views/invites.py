@@ -97,6 +97,8 @@ def _bulk_done(result, action: str, back: str):
     message = f"{len(result.done)} {ACTION_WORDS[action]}."
     if result.skipped:
         message += f" {len(result.skipped)} skipped: not in a state for this action."
+    if result.wave is not None:  # follow the wave's emails as they leave
+        back = url_for("messages.wave", slug=request.view_args["slug"], wave_id=result.wave.id)
     return done(message, back, "success" if result.done else "info")
 
 

@@ -10,7 +10,7 @@ from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
 from ..models import Agreement, AgreementAcceptance, AuditEntry, CandidateStatus, EventStatus, User
-from ..services import agreements, audit, events, invites
+from ..services import agreements, audit, events, invites, outbox
 from ._helpers import int_arg, load_event
 from .admin import event_data
 from .runner import done, page, run, write_on_read
@@ -30,7 +30,7 @@ def dashboard(slug: str):
     counts = invites.status_counts(event)
     return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event), counts=counts,
                            approved=counts[CandidateStatus.APPROVED], recent=recent,
-                           targets=audit.readable_targets(event, recent))
+                           targets=audit.readable_targets(event, recent), mail=outbox.status_counts(event))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
