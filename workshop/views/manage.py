@@ -75,7 +75,8 @@ def agreement(slug: str):
     if not form.is_submitted() and current is not None:
         form.text.data = current.text
     answer = run(lambda: agreements.publish_version(current_user, event, form.text.data),
-                 lambda version: done(f"Version {version.version} is published; attendees will be asked to sign it.",
+                 lambda version: done(f"Version {version.version} is published; attendees are emailed and asked "
+                                      "to sign it.",
                                       url_for("manage.agreement", slug=event.slug)), form=form)
     if answer:
         return answer
@@ -90,7 +91,9 @@ def agreement(slug: str):
         .order_by(AgreementAcceptance.accepted_at.desc())
         .limit(500)
     ).all()
-    return page("manage/agreement.html", form, event=event, current=current, versions=versions, signatures=signatures)
+    unsigned = db.session.scalars(agreements.unsigned(event).limit(500)).all()
+    return page("manage/agreement.html", form, event=event, current=current, versions=versions, signatures=signatures,
+                unsigned=unsigned)
 
 
 @bp.get("/audit")
