@@ -12,6 +12,7 @@ from workshop.extensions import db
 from workshop.models import (
     CandidateStatus,
     EventMessage,
+    InviteWave,
     MailProviderState,
     MessageStatus,
     MessageText,
@@ -188,10 +189,14 @@ def test_a_wave_opens_its_progress_page_and_its_status_counts_its_emails(client,
     login_as(client, world.organizer)
     response = client.post("/e/retreat/manage/invites/bulk", data={"action": "invite",
                                                                    "ids": [str(p.id) for p in people]})
-    assert response.status_code == 302 and "/e/retreat/manage/waves/" in response.headers["Location"]
-    page = client.get(response.headers["Location"])
+    assert response.status_code == 302
+    wave = db.session.scalar(sa.select(InviteWave).where(InviteWave.event_id == world.event.id))
+    invite_list = text_of(client.get(response.headers["Location"]))
+    assert "Latest invitation wave: 3 emails" in invite_list
+    assert f'data-status-url="/e/retreat/manage/waves/{wave.id}/status"' in invite_list
+    page = client.get(f"/e/retreat/manage/waves/{wave.id}")
     assert page.status_code == 200 and "Invitation wave of 3" in text_of(page)
-    status = client.get(response.headers["Location"] + "/status").get_json()
+    status = client.get(f"/e/retreat/manage/waves/{wave.id}/status").get_json()
     assert status == {"total": 3, "sent": 3, "waiting": 0, "failed": 0, "cancelled": 0, "done": True, "percent": 100}
     other_wave = invites.send_wave(world.other_organizer, world.other_event,
                                    [make_candidate(world.other_event, "o@example.org", S.APPROVED)]).wave

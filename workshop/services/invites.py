@@ -413,6 +413,14 @@ def wave_progress(wave: InviteWave) -> dict[str, int]:
     }
 
 
+def latest_wave(event: Event, within: timedelta = timedelta(days=2)) -> tuple[InviteWave, dict[str, int]] | None:
+    """The event's newest wave of the last ``within``, and its progress: what the invite list shows."""
+    wave = db.session.scalar(sa.select(InviteWave).where(InviteWave.event_id == event.id,
+                                                         InviteWave.created_at >= utcnow() - within)
+                             .order_by(InviteWave.id.desc()).limit(1))
+    return (wave, wave_progress(wave)) if wave is not None else None
+
+
 def remind(actor: User | None, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
     """Send a fresh link to invited people who have not answered; the old link stops working.
 

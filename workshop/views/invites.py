@@ -64,7 +64,7 @@ def index(slug: str):
         "invites/index.html", event=event, pagination=pagination, vouches=vouches, filters=filters,
         all_tags=all_tags, counts=invites.status_counts(event), bulk_form=BulkForm(),
         statuses=[(status, status.value == filters["status"]) for status in CandidateStatus],
-        can_edit=policy.can_manage_invites(current_user, event),
+        can_edit=policy.can_manage_invites(current_user, event), latest_wave=invites.latest_wave(event),
     )
 
 
@@ -97,8 +97,6 @@ def _bulk_done(result, action: str, back: str):
     message = f"{len(result.done)} {ACTION_WORDS[action]}."
     if result.skipped:
         message += f" {len(result.skipped)} skipped: not in a state for this action."
-    if result.wave is not None:  # follow the wave's emails as they leave
-        back = url_for("messages.wave", slug=request.view_args["slug"], wave_id=result.wave.id)
     return done(message, back, "success" if result.done else "info")
 
 
