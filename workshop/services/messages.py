@@ -60,6 +60,7 @@ SEGMENTS: dict[str, str] = {
 }
 SESSION_SEGMENTS = ("session_signups", "session_attendees")
 PERSONAL = ("sign_in_link", "invitation_link")
+LINKS = ("event_link", "agreement_link", *PERSONAL)  # the placeholders that are addresses
 MEANINGS = {
     **{name: texts.MEANINGS[name] for name in texts.EVENT_PLACEHOLDERS},
     "session": "the session's title, for those who may see it (“a session” for anyone else); session segments only",
@@ -93,7 +94,8 @@ def placeholders_for(segment: str) -> tuple[str, ...]:
 def describe(event: Event, audience: Audience) -> str:
     label = SEGMENTS[audience.segment]
     if audience.segment in SESSION_SEGMENTS and audience.proposal is not None:
-        return f"{label.split(' (')[0].replace('One session', 'Session')}: “{audience.proposal.title}”"
+        who = "Sign-ups" if audience.segment == "session_signups" else "Attendees"
+        return f"{who} of “{audience.proposal.title}”"
     if audience.segment == "filter":
         parts = [f"status {audience.status}" if audience.status else "", f"tag {audience.tag}" if audience.tag else "",
                  f"“{audience.q}”" if audience.q else ""]
@@ -208,8 +210,9 @@ def _render(values: dict[str, str], links: dict[str, str], subject: str, body: s
     """(subject, text, html): the text as written, and the HTML part of the email (its Markdown, with
     values escaped, made safe by the same sanitizer as every page)."""
     text_values = {**values, **links}
-    html_values = {**{k: _md_escape(v) for k, v in values.items()}, **{k: f"<{v}>" if v.startswith("http") else v
-                                                                      for k, v in links.items()}}
+    addresses = {k: v for k, v in {**values, **links}.items() if k in LINKS and v.startswith("http")}
+    html_values = {**{k: _md_escape(v) for k, v in {**values, **links}.items()},
+                   **{k: f"<{v}>" for k, v in addresses.items()}}  # an autolink in Markdown
     text = texts.fill(body, text_values)
     return texts.fill(subject, values), text, render_markdown(texts.fill(body, html_values))
 
