@@ -997,6 +997,18 @@ def can_retry_mail(user, event: Event) -> bool:
     return can_view_outbox(user, event)
 
 
+def can_retry_message(user, message) -> bool:
+    """A failed message may be sent again by its event's organizers, or by admins (any message)."""
+    from .models import MessageStatus
+
+    if message.status != MessageStatus.FAILED:
+        return False
+    if is_admin(user):
+        return True
+    event = db.session.get(Event, message.event_id) if message.event_id is not None else None
+    return event is not None and can_retry_mail(user, event)
+
+
 def can_view_instance_outbox(user) -> bool:
     """Every message of the instance, and whether sending is paused: admins."""
     return is_admin(user)

@@ -143,6 +143,11 @@ def recipients(event: Event, audience: Audience) -> sa.Select:
     return statement.order_by(Candidate.name, Candidate.email, Candidate.id)
 
 
+def accepted_sessions(visible: sa.Select) -> sa.Select:
+    """Of the proposals in ``visible`` (what the writer may see), the accepted ones, by title."""
+    return visible.where(Proposal.status == ProposalStatus.ACCEPTED).order_by(Proposal.title)
+
+
 def count(event: Event, audience: Audience) -> int:
     statement = recipients(event, audience).order_by(None).with_only_columns(sa.func.count(Candidate.id))
     return db.session.scalar(statement) or 0

@@ -52,9 +52,11 @@ def load_proposal(slug: str, public_id: str, may_act: Callable | None = None, *,
     """The event and one of its proposals that the current user may see (404 otherwise, the same
     answer as for an id nobody uses); 403 when ``may_act`` refuses the action."""
     event = load_event(slug, event_visible)
-    agreement_first(event)  # before the talk is looked for: the answer says nothing about whether it exists
     proposal = event_proposal(event, public_id)
     if proposal is None or not may_view(current_user, proposal):
+        # A talk that is hidden and one that does not exist get the same answer: the way to the agreement
+        # for whoever must sign it first, 404 for anyone else.
+        agreement_first(event)
         abort(404)
     if may_act is not None and not may_act(current_user, proposal):
         abort(403)

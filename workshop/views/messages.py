@@ -12,7 +12,7 @@ from .. import policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.messages import ComposeForm, MessageTextForm
-from ..models import Candidate, Event, EventMessage, InviteWave, MessageStatus, OutboxMessage, Proposal, ProposalStatus
+from ..models import Candidate, Event, EventMessage, InviteWave, MessageStatus, OutboxMessage, Proposal
 from ..services import invites, messages, outbox, texts
 from ..services.errors import DomainError
 from ._helpers import MAX_ROW_ID, int_arg, load_event
@@ -42,8 +42,7 @@ def index(slug: str):
 
 def _sessions(event: Event) -> list[Proposal]:
     """The accepted sessions this organizer sees (one excluded from a talk does not get to write about it)."""
-    return db.session.scalars(policy.proposals_visible_to(current_user, event)
-                              .where(Proposal.status == ProposalStatus.ACCEPTED).order_by(Proposal.title)).all()
+    return db.session.scalars(messages.accepted_sessions(policy.proposals_visible_to(current_user, event))).all()
 
 
 def _audience(form: ComposeForm, sessions: list[Proposal]) -> messages.Audience:
@@ -175,12 +174,8 @@ def _outbox_filters() -> dict:
 
 
 def _outbox_page(statement: sa.Select, filters: dict):
-    if filters["status"]:
-        statement = statement.where(OutboxMessage.status == MessageStatus(filters["status"]))
-    if filters["q"]:
-        pattern = "%" + filters["q"].lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(sa.or_(sa.func.lower(OutboxMessage.to_email).like(pattern, escape="\\"),
-                                           sa.func.lower(OutboxMessage.subject).like(pattern, escape="\\")))
+    statement = outbox.search(statement, MessageStatus(filters["status"]) if filters["status"] else None,
+                              filters["q"])
     return db.paginate(statement.order_by(OutboxMessage.id.desc()),
                        page=int_arg("page", default=1, maximum=1_000_000), per_page=OUTBOX_PAGE, error_out=False)
 
@@ -197,7 +192,8 @@ def outbox_page(slug: str):
     return render_template("messages/outbox.html", event=event, filters=filters,
                            pagination=_outbox_page(policy.outbox_visible_to(current_user, event), filters),
                            counts=counts, failed=counts[MessageStatus.FAILED], state=outbox.sending_state(),
-                           waves=waves, retry_form=ConfirmForm(), statuses=list(MessageStatus))
+                           waves=waves, retry_form=ConfirmForm(), statuses=list(MessageStatus),
+                           chosen=filters["status"], labels=outbox.LABELS)
 
 
 def _event_message(event: Event, message_id: int) -> OutboxMessage:
@@ -271,7 +267,8 @@ def instance():
     counts = outbox.status_counts()
     return render_template("messages/outbox.html", event=None, events=events, filters=filters, pagination=pagination,
                            counts=counts, failed=counts[MessageStatus.FAILED], state=outbox.sending_state(), waves=[],
-                           retry_form=ConfirmForm(), statuses=list(MessageStatus))
+                           retry_form=ConfirmForm(), statuses=list(MessageStatus), chosen=filters["status"],
+                           labels=outbox.LABELS)
 
 
 @admin_bp.post("/<id:message_id>/retry")
