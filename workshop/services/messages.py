@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from sqlalchemy.orm import selectinload
 
 from .. import mail, policy
 from ..extensions import db
@@ -203,9 +204,12 @@ def _md_escape(value: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", value)
 
 
-def _values(event: Event, candidate: Candidate, proposal: Proposal | None) -> dict[str, str]:
+def _values(event: Event, candidate: Candidate, proposal: Proposal | None, base: dict[str, str] | None = None
+            ) -> dict[str, str]:
+    """One recipient's values. ``proposal``: the session of a session segment, named to them only if they
+    may see it (pass None when the text does not ask for it: deciding costs a few queries a person)."""
     name = candidate.name or (candidate.user.name if candidate.user is not None else "") or candidate.email
-    values = texts.event_values(event, name)
+    values = {**base, "name": name} if base is not None else texts.event_values(event, name)
     if proposal is not None:
         values["session"] = f"“{proposal.title}”" if _sees(candidate, proposal) else "a session"
     return values
@@ -240,8 +244,9 @@ def write_copy(message: OutboxMessage) -> tuple[str, str, str, list[str]]:
         raise mail.Cancelled("The message or its recipient no longer exists.")
     if candidate.status == S.REVOKED:
         raise mail.Cancelled(f"Not sent: {candidate.email} was removed from the event.")
-    proposal = db.session.get(Proposal, event_message.proposal_id) if event_message.proposal_id else None
-    used = set(texts.placeholders_in(event_message.body))
+    used = set(texts.placeholders_in(event_message.body)) | set(texts.placeholders_in(event_message.subject))
+    proposal = (db.session.get(Proposal, event_message.proposal_id)
+                if event_message.proposal_id and "session" in used else None)
     links: dict[str, str] = {}
     if "sign_in_link" in used:
         links["sign_in_link"] = _sign_in_link(candidate)
@@ -287,7 +292,8 @@ def send(actor: User, event: Event, audience: Audience, subject: str, body: str,
     if event.status == EventStatus.ARCHIVED:
         raise DomainError("This event is archived; it sends no more messages.")
     subject, body = validate(audience, subject, body)
-    people = db.session.scalars(recipients(event, audience).limit(MAX_RECIPIENTS + 1)).all()
+    people = db.session.scalars(recipients(event, audience).options(selectinload(Candidate.user))
+                                .limit(MAX_RECIPIENTS + 1)).all()
     if not people:
         raise DomainError("Nobody is in this segment, so there is no one to write to.", field="segment")
     if len(people) > MAX_RECIPIENTS:
@@ -302,9 +308,11 @@ def send(actor: User, event: Event, audience: Audience, subject: str, body: str,
                            subject=subject, body=body, recipient_count=len(people), created_by_id=actor.id)
     db.session.add(message)
     db.session.flush()
+    base = texts.event_values(event)
+    session = audience.proposal if "session" in texts.placeholders_in(subject) else None
     rows = [{"to_email": person.email, "template": "message", "event_id": event.id,
              "event_message_id": message.id, "candidate_id": person.id,
-             "subject": texts.fill(subject, _values(event, person, audience.proposal))} for person in people]
+             "subject": texts.fill(subject, _values(event, person, session, base))} for person in people]
     mail.queue_copies(message.id, rows)
     audit.record(actor, event, "write to people", f"event {event.slug}",
                  f"“{subject[:80]}” to {len(people)}: {message.audience[:120]}")
