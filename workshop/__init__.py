@@ -95,15 +95,17 @@ def _register_blueprints(app: Flask) -> None:
         main,
         manage,
         materials,
+        messages,
         proposals,
         schedule,
         sessions,
     )
 
     for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials, schedule, sessions,
-                   calendar, autoschedule, exports, api):
+                   calendar, autoschedule, exports, api, messages):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.tokens_bp)
+    app.register_blueprint(messages.admin_bp)
 
 
 def _register_templating(app: Flask) -> None:

@@ -51,7 +51,7 @@ from .mail_provider import (
 from .models import Candidate, Event, Invitation, MessageKind, MessageStatus, OutboxMessage, utcnow
 
 __all__ = ["BACKENDS", "OutboxMessage", "SendingState", "build_mime", "deliver", "get_backend", "queue",
-           "queue_link", "send_due", "sending_state", "sweep"]
+           "queue_copies", "queue_link", "send_due", "sending_state", "sweep"]
 
 M = MessageStatus
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -79,6 +79,7 @@ class Composed:
     body_text: str
     body_html: str
     link: str | None = None
+    links: tuple[str, ...] = ()  # further personal links (an organizers' message may hold several)
 
 
 def clean_header(value: str, limit: int = 250) -> str:
@@ -93,12 +94,19 @@ def queue(to_email: str, subject: str, template: str, **context) -> OutboxMessag
     """Render ``email/<template>.txt`` and its HTML twin and add them to the outbox.
 
     The caller commits; the message is sent once it has. An ``event`` in the context files the
-    message under that event. Context values are autoescaped in the HTML part.
+    message under that event, and the event's own wording of the message (services.texts), when it
+    has one, replaces the built-in subject and text. Context values are autoescaped in the HTML part.
     """
+    from .services import texts
+
     context.setdefault("base_url", current_app.config["BASE_URL"])
-    text = render_template(f"email/{template}.txt", **context)
-    html = render_template("email/_layout.html", body=text, **context)
     event = context.get("event")
+    own = texts.render(event, template, context)  # the event's own wording, when it has one
+    if own is not None:
+        subject, text, html = own
+    else:
+        text = render_template(f"email/{template}.txt", **context)
+        html = render_template("email/_layout.html", body=text, **context)
     message = OutboxMessage(
         to_email=clean_header(to_email, 254), subject=clean_header(subject), body_text=text, body_html=html,
         kind=MessageKind.PLAIN, template=template, event_id=event.id if isinstance(event, Event) else None,
@@ -131,6 +139,22 @@ def queue_wave(wave_id: int, rows: list[dict]) -> list[int]:
     ids = db.session.scalars(
         sa.select(OutboxMessage.id).join(Invitation, Invitation.id == OutboxMessage.invitation_id)
         .where(Invitation.wave_id == wave_id).order_by(OutboxMessage.id)
+    ).all()
+    db.session.info.setdefault(_NEW, []).extend(ids)
+    return list(ids)
+
+
+def queue_copies(event_message_id: int, rows: list[dict]) -> list[int]:
+    """One message per recipient of an organizers' message (rows: to_email, subject, template, event_id,
+    event_message_id, candidate_id), written in one batch; each is written out when it is sent."""
+    if not rows:
+        return []
+    db.session.execute(sa.insert(OutboxMessage), [
+        {**row, "kind": MessageKind.EVENT_MESSAGE, "to_email": clean_header(row["to_email"], 254),
+         "subject": clean_header(row["subject"]), "body_text": "", "body_html": ""} for row in rows
+    ])
+    ids = db.session.scalars(
+        sa.select(OutboxMessage.id).where(OutboxMessage.event_message_id == event_message_id).order_by(OutboxMessage.id)
     ).all()
     db.session.info.setdefault(_NEW, []).extend(ids)
     return list(ids)
@@ -334,12 +358,22 @@ def _send_claimed(message: OutboxMessage, backend, throttle: Throttle | None, ga
 
 def compose(message: OutboxMessage) -> Composed:
     """The message as it will leave. A link message mints its token here (the caller commits)."""
+    from .services import messages, texts
+
     if message.kind == MessageKind.PLAIN:
         return Composed(message.id, message.to_email, message.subject, message.body_text, message.body_html)
+    if message.kind == MessageKind.EVENT_MESSAGE:
+        subject, text, html, links = messages.write_copy(message)
+        return Composed(message.id, message.to_email, subject, text, html, links=tuple(links))
     context = _link_context(message)
     context.setdefault("base_url", current_app.config["BASE_URL"])
-    text = render_template(f"email/{message.template}.txt", **context)
-    html = render_template("email/_layout.html", body=text, **context)
+    own = texts.render(context.get("event"), message.template, context)  # the event's own wording
+    if own is not None:
+        subject, text, html = own
+        message.subject = clean_header(subject)
+    else:
+        text = render_template(f"email/{message.template}.txt", **context)
+        html = render_template("email/_layout.html", body=text, **context)
     return Composed(message.id, message.to_email, message.subject, text, html, link=context["link"])
 
 
@@ -358,9 +392,14 @@ def _mark_sent(message: OutboxMessage, composed: Composed) -> None:
     message.sent_at = utcnow()
     message.lease_until = None
     message.last_error = ""
-    if composed.link:  # keep what was sent, without the one thing that must not be kept
-        message.body_text = composed.body_text.replace(composed.link, REDACTED)
-        message.body_html = composed.body_html.replace(composed.link, REDACTED)
+    links = [link for link in (composed.link, *composed.links) if link]
+    if links:  # keep what was sent, without the one thing that must not be kept
+        text, html = composed.body_text, composed.body_html
+        for link in links:
+            text, html = text.replace(link, REDACTED), html.replace(link, REDACTED)
+        message.body_text, message.body_html = text, html
+    if composed.subject != message.subject:
+        message.subject = clean_header(composed.subject)
 
 
 def _cancel(message: OutboxMessage, cancelled: Cancelled) -> None:

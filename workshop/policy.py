@@ -216,7 +216,9 @@ def can_sign_agreement(user, event: Event) -> bool:
 
 
 def can_view_agreement(user, event: Event) -> bool:
-    return can_manage_event(user, event) or is_attendee(user, event)
+    """Organizers, attendees, and the waitlisted, who read what they would sign before a seat opens."""
+    return can_manage_event(user, event) or _status(user, event) in (CandidateStatus.ACCEPTED,
+                                                                       CandidateStatus.WAITLISTED)
 
 
 def can_view_event_content(user, event: Event) -> bool:
@@ -969,3 +971,74 @@ def feed_carries_details(proposal: Proposal, opted_in: bool, now=None) -> bool:
     calendar app (and whoever syncs or shares that calendar) only for a public talk, or in a person's
     own feed when they asked for them there."""
     return opted_in or proposal.effective_tier(now or utcnow()) == Tier.PUBLIC
+
+
+# --- messages, their texts and the outbox ----------------------------------------------------
+
+
+def can_write_to_people(user, event: Event) -> bool:
+    """Organizers write to segments of their own event (never to anyone outside it); an archived
+    event sends nothing more."""
+    return can_manage_event(user, event) and event.status != EventStatus.ARCHIVED
+
+
+def can_edit_message_texts(user, event: Event) -> bool:
+    """Organizers word the messages their event sends, while it is not archived."""
+    return can_manage_event(user, event) and event.status != EventStatus.ARCHIVED
+
+
+def can_view_outbox(user, event: Event) -> bool:
+    """An event's outbox (recipients, subjects, errors): its organizers and admins."""
+    return can_manage_event(user, event)
+
+
+def can_retry_mail(user, event: Event) -> bool:
+    """Sending a failed message of the event again."""
+    return can_view_outbox(user, event)
+
+
+def can_retry_message(user, message) -> bool:
+    """A failed message may be sent again by its event's organizers, or by admins (any message)."""
+    from .models import MessageStatus
+
+    if message.status != MessageStatus.FAILED:
+        return False
+    if is_admin(user):
+        return True
+    event = db.session.get(Event, message.event_id) if message.event_id is not None else None
+    return event is not None and can_retry_mail(user, event)
+
+
+def can_view_instance_outbox(user) -> bool:
+    """Every message of the instance, and whether sending is paused: admins."""
+    return is_admin(user)
+
+
+def outbox_visible_to(user, event: Event | None = None) -> sa.Select:
+    """Twin of can_view_outbox: an event's messages for its organizers, the whole outbox (``event``
+    None) for admins; nothing for anyone else."""
+    from .models import OutboxMessage
+
+    query = sa.select(OutboxMessage)
+    if event is None:
+        return query if can_view_instance_outbox(user) else query.where(sa.false())
+    query = query.where(OutboxMessage.event_id == event.id)
+    return query if can_view_outbox(user, event) else query.where(sa.false())
+
+
+def can_view_waves(user, event: Event) -> bool:
+    """How far an invitation wave has got: whoever sees the invite list."""
+    return can_view_invites(user, event)
+
+
+def can_read_event_description(user, event: Event) -> bool:
+    """The event's description and agreement, before one decides: organizers, accepted people who have
+    not signed yet, and the waitlisted (an invitee reads them on their invitation's page)."""
+    return can_manage_event(user, event) or _status(user, event) in (CandidateStatus.ACCEPTED,
+                                                                       CandidateStatus.WAITLISTED)
+
+
+def must_sign_before(user, event: Event) -> bool:
+    """Whether the agreement stands between this person and the event's pages: an accepted participant
+    who has not signed the current version is led to it (and back) instead of being refused."""
+    return must_sign_agreement(user, event)

@@ -219,6 +219,11 @@ def visits(scene: Scene, browsers: Browser) -> list[Visit]:
         Visit("trace", ORGANIZER, f"{manage}/trace", "Trace a leaked copy", _trace_emekas_copy(scene, browsers)),
         Visit("materials-log", ORGANIZER,
               f"{e}/proposals/{t['red_team']}/materials/{scene.red_team_notes}/log", "Who opened"),
+        Visit("messages", ORGANIZER, f"{manage}/messages/", "Messages"),
+        Visit("write-to-people", ORGANIZER, f"{manage}/messages/new", "Write to people"),
+        Visit("email-texts", ORGANIZER, f"{manage}/texts/", "Texts of the emails"),
+        Visit("email-text", ORGANIZER, f"{manage}/texts/invitation", "Invitation"),
+        Visit("outbox", ORGANIZER, f"{manage}/outbox", "Outbox"),
         *(Visit(f"empty-{name}", ORGANIZER, f"/e/{scene.empty_slug}{path}", heading) for name, path, heading in [
             ("overview", "/manage/", "Overview"), ("invite-list", "/manage/invites/", "Invite list"),
             ("talks", "/proposals/", "Talks"), ("schedule-editor", "/manage/schedule", "Schedule"),
@@ -227,6 +232,7 @@ def visits(scene: Scene, browsers: Browser) -> list[Visit]:
             ("people", "/people", "Who is coming")]),
         Visit("admin", ADMIN, "/admin/", "Administration"),
         Visit("admin-users", ADMIN, "/admin/users", "Users"),
+        Visit("admin-outbox", ADMIN, "/admin/outbox/", "The instance's outbox"),
         Visit("new-event", ADMIN, "/admin/events/new", "New event"),
         Visit("new-event-errors", ADMIN, "/admin/events/new", "New event", _submit_empty("Create event"), status=400),
     ]

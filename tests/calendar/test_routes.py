@@ -19,16 +19,18 @@ def by_role(anonymous, stranger, unsigned, attendee, other_organizer, organizer,
     return dict(zip(ROLES, (anonymous, stranger, unsigned, attendee, other_organizer, organizer, admin), strict=True))
 
 
-# The subscribe page and its buttons need the schedule: the unsigned attendee knows the event (403).
-PAGE = by_role(404, 404, 403, 200, 404, 200, 200)
+# The subscribe page and its buttons need the schedule: the unsigned attendee knows the event (403 to a
+# button; a page leads them to the agreement first, 302).
+PAGE = by_role(404, 404, 302, 200, 404, 200, 200)
 RESET = by_role(404, 404, 403, 200, 404, 200, 200)  # answers with the page that shows the new link once
 REVOKE = by_role(404, 404, 403, 302, 404, 302, 302)
-EVENT_FEED_PRIVATE = by_role(404, 404, 403, 200, 404, 200, 200)
+EVENT_FEED_PRIVATE = by_role(404, 404, 302, 200, 404, 200, 200)
 EVENT_FEED_PUBLIC = by_role(200, 200, 200, 200, 200, 200, 200)
 # An attendees-tier talk: seeing its .ics needs seeing the talk.
-TALK_ICS = by_role(404, 404, 404, 200, 404, 200, 200)
-# The restricted talk: the attendee is not on its named list.
-SECRET_ICS = by_role(404, 404, 404, 404, 404, 200, 200)
+TALK_ICS = by_role(404, 404, 302, 200, 404, 200, 200)
+# The restricted talk: the attendee is not on its named list (the unsigned are led to the agreement, as
+# for a talk that does not exist).
+SECRET_ICS = by_role(404, 404, 302, 404, 404, 200, 200)
 # The public talk while the public page is on: anyone.
 PUBLIC_ICS = by_role(200, 200, 200, 200, 200, 200, 200)
 

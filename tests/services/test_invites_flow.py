@@ -45,11 +45,15 @@ def test_add_invite_accept_sign_and_see_event(client, sent):
     db.session.refresh(grace)
     assert grace.status == S.ACCEPTED and grace.user is not None
 
-    # Signed in as Grace now, but nothing past the landing page until she signs.
-    assert client.get("/e/retreat/people").status_code == 403
-    assert "sign the agreement" in client.get("/e/retreat/").get_data(as_text=True).lower()
-    response = client.post("/e/retreat/agreement", data={"typed_name": "Grace Hopper", "agree": "y"})
+    # Signed in as Grace now, but nothing past the landing page until she signs: a deep link leads her to
+    # the agreement, and signing it takes her back there.
+    response = client.get("/e/retreat/people")
     assert response.status_code == 302
+    assert response.headers["Location"] == "/e/retreat/agreement?next=/e/retreat/people"
+    assert "sign the agreement" in client.get("/e/retreat/").get_data(as_text=True).lower()
+    response = client.post("/e/retreat/agreement?next=/e/retreat/people",
+                           data={"typed_name": "Grace Hopper", "agree": "y"})
+    assert response.status_code == 302 and response.headers["Location"] == "/e/retreat/people"
     assert client.get("/e/retreat/people").status_code == 200
 
     # The link was single-use.

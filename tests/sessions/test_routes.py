@@ -45,7 +45,8 @@ def people(programme: Programme) -> dict:
 
 # --- who may open which page ----------------------------------------------------------------
 
-SCHEDULE = {"anonymous": 404, "stranger": 404, "unsigned": 403, "attendee": 200, "other_organizer": 404,
+# The unsigned attendee is led to the agreement (302), and back after signing.
+SCHEDULE = {"anonymous": 404, "stranger": 404, "unsigned": 302, "attendee": 200, "other_organizer": 404,
             "organizer": 200, "admin": 200, "speaker": 200}
 
 
@@ -56,7 +57,7 @@ def test_schedule_and_agenda_by_role(client, programme, people, role, path):
     assert client.get(f"/e/retreat/{path}").status_code == SCHEDULE[role]
 
 
-PROJECTOR = {"anonymous": 404, "stranger": 404, "unsigned": 404, "attendee": 403, "other_organizer": 404,
+PROJECTOR = {"anonymous": 404, "stranger": 404, "unsigned": 302, "attendee": 403, "other_organizer": 404,
              "organizer": 200, "admin": 200, "speaker": 403}
 
 

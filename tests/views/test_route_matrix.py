@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import date, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -43,17 +43,24 @@ from workshop.extensions import db
 from workshop.models import (
     Candidate,
     CandidateStatus,
+    EventMessage,
+    InviteWave,
     Material,
+    MessageStatus,
+    OutboxMessage,
     Proposal,
     ProposalStatus,
     Tier,
     User,
     public_id,
 )
-from workshop.services import api_tokens, invites, proposals, signups
+from workshop.services import api_tokens, invites, messages, proposals, signups
 from workshop.services.tokens import new_token
 
 LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
+# 302 to the event's agreement, with the page asked for as where to go next: the accepted person who has not
+# signed the current version is led there (and back) from any page past the landing page, never refused.
+AGREEMENT = "agreement"
 
 
 def by_role(anonymous, stranger, unsigned, attendee, other_organizer, organizer, admin) -> dict:
@@ -70,22 +77,27 @@ ADMIN_ACTION = by_role(404, 404, 404, 404, 404, 404, 302)
 # Organizers' pages: people who may not know the event get 404; participants know it, so 403.
 MANAGE_PAGE = by_role(404, 404, 403, 403, 404, 200, 200)
 MANAGE_ACTION = by_role(404, 404, 403, 403, 404, 302, 302)
-# Past the landing page: the signed agreement is needed (403 for the accepted, unsigned person).
-CONTENT_PAGE = by_role(404, 404, 403, 200, 404, 200, 200)
+# Past the landing page: the signed agreement is needed (the accepted, unsigned person is led to it).
+CONTENT_PAGE = by_role(404, 404, AGREEMENT, 200, 404, 200, 200)
 # Signed-in pages that concern only the person themself.
 ACCOUNT_PAGE = by_role(LOGIN, 200, 200, 200, 200, 200, 200)
 ACCOUNT_ACTION = by_role(LOGIN, 302, 302, 302, 302, 302, 302)
 # The scene's talk: accepted, attendees tier, by a speaker who holds none of the roles above. Seeing it
-# needs the signed agreement (an unsigned attendee may not know it exists); organizers see every talk.
-TALK_PAGE = by_role(404, 404, 404, 200, 404, 200, 200)
+# needs the signed agreement (an unsigned attendee, who may not know it exists, is led to the agreement
+# whether or not the talk exists); organizers see every talk.
+TALK_PAGE = by_role(404, 404, AGREEMENT, 200, 404, 200, 200)
+# A material's own link (/m/<id>) names no event: the unsigned find nothing there.
+MATERIAL_LINK = by_role(404, 404, 404, 200, 404, 200, 200)
 # Only the talk's confirmed speakers act on it (SPEAKERS below shows that they can); everyone else who
 # sees the talk is refused.
 SPEAKERS_ONLY = by_role(404, 404, 404, 403, 404, 403, 403)
+SPEAKERS_ONLY_PAGE = by_role(404, 404, AGREEMENT, 403, 404, 403, 403)
 # Organizers review, decide and take attendance; attendees see the talk but may not.
-TALK_MANAGE_PAGE = by_role(404, 404, 404, 403, 404, 200, 200)
+TALK_MANAGE_PAGE = by_role(404, 404, AGREEMENT, 403, 404, 200, 200)
 TALK_MANAGE_ACTION = by_role(404, 404, 404, 403, 404, 302, 302)
 # Speakers of accepted talks say when they cannot speak; the scene's speaker is one (SPEAKERS below).
 AVAILABILITY = by_role(404, 404, 403, 403, 404, 403, 403)
+AVAILABILITY_PAGE = by_role(404, 404, AGREEMENT, 403, 404, 403, 403)
 
 EXPECTED: dict[str, dict[str, dict]] = {
     "main.home": {"GET": everyone(200)},
@@ -109,7 +121,7 @@ EXPECTED: dict[str, dict[str, dict]] = {
                          "POST": by_role(404, 404, 302, 400, 404, 403, 403)},
     "events.people": {"GET": CONTENT_PAGE},
     # Nominating is vouching as an attendee; organizers add people directly instead.
-    "events.nominate": {"GET": by_role(404, 404, 403, 200, 404, 403, 403),
+    "events.nominate": {"GET": by_role(404, 404, AGREEMENT, 200, 404, 403, 403),
                         "POST": by_role(404, 404, 403, 302, 404, 403, 403)},
     "events.withdraw": {"POST": by_role(404, 404, 302, 302, 404, 403, 403)},
     # An invitation is for its addressee: anyone else signed in is asked to sign out first.
@@ -131,13 +143,13 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "invites.detail": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
     "proposals.index": {"GET": CONTENT_PAGE},
     # Attendees who signed propose; organizers run the event and do not propose to it.
-    "proposals.new": {"GET": by_role(404, 404, 403, 200, 404, 403, 403),
+    "proposals.new": {"GET": by_role(404, 404, AGREEMENT, 200, 404, 403, 403),
                       "POST": by_role(404, 404, 403, 302, 404, 403, 403)},
     "proposals.detail": {"GET": TALK_PAGE},
-    "proposals.edit": {"GET": SPEAKERS_ONLY, "POST": SPEAKERS_ONLY},
+    "proposals.edit": {"GET": SPEAKERS_ONLY_PAGE, "POST": SPEAKERS_ONLY},
     # Organizers may raise the tier (the form raises it to restricted); attendees may not touch it.
     "proposals.tier": {"GET": TALK_MANAGE_PAGE, "POST": TALK_MANAGE_ACTION},
-    "proposals.access": {"GET": SPEAKERS_ONLY, "POST": SPEAKERS_ONLY},
+    "proposals.access": {"GET": SPEAKERS_ONLY_PAGE, "POST": SPEAKERS_ONLY},
     "proposals.withdraw": {"POST": SPEAKERS_ONLY},
     # Only an invited co-speaker answers; none of the roles is one.
     "proposals.cospeaking": {"POST": SPEAKERS_ONLY},
@@ -152,7 +164,7 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "materials.delete": {"POST": SPEAKERS_ONLY},
     # Speakers and organizers see who opened a talk's materials.
     "materials.log": {"GET": TALK_MANAGE_PAGE},
-    "materials.download": {"GET": by_role(404, 404, 404, 200, 404, 200, 200)},
+    "materials.download": {"GET": MATERIAL_LINK},
     "materials.trace": {"GET": MANAGE_PAGE},
     "schedule.editor": {"GET": MANAGE_PAGE},
     "schedule.place": {"POST": MANAGE_ACTION},
@@ -165,7 +177,7 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "schedule.slots": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
     "schedule.delete_slot": {"POST": MANAGE_ACTION},
     "schedule.set_break": {"POST": MANAGE_ACTION},
-    "schedule.availability": {"GET": AVAILABILITY, "POST": AVAILABILITY},
+    "schedule.availability": {"GET": AVAILABILITY_PAGE, "POST": AVAILABILITY},
     # Starting the auto-scheduler queues a run and opens its page; its progress, status (JSON) and proposed
     # schedule are the organizers'; applying the run places the talk; cancelling stops a run not yet taken.
     "autoschedule.form": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
@@ -186,7 +198,7 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "sessions.projector_qr": {"GET": TALK_MANAGE_PAGE},
     # The session's real code while it is under way: the unsigned know the event but not its schedule. The
     # page is what the projector's QR code opens: anonymous visitors are asked to sign in first.
-    "sessions.self_checkin": {"GET": by_role(LOGIN, 404, 403, 200, 404, 403, 403),
+    "sessions.self_checkin": {"GET": by_role(LOGIN, 404, AGREEMENT, 200, 404, 403, 403),
                               "POST": by_role(LOGIN, 404, 403, 302, 404, 403, 403)},
     "calendar.subscribe": {"GET": CONTENT_PAGE},
     # The new secret link is shown in this answer only, so it is a page, not a redirect.
@@ -220,6 +232,20 @@ EXPECTED: dict[str, dict[str, dict]] = {
     # by its owner only, here the attendee: anyone else's is no token of theirs.
     "api_tokens.create_token": {"POST": by_role(LOGIN, 200, 200, 200, 200, 200, 200)},
     "api_tokens.revoke_token": {"POST": by_role(LOGIN, 404, 404, 302, 404, 404, 404)},
+    # Writing to people, the texts of the emails, the outbox and a wave's progress are the organizers'.
+    "messages.index": {"GET": MANAGE_PAGE},
+    "messages.compose": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    "messages.detail": {"GET": MANAGE_PAGE},
+    "messages.texts_index": {"GET": MANAGE_PAGE},
+    "messages.edit_text": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
+    "messages.outbox_page": {"GET": MANAGE_PAGE},
+    "messages.retry": {"POST": MANAGE_ACTION},
+    "messages.retry_failed": {"POST": MANAGE_ACTION},
+    "messages.wave": {"GET": MANAGE_PAGE},
+    "messages.wave_status": {"GET": MANAGE_PAGE},
+    # The instance's whole outbox: admins only, invisible to everyone else.
+    "admin_outbox.instance": {"GET": ADMIN_PAGE},
+    "admin_outbox.instance_retry": {"POST": ADMIN_ACTION},
 }
 
 SPEAKERS: dict[str, dict[str, dict]] = {
@@ -290,6 +316,9 @@ NEEDS = {
     "calendar.revoke": lambda scene: scene.feed_links,
     "calendar.details": lambda scene: scene.feed_links,
     "calendar.event_ics": lambda scene: (scene.released_talk, scene.close_public_page()),
+    "messages.retry": lambda scene: failed_message(scene),
+    "messages.retry_failed": lambda scene: failed_message(scene),
+    "admin_outbox.instance_retry": lambda scene: failed_message(scene),
 }
 # Routes about the scene's talk once it is released (the others ask about it as a proposal).
 RELEASED_TALK_ROUTES = ("sessions.", "calendar.")
@@ -323,11 +352,36 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "token_id": lambda: attendees_api_token(scene),
         "slot_id": lambda: scene.slot.id,
         "job_id": lambda: (scene.queued_run if endpoint == "autoschedule.cancel" else scene.autoschedule_run).public_id,
+        "message_id": lambda: (written_message(scene).public_id if endpoint == "messages.detail"
+                               else failed_message(scene)),
+        "kind": lambda: "invitation",
+        "wave_id": lambda: db.session.scalar(sa.select(sa.func.max(InviteWave.id)).where(
+            InviteWave.event_id == scene.world.event.id)),
     }
     [rule] = app.url_map.iter_rules(endpoint)
     arguments = {name: values[name]() for name in rule.arguments}
     with app.test_request_context():
         return url_for(endpoint, **arguments)
+
+
+def failed_message(scene: Scene) -> int:
+    """The id of a message of the event's that ran out of attempts, made on first use."""
+    if not hasattr(scene, "failed_message_id"):
+        message = OutboxMessage(event_id=scene.world.event.id, to_email="attendee@example.org", subject="Hello",
+                                body_text="Hello", status=MessageStatus.FAILED, attempts=5, last_error="refused")
+        db.session.add(message)
+        db.session.commit()
+        scene.failed_message_id = message.id
+    return scene.failed_message_id
+
+
+def written_message(scene: Scene) -> EventMessage:
+    """A message the organizer wrote to the attendees, made on first use."""
+    if not hasattr(scene, "written"):
+        scene.written = messages.send(scene.world.organizer, scene.world.event, messages.Audience("attendees"),
+                                      "Practical details", "Hello {name}, doors open at nine.")
+        db.session.commit()
+    return scene.written
 
 
 def attendees_api_token(scene: Scene) -> str:
@@ -387,6 +441,10 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "sessions.checkin": {"email": "attendee@example.org"},
         "calendar.details": {"details": "y"},
         "api_tokens.create_token": {"name": "My conference app"},
+        "messages.compose": {"action": "send", "segment": "attendees", "subject": "Doors open at nine",
+                             "body": "Hello {name}, see you at {event}."},
+        "messages.edit_text": {"action": "save", "subject": "Come to {event}",
+                               "body": "Dear {name}, here is your link: {link}"},
     }
     return forms.get(endpoint, {})
 
@@ -408,10 +466,15 @@ def test_every_route_has_a_row(app):
                for endpoint, methods in SPEAKERS.items() for method, people in methods.items())
 
 
-def assert_answer(response, expected) -> None:
+def assert_answer(response, expected, url: str = "") -> None:
     if expected == LOGIN:
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         assert urlsplit(response.headers["Location"]).path == "/auth/sign-in"
+    elif expected == AGREEMENT:
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        where = urlsplit(response.headers["Location"])
+        assert where.path.endswith("/agreement") and where.path.startswith("/e/")
+        assert parse_qs(where.query)["next"] == [url]
     else:
         assert response.status_code == expected, response.get_data(as_text=True)[:500]
 
@@ -419,15 +482,17 @@ def assert_answer(response, expected) -> None:
 @pytest.mark.parametrize(("endpoint", "method", "person"), SPEAKER_CASES)
 def test_route_answers_the_talks_people(app, client, scene, endpoint, method, person):
     login_as(client, scene.user(person))
-    response = request_as(client, method, url_of(app, endpoint, scene), post_data(endpoint, scene))
-    assert_answer(response, SPEAKERS[endpoint][method][person])
+    url = url_of(app, endpoint, scene)
+    response = request_as(client, method, url, post_data(endpoint, scene))
+    assert_answer(response, SPEAKERS[endpoint][method][person], url)
 
 
 @pytest.mark.parametrize(("endpoint", "method", "role"), CASES)
 def test_route_answers_each_role(app, client, scene, endpoint, method, role):
     login_as(client, scene.world.users[role])
-    response = request_as(client, method, url_of(app, endpoint, scene), post_data(endpoint, scene))
-    assert_answer(response, EXPECTED[endpoint][method][role])
+    url = url_of(app, endpoint, scene)
+    response = request_as(client, method, url, post_data(endpoint, scene))
+    assert_answer(response, EXPECTED[endpoint][method][role], url)
 
 
 def test_public_page_is_absent_until_enabled(client, world):

@@ -21,6 +21,7 @@ from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
 from .jobs import Job, JobStatus
 from .mail import MailProviderState, MessageKind, MessageStatus, OutboxMessage
 from .materials import Material, MaterialAccess
+from .messages import EventMessage, MessageText
 from .notices import ReleaseNotice, WaveReminder
 from .proposals import (
     Attendance,
@@ -77,6 +78,8 @@ __all__ = [
     "MailProviderState",
     "MessageKind",
     "MessageStatus",
+    "MessageText",
+    "EventMessage",
     "ReleaseNotice",
     "WaveReminder",
     "LoginToken",

@@ -25,6 +25,7 @@ class MessageKind(enum.StrEnum):
     PLAIN = "plain"            # body rendered when queued
     SIGN_IN = "sign_in"        # a sign-in link for the account of ``to_email``
     INVITATION = "invitation"  # the link of ``invitation_id`` (an invitation or a reminder)
+    EVENT_MESSAGE = "event_message"  # organizers' message ``event_message_id`` to ``candidate_id``, written when sent
 
 
 class OutboxMessage(db.Model):
@@ -48,6 +49,10 @@ class OutboxMessage(db.Model):
     invitation_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("invitations.id", ondelete="SET NULL"), index=True
     )
+    event_message_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("event_messages.id", ondelete="SET NULL"), index=True
+    )
+    candidate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("candidates.id", ondelete="SET NULL"))
     to_email: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str] = mapped_column(sa.String(300))
     # For a message with a link: empty until sent, then the text as sent with the link removed.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from .. import policy
+import sqlalchemy as sa
+
+from .. import mail, policy
 from ..extensions import db
-from ..models import Agreement, AgreementAcceptance, Event, User
+from ..models import Agreement, AgreementAcceptance, Candidate, CandidateStatus, Event, User
 from . import audit
 from .errors import DomainError
 
@@ -26,7 +28,31 @@ def publish_version(actor: User, event: Event, text: str) -> Agreement:
     db.session.add(version)
     audit.record(actor, event, "new agreement", f"agreement v{version.version}")
     policy.forget_memo()
+    if current is not None:
+        ask_to_sign_again(event, version)
     return version
+
+
+def ask_to_sign_again(event: Event, version: Agreement) -> int:
+    """Email every accepted participant, who must now sign ``version``. Returns how many were written to."""
+    people = db.session.scalars(
+        sa.select(Candidate).where(Candidate.event_id == event.id, Candidate.status == CandidateStatus.ACCEPTED,
+                                   Candidate.user_id.is_not(None)).order_by(Candidate.id)
+    ).all()
+    for candidate in people:
+        mail.queue(candidate.email, f"Please sign the new agreement for {event.title}", "new_agreement",
+                   event=event, candidate=candidate, version=version.version)
+    return len(people)
+
+
+def unsigned(event: Event) -> sa.Select:
+    """The accepted participants who have not signed the current version: for the organizers' list."""
+    agreement = policy.current_agreement(event)
+    signed = sa.select(AgreementAcceptance.user_id).where(
+        AgreementAcceptance.agreement_id == (agreement.id if agreement is not None else -1))
+    return (sa.select(Candidate).where(Candidate.event_id == event.id, Candidate.status == CandidateStatus.ACCEPTED,
+                                       sa.or_(Candidate.user_id.is_(None), Candidate.user_id.not_in(signed)))
+            .order_by(Candidate.name, Candidate.email))
 
 
 def sign(user: User, event: Event, typed_name: str, ip: str) -> AgreementAcceptance:

@@ -264,6 +264,7 @@ def nominate(nominator: User, event: Event, email: str, name: str, affiliation: 
 class BulkResult:
     done: list[Candidate] = field(default_factory=list)
     skipped: list[Candidate] = field(default_factory=list)
+    wave: InviteWave | None = None  # the wave an invitation or reminder action queued
 
 
 def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
@@ -365,6 +366,7 @@ def _send_links(actor: User | None, event: Event, people: list[Candidate], kind:
     audit.record_many(actor, event, "invite" if kind == WaveKind.INVITATION else "remind",
                       [f"candidate {candidate.email}" for candidate in people], f"wave {wave.id}")
     result.done.extend(people)
+    result.wave = wave
     return wave
 
 
@@ -409,6 +411,14 @@ def wave_progress(wave: InviteWave) -> dict[str, int]:
         "failed": counts.get(MessageStatus.FAILED, 0),
         "cancelled": counts.get(MessageStatus.CANCELLED, 0),
     }
+
+
+def latest_wave(event: Event, within: timedelta = timedelta(days=2)) -> tuple[InviteWave, dict[str, int]] | None:
+    """The event's newest wave of the last ``within``, and its progress: what the invite list shows."""
+    wave = db.session.scalar(sa.select(InviteWave).where(InviteWave.event_id == event.id,
+                                                         InviteWave.created_at >= utcnow() - within)
+                             .order_by(InviteWave.id.desc()).limit(1))
+    return (wave, wave_progress(wave)) if wave is not None else None
 
 
 def remind(actor: User | None, event: Event, candidates: Iterable[Candidate]) -> BulkResult:
@@ -531,6 +541,7 @@ def accept_invitation(token: str) -> Candidate:
     candidate.responded_at = utcnow()
     if _accepted_count(event) < event.capacity:
         candidate.status = S.ACCEPTED
+        mail.queue(candidate.email, f"Welcome to {event.title}", "accepted", event=event, candidate=candidate)
     else:
         candidate.status = S.WAITLISTED
         candidate.waitlisted_at = utcnow()

@@ -11,6 +11,8 @@ from ..models import Event, MessageStatus, OutboxMessage
 from .errors import DomainError
 
 M = MessageStatus
+# What the outbox page calls each state: a message waiting for its turn is "queued".
+LABELS = {M.PENDING: "queued", M.SENDING: "sending", M.SENT: "sent", M.FAILED: "failed", M.CANCELLED: "not sent"}
 
 
 def messages(event: Event | None = None, status: MessageStatus | None = None) -> sa.Select:
@@ -21,6 +23,17 @@ def messages(event: Event | None = None, status: MessageStatus | None = None) ->
     if status is not None:
         statement = statement.where(OutboxMessage.status == status)
     return statement.order_by(OutboxMessage.id.desc())
+
+
+def search(statement: sa.Select, status: MessageStatus | None, text: str) -> sa.Select:
+    """``statement`` narrowed to one status and to recipients or subjects holding ``text``."""
+    if status is not None:
+        statement = statement.where(OutboxMessage.status == status)
+    if text:
+        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(sa.or_(sa.func.lower(OutboxMessage.to_email).like(pattern, escape="\\"),
+                                           sa.func.lower(OutboxMessage.subject).like(pattern, escape="\\")))
+    return statement
 
 
 def status_counts(event: Event | None = None) -> dict[MessageStatus, int]:

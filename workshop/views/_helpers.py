@@ -7,7 +7,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Response, abort, request, send_file
+from flask import Response, abort, redirect, request, send_file, url_for
 from flask_login import current_user
 
 from .. import policy
@@ -17,14 +17,33 @@ from ..models import Event, Proposal
 PUBLIC_ID_MAX = 24  # the width of the public_id columns; anything longer is no id of ours
 
 
+# The checks that signing the agreement may answer: a person who must sign is led to the agreement
+# (and back) instead of being refused.
+BEHIND_AGREEMENT = frozenset({
+    policy.can_view_event_content, policy.can_view_schedule, policy.can_subscribe_calendar, policy.can_propose,
+    policy.can_nominate, policy.can_check_in_self_at, policy.can_state_availability, policy.can_read_event_feed,
+})
+
+
 def load_event(slug: str, may_view: Callable, may_act: Callable | None = None) -> Event:
-    """Load an event, answering 404 to whoever may not know it exists and 403 to a forbidden action."""
+    """Load an event, answering 404 to whoever may not know it exists and 403 to a forbidden action
+    (or, when the unsigned agreement is what stands in the way, a way to it and back)."""
     event = db.session.scalar(sa.select(Event).where(Event.slug == slug))
     if event is None or not may_view(current_user, event):
         abort(404)
     if may_act is not None and not may_act(current_user, event):
+        if may_act in BEHIND_AGREEMENT:
+            agreement_first(event)
         abort(403)
     return event
+
+
+def agreement_first(event: Event) -> None:
+    """A page asked for (GET) by someone who must sign the current agreement first: send them to it,
+    with this page as where to go next. Anything else returns, and the caller refuses as usual."""
+    if request.method in ("GET", "HEAD") and policy.must_sign_before(current_user, event):
+        here = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
+        abort(redirect(url_for("events.agreement", slug=event.slug, next=here)))
 
 
 def load_proposal(slug: str, public_id: str, may_act: Callable | None = None, *,
@@ -35,6 +54,9 @@ def load_proposal(slug: str, public_id: str, may_act: Callable | None = None, *,
     event = load_event(slug, event_visible)
     proposal = event_proposal(event, public_id)
     if proposal is None or not may_view(current_user, proposal):
+        # A talk that is hidden and one that does not exist get the same answer: the way to the agreement
+        # for whoever must sign it first, 404 for anyone else.
+        agreement_first(event)
         abort(404)
     if may_act is not None and not may_act(current_user, proposal):
         abort(403)

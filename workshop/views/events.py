@@ -1,6 +1,6 @@
 """An event as its participants see it: landing page, agreement, people, nominations."""
 
-from flask import Blueprint, abort, render_template, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -11,7 +11,7 @@ from ..forms.events import SignAgreementForm
 from ..forms.invites import NominationForm
 from ..models import Proposal, ProposalSpeaker
 from ..services import agreements, invites
-from ._helpers import client_ip, load_event
+from ._helpers import client_ip, load_event, safe_next
 from .runner import done, page, run
 
 bp = Blueprint("events", __name__, url_prefix="/e/<slug>")
@@ -42,11 +42,13 @@ def agreement(slug: str):
         abort(403)
     if not form.is_submitted():
         form.typed_name.data = current_user.name
+    back = safe_next(request.args.get("next"), url_for("events.landing", slug=event.slug))
     answer = run(lambda: agreements.sign(current_user, event, form.typed_name.data, client_ip()),
-                 lambda _: done("Thank you. You have signed the agreement and the event is open to you.",
-                                url_for("events.landing", slug=event.slug)), form=form)
+                 lambda _: done("Thank you. You have signed the agreement and the event is open to you.", back),
+                 form=form)
     return answer or page("events/agreement.html", form, event=event, agreement=policy.current_agreement(event),
-                          signed=policy.has_signed_current_agreement(current_user, event))
+                          signed=policy.has_signed_current_agreement(current_user, event),
+                          next=request.args.get("next") if back != url_for("events.landing", slug=event.slug) else None)
 
 
 @bp.get("/people")

@@ -38,8 +38,8 @@ def answer(token: str):
     answer = request.form.get("answer")
     if request.method == "GET" or answer not in ("accept", "decline"):
         error = None if request.method == "GET" else "Choose to accept or decline."
-        return render_template("invitation/show.html", event=event, candidate=candidate, form=form,
-                               error=error), 400 if error else 200
+        return render_template("invitation/show.html", event=event, candidate=candidate, form=form, error=error,
+                               agreement=policy.current_agreement(event)), 400 if error else 200
     return run(lambda: (invites.accept_invitation if answer == "accept" else invites.decline_invitation)(token),
                lambda candidate: _answered(candidate, event), button=form,
                refused=lambda error, status: (render_template("invitation/invalid.html", message=error.message),

@@ -64,7 +64,7 @@ def index(slug: str):
         "invites/index.html", event=event, pagination=pagination, vouches=vouches, filters=filters,
         all_tags=all_tags, counts=invites.status_counts(event), bulk_form=BulkForm(),
         statuses=[(status, status.value == filters["status"]) for status in CandidateStatus],
-        can_edit=policy.can_manage_invites(current_user, event),
+        can_edit=policy.can_manage_invites(current_user, event), latest_wave=invites.latest_wave(event),
     )
 
 

@@ -10,7 +10,7 @@ from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
 from ..models import Agreement, AgreementAcceptance, AuditEntry, CandidateStatus, EventStatus, User
-from ..services import agreements, audit, events, invites
+from ..services import agreements, audit, events, invites, outbox
 from ._helpers import int_arg, load_event
 from .admin import event_data
 from .runner import done, page, run, write_on_read
@@ -30,7 +30,7 @@ def dashboard(slug: str):
     counts = invites.status_counts(event)
     return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event), counts=counts,
                            approved=counts[CandidateStatus.APPROVED], recent=recent,
-                           targets=audit.readable_targets(event, recent))
+                           targets=audit.readable_targets(event, recent), mail=outbox.status_counts(event))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -75,7 +75,8 @@ def agreement(slug: str):
     if not form.is_submitted() and current is not None:
         form.text.data = current.text
     answer = run(lambda: agreements.publish_version(current_user, event, form.text.data),
-                 lambda version: done(f"Version {version.version} is published; attendees will be asked to sign it.",
+                 lambda version: done(f"Version {version.version} is published; attendees are emailed and asked "
+                                      "to sign it.",
                                       url_for("manage.agreement", slug=event.slug)), form=form)
     if answer:
         return answer
@@ -90,7 +91,9 @@ def agreement(slug: str):
         .order_by(AgreementAcceptance.accepted_at.desc())
         .limit(500)
     ).all()
-    return page("manage/agreement.html", form, event=event, current=current, versions=versions, signatures=signatures)
+    unsigned = db.session.scalars(agreements.unsigned(event).limit(500)).all()
+    return page("manage/agreement.html", form, event=event, current=current, versions=versions, signatures=signatures,
+                unsigned=unsigned)
 
 
 @bp.get("/audit")
