@@ -35,6 +35,7 @@ class NewEventForm(EventForm):
 
 class EditEventForm(EventForm):
     status = SelectField("Status", choices=[(s.value, s.value.capitalize()) for s in EventStatus])
+    confirm_capacity = BooleanField("Lower it anyway")
 
 
 class OrganizerForm(Form):

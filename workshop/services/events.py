@@ -83,20 +83,47 @@ def create_event(actor: User, data: EventData, organizer_emails: list[str]) -> E
     return event
 
 
-def update_event(actor: User, event: Event, data: EventData) -> Event:
-    """Organizers edit their event. A larger capacity promotes people from the waitlist."""
+EVENT_FIELDS = ("slug", "title", "description", "kind", "venue", "timezone", "starts_on", "ends_on", "capacity",
+                "public_page")
+EVENT_LABELS = {"slug": "address", "starts_on": "starts", "ends_on": "ends", "capacity": "capacity",
+                "public_page": "public page"}
+
+
+def capacity_shortfall(event: Event, capacity: int) -> str:
+    """What lowering the seats below the people already accepted would do, or "" when it frees no one.
+
+    Nobody loses a seat: the accepted keep theirs, and until fewer hold seats than the new number,
+    anyone who accepts joins the waitlist (and a decline promotes no one)."""
+    from .invites import accepted_count
+
+    accepted = accepted_count(event)
+    if capacity >= accepted:
+        return ""
+    return (f"{accepted} people have accepted, more than the {capacity} seats you chose. Nobody loses a seat: "
+            f"all {accepted} keep their places, and anyone who accepts from now on joins the waitlist until "
+            f"fewer than {capacity} people hold seats.")
+
+
+def update_event(actor: User, event: Event, data: EventData, confirm_below_accepted: bool = False) -> Event:
+    """Organizers edit their event. A larger capacity promotes people from the waitlist; a capacity below
+    the people accepted is refused (field ``confirm_capacity``) unless ``confirm_below_accepted``.
+    The audit entry says what changed, before → after."""
     from .invites import fill_from_waitlist
 
     _validate(data, event)
+    if data.capacity < event.capacity and not confirm_below_accepted:
+        shortfall = capacity_shortfall(event, data.capacity)
+        if shortfall:
+            raise DomainError(shortfall + " Tick “Lower it anyway” to save.", field="confirm_capacity")
+    before = audit.snapshot(event, EVENT_FIELDS)
     old_capacity, old_status = event.capacity, event.status
-    for field in ("slug", "title", "description", "kind", "venue", "timezone", "starts_on", "ends_on",
-                  "capacity", "public_page"):
-        setattr(event, field, getattr(data, field))
+    for name in EVENT_FIELDS:
+        setattr(event, name, getattr(data, name))
     event.title = event.title.strip()
     if data.status is not None and data.status != old_status:
         event.status = data.status
         audit.record(actor, event, "change status", f"event {event.slug}", f"{old_status} → {data.status}")
-    audit.record(actor, event, "edit event", f"event {event.slug}")
+    audit.record_changes(actor, event, "edit event", f"event {event.slug}", before, event, EVENT_LABELS)
     if event.capacity > old_capacity:
         fill_from_waitlist(event)
     return event

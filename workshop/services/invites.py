@@ -90,11 +90,15 @@ def add_candidate(actor: User, event: Event, email: str, name: str = "", affilia
 def update_candidate(actor: User, candidate: Candidate, name: str, affiliation: str, notes: str, tags: str) -> None:
     """Organizers edit a person's name, affiliation, private notes and tags."""
     new_tags = parse_tags(tags)
+    before = {"name": candidate.name, "affiliation": candidate.affiliation, "notes": candidate.notes,
+              "tags": candidate.tag_names}
     candidate.name = name.strip()[:200]
     candidate.affiliation = affiliation.strip()[:200]
     candidate.notes = notes
     candidate.tags = [CandidateTag(tag=t) for t in new_tags]
-    audit.record(actor, candidate.event, "edit candidate", f"candidate {candidate.email}")
+    audit.record_changes(actor, candidate.event, "edit candidate", f"candidate {candidate.email}", before,
+                         {"name": candidate.name, "affiliation": candidate.affiliation, "notes": notes,
+                          "tags": new_tags}, {"notes": "private notes"})
 
 
 def search(statement: sa.Select, status: CandidateStatus | None, tag: str, text: str) -> sa.Select:
@@ -270,8 +274,8 @@ def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkR
     result = BulkResult()
     for candidate in candidates:
         if policy.candidate_ready_for(candidate, "approve"):
+            audit.record(actor, event, "approve", f"candidate {candidate.email}", f"{candidate.status} → approved")
             candidate.status = S.APPROVED
-            audit.record(actor, event, "approve", f"candidate {candidate.email}")
             result.done.append(candidate)
         else:
             result.skipped.append(candidate)
@@ -443,6 +447,7 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
             result.skipped.append(candidate)
             continue
         freed = freed or candidate.status == S.ACCEPTED
+        was = candidate.status
         candidate.status = S.REVOKED
         candidate.waitlisted_at = None
         db.session.execute(
@@ -453,7 +458,7 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
             accounts.end_all_sessions(candidate.user)
             notify_revocation(event, candidate.user)  # speakers whose materials they opened are told
             freed_sessions.extend(release_seats(event, candidate.user))
-        audit.record(actor, event, "revoke", f"candidate {candidate.email}")
+        audit.record(actor, event, "revoke", f"candidate {candidate.email}", f"{was} → revoked")
         result.done.append(candidate)
     policy.forget_memo()
     if freed:
@@ -496,7 +501,7 @@ def _lock_event(event: Event) -> None:
     db.session.execute(sa.select(Event.id).where(Event.id == event.id).with_for_update())
 
 
-def _accepted_count(event: Event) -> int:
+def accepted_count(event: Event) -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(Candidate)
         .where(Candidate.event_id == event.id, Candidate.status == S.ACCEPTED)
@@ -529,11 +534,12 @@ def accept_invitation(token: str) -> Candidate:
         raise DomainError("This account is disabled. Contact the organizers.")
     candidate.user_id = user.id
     candidate.responded_at = utcnow()
-    if _accepted_count(event) < event.capacity:
+    if accepted_count(event) < event.capacity:
         candidate.status = S.ACCEPTED
     else:
         candidate.status = S.WAITLISTED
         candidate.waitlisted_at = utcnow()
+    audit.record(user, event, "accept invitation", f"candidate {candidate.email}", f"invited → {candidate.status}")
     policy.forget_memo()
     return candidate
 
@@ -546,6 +552,7 @@ def decline_invitation(token: str) -> Candidate:
     candidate.user_id = user.id
     candidate.status = S.DECLINED
     candidate.responded_at = utcnow()
+    audit.record(user, candidate.event, "decline invitation", f"candidate {candidate.email}", "invited → declined")
     policy.forget_memo()
     return candidate
 
@@ -560,6 +567,7 @@ def withdraw(user: User, event: Event) -> Candidate:
     if candidate.status not in (S.ACCEPTED, S.WAITLISTED):  # revoked a moment ago, say
         raise DomainError("You have no seat or waitlist place to give up.")
     was_accepted = candidate.status == S.ACCEPTED
+    audit.record(user, event, "withdraw", f"candidate {candidate.email}", f"{candidate.status} → declined")
     candidate.status = S.DECLINED
     candidate.waitlisted_at = None
     candidate.responded_at = utcnow()
@@ -573,7 +581,7 @@ def fill_from_waitlist(event: Event) -> list[Candidate]:
     """Promote waitlisted people, first come first served, while seats are free; email each."""
     _lock_event(event)
     db.session.flush()
-    free = event.capacity - _accepted_count(event)
+    free = event.capacity - accepted_count(event)
     if free <= 0:
         return []
     promoted = list(db.session.scalars(

@@ -1,7 +1,9 @@
 """Organizers' pages for one event: dashboard, settings, organizers, agreement, audit log."""
 
+from datetime import date
+
 import sqlalchemy as sa
-from flask import Blueprint, abort, render_template, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -11,7 +13,7 @@ from ..forms.accounts import ConfirmForm
 from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
 from ..models import Agreement, AgreementAcceptance, AuditEntry, CandidateStatus, EventStatus, User
 from ..services import agreements, audit, events, invites
-from ._helpers import int_arg, load_event
+from ._helpers import attachment, int_arg, load_event
 from .admin import event_data
 from .runner import done, page, run, write_on_read
 
@@ -39,7 +41,8 @@ def settings(slug: str):
     form = EditEventForm(obj=event)
     if not form.is_submitted():
         form.kind.data, form.status.data = event.kind.value, event.status.value
-    answer = run(lambda: events.update_event(current_user, event, event_data(form, EventStatus(form.status.data))),
+    answer = run(lambda: events.update_event(current_user, event, event_data(form, EventStatus(form.status.data)),
+                                             confirm_below_accepted=form.confirm_capacity.data),
                  lambda _: done("The event is saved.", url_for("manage.settings", slug=event.slug)), form=form)
     return answer or page("manage/settings.html", form, event=event)
 
@@ -93,16 +96,41 @@ def agreement(slug: str):
     return page("manage/agreement.html", form, event=event, current=current, versions=versions, signatures=signatures)
 
 
+def _audit_filter() -> audit.AuditFilter:
+    """The audit page's filters from the query string; a date that is not one is a 400 that says so."""
+    def day(name: str):
+        raw = request.args.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            abort(400, f"“{name}” must be a date such as 2026-05-04.")
+
+    return audit.AuditFilter(person=request.args.get("person", "").strip()[:200],
+                             action=request.args.get("action", "").strip()[:40], since=day("since"), until=day("until"))
+
+
 @bp.get("/audit")
 def audit_log(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_audit)
+    chosen = _audit_filter()
     before = int_arg("before")
-    statement = (sa.select(AuditEntry).where(AuditEntry.event_id == event.id)
-                 .options(selectinload(AuditEntry.actor)).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1))
+    statement = audit.entries_for(event, chosen).options(selectinload(AuditEntry.actor)).limit(AUDIT_PAGE + 1)
     if before:
         statement = statement.where(AuditEntry.id < before)
     entries = db.session.scalars(statement).all()
     more = len(entries) > AUDIT_PAGE
     entries = entries[:AUDIT_PAGE]
-    return render_template("manage/audit.html", event=event, entries=entries,
+    return render_template("manage/audit.html", event=event, entries=entries, chosen=chosen,
+                           actions=audit.actions_of(event),
                            older=entries[-1].id if more else None, targets=audit.readable_targets(event, entries))
+
+
+@bp.get("/audit.csv")
+def audit_export(slug: str):
+    """The audit log as CSV, with the filters on screen."""
+    event = load_event(slug, policy.can_view_event, policy.can_view_audit)
+    entries = db.session.scalars(audit.entries_for(event, _audit_filter())
+                                 .options(selectinload(AuditEntry.actor))).all()
+    return attachment(audit.export_csv(event, entries), f"{event.slug}-audit.csv", "text/csv")
