@@ -130,6 +130,7 @@ def update_event(actor: User, event: Event, data: EventData, confirm_below_accep
 
 
 def add_organizer(actor: User, event: Event, email: str) -> User:
+    """An organizer of the event (or an admin) names a co-organizer, who is emailed."""
     user = accounts.get_or_create_user(email)
     if user in event.organizers:
         raise DomainError(f"{user.email} is already an organizer.", field="email")
@@ -140,9 +141,11 @@ def add_organizer(actor: User, event: Event, email: str) -> User:
 
 
 def remove_organizer(actor: User, event: Event, user: User) -> None:
+    """An organizer (or an admin) removes an organizer, themself included, but never the last one."""
     if user not in event.organizers:
         raise DomainError("That person is not an organizer of this event.")
     if not policy.can_remove_organizer(actor, event, user):
         raise DomainError("An event needs at least one organizer; add another first.")
     event.organizers.remove(user)
     audit.record(actor, event, "remove organizer", f"user {user.email}")
+    policy.forget_memo()

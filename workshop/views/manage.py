@@ -65,9 +65,12 @@ def remove_organizer(slug: str, user_id: int):
     user = db.session.get(User, user_id)
     if user is None or not policy.is_organizer(user, event):
         abort(404)
+    itself = user.id == current_user.id
     return run(lambda: events.remove_organizer(current_user, event, user),
-               lambda _: done(f"{user.email} is no longer an organizer.",
-                              url_for("manage.organizers", slug=event.slug), "info"))
+               lambda _: done("You are no longer an organizer of this event." if itself
+                              else f"{user.email} is no longer an organizer.",
+                              url_for("main.home") if itself and not policy.can_manage_event(current_user, event)
+                              else url_for("manage.organizers", slug=event.slug), "info"))
 
 
 @bp.route("/agreement", methods=["GET", "POST"])
