@@ -50,9 +50,14 @@ def _filtered(event, args) -> tuple[sa.Select, dict]:
 def index(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_invites)
     write_on_read(lambda: invites.expire_overdue(event))
-    statement, filters = _filtered(event, request.args)
+    return _list_page(event, request.args, int_arg("page", default=1, maximum=1_000_000))
+
+
+def _list_page(event, args, page_number: int, status: int = 200):
+    """The list with the filters in ``args``: the page itself, or the page again after a refused bulk action."""
+    statement, filters = _filtered(event, args)
     pagination = db.paginate(statement.options(selectinload(Candidate.tags)).order_by(*SORTS[filters["sort"]]),
-                             page=int_arg("page", default=1, maximum=1_000_000), per_page=PAGE_SIZE, error_out=False)
+                             page=page_number, per_page=PAGE_SIZE, error_out=False)
     vouches = dict(db.session.execute(
         sa.select(Vouch.candidate_id, sa.func.count()).where(Vouch.candidate_id.in_([c.id for c in pagination.items]))
         .group_by(Vouch.candidate_id)).all())
@@ -63,9 +68,9 @@ def index(slug: str):
     return render_template(
         "invites/index.html", event=event, pagination=pagination, vouches=vouches, filters=filters,
         all_tags=all_tags, counts=invites.status_counts(event), bulk_form=BulkForm(),
-        statuses=[(status, status.value == filters["status"]) for status in CandidateStatus],
+        statuses=[(s, s.value == filters["status"]) for s in CandidateStatus],
         can_edit=policy.can_manage_invites(current_user, event),
-    )
+    ), status
 
 
 @bp.post("/bulk")
@@ -82,8 +87,9 @@ def bulk(slug: str):
         if not all(i.isdigit() and 0 < int(i) <= MAX_ROW_ID for i in raw_ids):
             abort(400, "The selection is not valid.")
         ids = sorted({int(i) for i in raw_ids})
-        if not ids:
-            abort(400, "Tick at least one person first, or choose “everyone matching”.")
+        if not ids:  # back to the list as it was, filters and all, with the reason
+            flash("Tick at least one person first, or choose “everyone matching”. Nothing was changed.", "error")
+            return _list_page(event, request.form, 1, 400)
         statement = policy.candidates_visible_to(current_user, event).where(Candidate.id.in_(ids))
     chosen = db.session.scalars(statement.options(selectinload(Candidate.user)).order_by(Candidate.id)).all()
     if request.form.get("scope") != "matching" and len(chosen) != len(ids):
