@@ -122,6 +122,28 @@ def search(statement: sa.Select, status: CandidateStatus | None, tag: str, text:
 # --- CSV import ---------------------------------------------------------------------------
 
 
+IMPORT_FIELDS = ("email", "name", "affiliation", "tags")
+IGNORE = "ignore"
+# Header spellings people use, compared without case, spaces or punctuation ("E-mail" → "email").
+HEADER_ALIASES = {
+    "email": "email", "emailaddress": "email", "mail": "email", "emails": "email",
+    "name": "name", "fullname": "name", "yourname": "name", "person": "name", "participant": "name",
+    "affiliation": "affiliation", "organisation": "affiliation", "organization": "affiliation",
+    "institution": "affiliation", "company": "affiliation", "employer": "affiliation", "lab": "affiliation",
+    "tags": "tags", "tag": "tags", "labels": "tags", "keywords": "tags",
+}
+
+
+def guess_columns(header: list[str]) -> list[str]:
+    """What each header column holds, by its usual spellings; IGNORE for the rest. A field named twice is
+    taken from its first column."""
+    columns: list[str] = []
+    for title in header:
+        guess = HEADER_ALIASES.get(re.sub(r"[^a-z]", "", title.lower()), IGNORE)
+        columns.append(IGNORE if guess in columns else guess)
+    return columns
+
+
 @dataclass
 class ImportRow:
     line: int
@@ -130,12 +152,15 @@ class ImportRow:
     affiliation: str
     tags: list[str]
     errors: list[str] = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)  # the row as the file had it, for the bad-rows download
 
 
 @dataclass
 class ImportPreview:
     rows: list[ImportRow]
     file_errors: list[str]
+    header: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # what each header column is read as
 
     @property
     def bad_rows(self) -> list[ImportRow]:
@@ -149,9 +174,40 @@ class ImportPreview:
     def ok(self) -> bool:
         return not self.file_errors and not self.bad_rows and bool(self.rows)
 
+    @property
+    def importable(self) -> bool:
+        """Whether the good rows may be imported alone (some rows are good, and the file itself is readable)."""
+        return not self.file_errors and bool(self.good_rows)
 
-def preview_import(event: Event, text: str) -> ImportPreview:
-    """Check a CSV (header row with an ``email`` column; ``name``, ``affiliation``, ``tags`` optional).
+    @property
+    def needs_mapping(self) -> bool:
+        """The organizer should say what the columns hold: no email column was recognised, or some column
+        is read as nothing."""
+        return bool(self.header) and ("email" not in self.columns or IGNORE in self.columns)
+
+    @property
+    def columns_text(self) -> str:
+        return ",".join(self.columns)
+
+
+def parse_columns(raw: list[str] | str | None) -> list[str] | None:
+    """The organizer's column choices ("email,name,ignore" or a list); None when none were made.
+    Raises DomainError for a choice that is not a field."""
+    if raw is None:
+        return None
+    choices = [c.strip() for c in (raw.split(",") if isinstance(raw, str) else raw)]
+    if not any(choices):
+        return None
+    for choice in choices:
+        if choice not in (*IMPORT_FIELDS, IGNORE):
+            raise DomainError(f"“{choice[:20]}” is not a column this import reads.")
+    return choices
+
+
+def preview_import(event: Event, text: str, columns: list[str] | None = None) -> ImportPreview:
+    """Check a CSV: a header row, then one person a line. The columns are recognised by their usual
+    spellings (Email, E-mail, Email Address, Full name, Organisation…) unless ``columns`` says what each
+    holds (one of IMPORT_FIELDS, or IGNORE).
 
     Reports every bad row by its line number; writes nothing.
     """
@@ -164,15 +220,23 @@ def preview_import(event: Event, text: str) -> ImportPreview:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
     try:
-        header = next(reader)
+        header = [h.strip() for h in next(reader)]
     except (StopIteration, csv.Error):
         return ImportPreview([], ["The file is empty. The first row must name the columns, "
                                   "e.g. email,name,affiliation,tags."])
-    columns = [h.strip().lower() for h in header]
+    problems: list[str] = []
+    if columns is not None and len(columns) != len(header):
+        problems.append("The column choices did not match this file's columns; check them again below.")
+        columns = None
+    columns = columns if columns is not None else guess_columns(header)
+    chosen = [c for c in columns if c != IGNORE]
+    if len(chosen) != len(set(chosen)):
+        return ImportPreview([], ["Two columns are read as the same field; choose one of them."], header, columns)
     if "email" not in columns:
-        found = ", ".join(columns) or "nothing"
-        return ImportPreview([], [f"Line 1: the header has no “email” column (found: {found})."])
-    index = {name: columns.index(name) for name in ("email", "name", "affiliation", "tags") if name in columns}
+        found = ", ".join(h or "(blank)" for h in header) or "nothing"
+        return ImportPreview([], [f"Line 1: no column holds the email addresses (found: {found}). "
+                                  "Choose below which column does."], header, columns)
+    index = {name: columns.index(name) for name in IMPORT_FIELDS if name in columns}
     existing = set(db.session.scalars(sa.select(Candidate.email).where(Candidate.event_id == event.id)))
     seen: dict[str, int] = {}
     rows: list[ImportRow] = []
@@ -183,16 +247,17 @@ def preview_import(event: Event, text: str) -> ImportPreview:
             if not any(cell.strip() for cell in record):
                 continue
             if len(rows) >= limit:
-                return ImportPreview(rows, [f"The file has more than {limit:,} rows; split it into smaller files."])
+                return ImportPreview(rows, [f"The file has more than {limit:,} rows; split it into smaller files."],
+                                     header, columns)
 
             def cell(name: str, record: list[str] = record) -> str:
                 position = index.get(name)
                 return record[position].strip() if position is not None and position < len(record) else ""
 
             row = ImportRow(line=line, email=cell("email"), name=cell("name")[:200],
-                            affiliation=cell("affiliation")[:200], tags=[])
-            if len(record) < len(columns):
-                row.errors.append(f"has {len(record)} columns, the header has {len(columns)}")
+                            affiliation=cell("affiliation")[:200], tags=[], cells=list(record))
+            if len(record) < len(header):
+                row.errors.append(f"has {len(record)} columns, the header has {len(header)}")
             if not row.email:
                 row.errors.append("the email is missing")
             else:
@@ -212,25 +277,41 @@ def preview_import(event: Event, text: str) -> ImportPreview:
                 row.errors.append(error.message)
             rows.append(row)
     except csv.Error as error:
-        return ImportPreview(rows, [f"Line {reader.line_num}: the file is not valid CSV ({error})."])
+        return ImportPreview(rows, [f"Line {reader.line_num}: the file is not valid CSV ({error})."], header, columns)
     if not rows:
-        return ImportPreview([], ["The file has a header but no people."])
-    return ImportPreview(rows, [])
+        return ImportPreview([], ["The file has a header but no people."], header, columns)
+    return ImportPreview(rows, problems, header, columns)
 
 
-def import_candidates(actor: User, event: Event, text: str, approved: bool = False) -> ImportPreview:
-    """Import a checked CSV. Nothing is written unless every row is good."""
-    preview = preview_import(event, text)
-    if not preview.ok:
+def import_candidates(actor: User, event: Event, text: str, approved: bool = False,
+                      columns: list[str] | None = None, only_good: bool = False) -> ImportPreview:
+    """Import a checked CSV. Nothing is written unless every row is good, or, with ``only_good``, unless
+    the file is readable and some rows are good: then those are imported and the bad ones left out.
+    Raises DomainError otherwise."""
+    preview = preview_import(event, text, columns)
+    if not (preview.importable if only_good else preview.ok):
         raise DomainError("The file still has problems; nothing was imported.")
     status = S.APPROVED if approved else S.PROPOSED
-    for row in preview.rows:
+    for row in preview.good_rows:
         candidate = Candidate(event_id=event.id, email=row.email, name=row.name, affiliation=row.affiliation,
                               status=status)
         candidate.tags = [CandidateTag(tag=t) for t in row.tags]
         db.session.add(candidate)
-    audit.record(actor, event, "import candidates", f"{len(preview.rows)} people", str(status))
+    skipped = f"; {len(preview.bad_rows)} bad rows left out" if preview.bad_rows else ""
+    audit.record(actor, event, "import candidates", f"{len(preview.good_rows)} people", f"{status}{skipped}")
     return preview
+
+
+def bad_rows_csv(preview: ImportPreview) -> str:
+    """The rows that could not be imported, as the file had them, with the reason per line (formula-safe),
+    so that they can be fixed and imported again."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*(csv_safe(h) for h in preview.header), "line", "problem"])
+    for row in preview.bad_rows:
+        cells = row.cells + [""] * (len(preview.header) - len(row.cells))
+        writer.writerow([*(csv_safe(c) for c in cells), row.line, csv_safe("; ".join(row.errors))])
+    return out.getvalue()
 
 
 # --- nominations --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from ..extensions import db
 from ..forms.invites import BulkForm, CandidateEditForm, CandidateForm, ImportConfirmForm, ImportUploadForm
 from ..models import Candidate, CandidateStatus, CandidateTag, Invitation, User, Vouch
 from ..services import invites
+from ..services.errors import DomainError
 from ._helpers import MAX_ROW_ID, attachment, int_arg, load_event, safe_next
 from .runner import done, form_message, page, run, write_on_read
 
@@ -129,17 +130,27 @@ def import_csv(slug: str):
         if not confirm.validate_on_submit():
             problems = [message for messages in confirm.errors.values() for message in messages]
             empty = invites.ImportPreview([], problems or ["The form expired; upload the file again."])
-            return render_template("invites/preview.html", event=event, preview=empty, form=confirm), 400
+            return render_template("invites/preview.html", event=event, preview=empty, form=confirm, fields=[]), 400
         text = confirm.text.data
-        if request.form.getlist("action")[-1:] == ["import"]:
+        try:
+            columns = invites.parse_columns(request.form.getlist("column"))
+        except DomainError as error:
+            abort(400, error.message)
+        action = (request.form.getlist("action")[-1:] or ["check"])[0]
+        if action == "bad_rows":
+            return attachment(invites.bad_rows_csv(invites.preview_import(event, text, columns)),
+                              f"{event.slug}-rows-to-fix.csv", "text/csv")
+        if action in ("import", "import_good"):
             def refused(error, _status):
                 flash(error.message, "error")
-                return _preview(event, text, confirm, 422)
+                return _preview(event, text, confirm, 422, columns)
 
-            return run(lambda: invites.import_candidates(current_user, event, text, confirm.approved.data),
-                       lambda preview: done(f"{len(preview.rows)} people imported.",
+            return run(lambda: invites.import_candidates(current_user, event, text, confirm.approved.data, columns,
+                                                         only_good=action == "import_good"),
+                       lambda preview: done(_imported(preview),
                                             url_for("invites.index", slug=event.slug, sort="added")),
                        button=confirm, refused=refused)
+        return _preview(event, text, confirm, columns=columns)
     else:
         if not upload.validate_on_submit():
             return render_template("invites/import.html", event=event, form=upload), 400
@@ -164,17 +175,24 @@ def import_csv(slug: str):
     return _preview(event, text, confirm)
 
 
-def _preview(event, text: str, form, status: int | None = None):
-    preview = invites.preview_import(event, text)
-    return render_template("invites/preview.html", event=event, preview=preview, form=form), (
+def _imported(preview) -> str:
+    left = len(preview.bad_rows)
+    return f"{len(preview.good_rows)} people imported." + (
+        f" {left} {'row was' if left == 1 else 'rows were'} left out." if left else "")
+
+
+def _preview(event, text: str, form, status: int | None = None, columns: list[str] | None = None):
+    preview = invites.preview_import(event, text, columns)
+    return render_template("invites/preview.html", event=event, preview=preview, form=form,
+                           fields=[*invites.IMPORT_FIELDS, invites.IGNORE]), (
         status or (200 if preview.ok else 422))
 
 
 @bp.get("/export.csv")
 def export(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_invites)
-    visible = policy.candidates_visible_to(current_user, event)
-    candidates = db.session.scalars(visible.order_by(Candidate.email)).all()
+    visible, filters = _filtered(event, request.args)  # the list as filtered on screen
+    candidates = db.session.scalars(visible.order_by(*SORTS[filters["sort"]])).all()
     ids = visible.with_only_columns(Candidate.id)
     tags, vouchers = defaultdict(list), defaultdict(list)
     for candidate_id, tag in db.session.execute(
