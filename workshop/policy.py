@@ -125,6 +125,11 @@ def can_remove_organizer(user, event: Event, organizer: User) -> bool:
     return can_manage_organizers(user, event) and organizer in event.organizers and len(event.organizers) > 1
 
 
+def is_only_organizer(event: Event, organizer: User) -> bool:
+    """Whether ``organizer`` is the one person running the event (and so may not be removed)."""
+    return organizer in event.organizers and len(event.organizers) == 1
+
+
 def participation(user, event: Event) -> Candidate | None:
     """The invite-list entry that links this user to the event, if any."""
     if not _signed_in(user):

@@ -129,6 +129,25 @@ def update_event(actor: User, event: Event, data: EventData, confirm_below_accep
     return event
 
 
+def set_public_page(actor: User, event: Event, on: bool) -> Event:
+    """Organizers switch the public page (title, dates, public talks) on or off."""
+    if event.public_page != on:
+        audit.record(actor, event, "edit event", f"event {event.slug}",
+                     f"public page {'no → yes' if on else 'yes → no'}")
+        event.public_page = on
+    return event
+
+
+def change_status(actor: User, event: Event, status: EventStatus) -> Event:
+    """Organizers move the event to another status (the overview's switch)."""
+    if status == event.status:
+        raise DomainError(f"The event is {status} already.")
+    audit.record(actor, event, "change status", f"event {event.slug}", f"{event.status} → {status}")
+    event.status = status
+    policy.forget_memo()
+    return event
+
+
 def add_organizer(actor: User, event: Event, email: str) -> User:
     """An organizer of the event (or an admin) names a co-organizer, who is emailed."""
     user = accounts.get_or_create_user(email)

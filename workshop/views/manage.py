@@ -3,7 +3,7 @@
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -12,13 +12,19 @@ from ..extensions import db
 from ..forms.accounts import ConfirmForm
 from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
 from ..models import Agreement, AgreementAcceptance, AuditEntry, CandidateStatus, EventStatus, User
-from ..services import agreements, audit, events, invites
+from ..services import agreements, audit, events, invites, overview
 from ._helpers import attachment, int_arg, load_event
 from .admin import event_data
 from .runner import done, page, run, write_on_read
 
 bp = Blueprint("manage", __name__, url_prefix="/e/<slug>/manage")
 AUDIT_PAGE = 100
+
+
+@bp.app_template_global()
+def has_endpoint(name: str) -> bool:
+    """Whether a page exists in this build, so that a link to it is shown only when it leads somewhere."""
+    return name in current_app.view_functions
 
 
 @bp.get("/")
@@ -29,10 +35,33 @@ def dashboard(slug: str):
         sa.select(AuditEntry).where(AuditEntry.event_id == event.id)
         .options(selectinload(AuditEntry.actor)).order_by(AuditEntry.id.desc()).limit(8)
     ).all()
-    counts = invites.status_counts(event)
+    now = overview.overview(event)
+    counts = now.counts
     return render_template("manage/dashboard.html", event=event, funnel=invites.funnel(event), counts=counts,
-                           approved=counts[CandidateStatus.APPROVED], recent=recent,
-                           targets=audit.readable_targets(event, recent))
+                           approved=counts[CandidateStatus.APPROVED], recent=recent, overview=now,
+                           targets=audit.readable_targets(event, recent), button=ConfirmForm())
+
+
+@bp.post("/public-page")
+def public_page(slug: str):
+    """Switch the public page on or off from the overview."""
+    event = load_event(slug, policy.can_view_event, policy.can_manage_event)
+    on = request.form.get("public_page") == "on"
+    return run(lambda: events.set_public_page(current_user, event, on),
+               lambda _: done("The public page is on: anyone with its address sees the title, dates and public "
+                              "talks." if on else "The public page is off.",
+                              url_for("manage.dashboard", slug=event.slug)))
+
+
+@bp.post("/status")
+def switch_status(slug: str):
+    """The overview's one-click status switch (the settings page sets any status)."""
+    event = load_event(slug, policy.can_view_event, policy.can_manage_event)
+    raw = request.form.get("status", "")
+    if raw not in {s.value for s in EventStatus}:
+        abort(400, "Choose a status from the list.")
+    return run(lambda: events.change_status(current_user, event, EventStatus(raw)),
+               lambda _: done(f"The event is {raw} now.", url_for("manage.dashboard", slug=event.slug)))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -65,12 +94,11 @@ def remove_organizer(slug: str, user_id: int):
     user = db.session.get(User, user_id)
     if user is None or not policy.is_organizer(user, event):
         abort(404)
-    itself = user.id == current_user.id
+    # Whoever removed themself no longer manages the event: they go home.
     return run(lambda: events.remove_organizer(current_user, event, user),
-               lambda _: done("You are no longer an organizer of this event." if itself
-                              else f"{user.email} is no longer an organizer.",
-                              url_for("main.home") if itself and not policy.can_manage_event(current_user, event)
-                              else url_for("manage.organizers", slug=event.slug), "info"))
+               lambda _: done(f"{user.email} is no longer an organizer.",
+                              url_for("manage.organizers", slug=event.slug)
+                              if policy.can_manage_event(current_user, event) else url_for("main.home"), "info"))
 
 
 @bp.route("/agreement", methods=["GET", "POST"])
