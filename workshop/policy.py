@@ -130,6 +130,11 @@ def is_only_organizer(event: Event, organizer: User) -> bool:
     return organizer in event.organizers and len(event.organizers) == 1
 
 
+def can_clone_event(user, event: Event) -> bool:
+    """Organizers start the next edition from their event (they run the copy too); admins from any."""
+    return can_manage_event(user, event)
+
+
 def participation(user, event: Event) -> Candidate | None:
     """The invite-list entry that links this user to the event, if any."""
     if not _signed_in(user):

@@ -126,6 +126,8 @@ EXPECTED: dict[str, dict[str, dict]] = {
     # The overview's switches: the public page on or off, and the status that lets attendees sign up.
     "manage.public_page": {"POST": MANAGE_ACTION},
     "manage.switch_status": {"POST": MANAGE_ACTION},
+    # The next edition is started by the event's organizers (who run the copy too), and by admins.
+    "manage.clone": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
     "invites.index": {"GET": MANAGE_PAGE},
     "invites.bulk": {"POST": MANAGE_ACTION},
     "invites.add": {"GET": MANAGE_PAGE, "POST": MANAGE_ACTION},
@@ -373,6 +375,7 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "manage.agreement": {"text": "Version two: keep it in the room, and out of your notes."},
         "manage.public_page": {"public_page": "off"},
         "manage.switch_status": {"status": "running"},
+        "manage.clone": {"title": "The Retreat, again", "slug": "retreat-again", "starts_on": soon.isoformat()},
         "invites.bulk": {"action": "approve", "ids": [str(scene.candidate.id)]},
         "invites.add": {"email": "added@example.org", "name": "Ada Added", "approved": "y"},
         "invites.import_csv": {"stage": "upload", "text": "email,name\nimported@example.org,Imo Ported\n"},

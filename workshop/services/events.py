@@ -39,7 +39,8 @@ class EventData:
     status: EventStatus | None = None
 
 
-def _validate(data: EventData, event: Event | None = None) -> None:
+def validate(data: EventData, event: Event | None = None) -> None:
+    """Raises DomainError, naming the field, for an address, dates, time zone or capacity that will not do."""
     if not SLUG_RE.match(data.slug):
         raise DomainError("Use 1–60 lower-case letters, digits and hyphens.", field="slug")
     if data.slug in RESERVED_SLUGS:
@@ -57,7 +58,7 @@ def _validate(data: EventData, event: Event | None = None) -> None:
 
 def create_event(actor: User, data: EventData, organizer_emails: list[str]) -> Event:
     """Admins create an event; it starts in draft with a first agreement version."""
-    _validate(data)
+    validate(data)
     event = Event(
         slug=data.slug,
         title=data.title.strip(),
@@ -110,7 +111,7 @@ def update_event(actor: User, event: Event, data: EventData, confirm_below_accep
     The audit entry says what changed, before → after."""
     from .invites import fill_from_waitlist
 
-    _validate(data, event)
+    validate(data, event)
     if data.capacity < event.capacity and not confirm_below_accepted:
         shortfall = capacity_shortfall(event, data.capacity)
         if shortfall:

@@ -10,9 +10,9 @@ from sqlalchemy.orm import selectinload
 from .. import policy
 from ..extensions import db
 from ..forms.accounts import ConfirmForm
-from ..forms.events import AgreementForm, EditEventForm, OrganizerForm
+from ..forms.events import AgreementForm, CloneEventForm, EditEventForm, OrganizerForm
 from ..models import Agreement, AgreementAcceptance, AuditEntry, CandidateStatus, EventStatus, User
-from ..services import agreements, audit, events, invites, overview
+from ..services import agreements, audit, cloning, events, invites, overview
 from ._helpers import attachment, int_arg, load_event
 from .admin import event_data
 from .runner import done, page, run, write_on_read
@@ -74,6 +74,21 @@ def settings(slug: str):
                                              confirm_below_accepted=form.confirm_capacity.data),
                  lambda _: done("The event is saved.", url_for("manage.settings", slug=event.slug)), form=form)
     return answer or page("manage/settings.html", form, event=event)
+
+
+@bp.route("/clone", methods=["GET", "POST"])
+def clone(slug: str):
+    """The next edition: settings, rooms, slot grid, agreement and, if asked, the invite list."""
+    event = load_event(slug, policy.can_view_event, policy.can_clone_event)
+    form = CloneEventForm()
+    if not form.is_submitted():
+        form.title.data = event.title
+    answer = run(lambda: cloning.clone_event(current_user, event, form.slug.data, form.starts_on.data,
+                                             form.title.data, form.with_invites.data),
+                 lambda made: done(f"{made.event.title} is ready as a draft: {made.rooms} rooms, {made.slots} slots"
+                                   f"{f', {made.people} people proposed' if form.with_invites.data else ''}.",
+                                   url_for("manage.dashboard", slug=made.event.slug)), form=form)
+    return answer or page("manage/clone.html", form, event=event)
 
 
 @bp.route("/organizers", methods=["GET", "POST"])
