@@ -342,6 +342,56 @@ def nominate(nominator: User, event: Event, email: str, name: str, affiliation: 
     audit.record(nominator, event, "nominate", f"candidate {email}")
 
 
+@dataclass
+class VouchLink:
+    """One vouch in a chain: who vouched (and their own place on the list), their note, and how they came to
+    be on the list themselves (``vouched_by``), back to someone the organizers added."""
+
+    voucher: User
+    note: str
+    created_at: object
+    entry: Candidate | None  # the voucher's own place on this event's list
+    vouched_by: list[VouchLink] = field(default_factory=list)
+    loop: bool = False  # the voucher appears earlier in this chain: it stops here
+
+    @property
+    def origin(self) -> str:
+        """How the chain ends at this voucher: "organizers" (added by them), "loop", or "" (it goes on)."""
+        if self.loop:
+            return "loop"
+        return "" if self.vouched_by else "organizers"
+
+
+def vouch_chain(candidate: Candidate) -> list[VouchLink]:
+    """Who vouched for ``candidate``, who vouched for each of them, and so on back to people the organizers
+    added (a person nobody vouched for). Two queries whatever the length of the chains: the event's vouches,
+    and the vouchers' places on its list. Who may: organizers (the caller checks)."""
+    event_id = candidate.event_id
+    vouches = db.session.execute(
+        sa.select(Vouch, User).join(User, Vouch.user_id == User.id).join(Candidate, Vouch.candidate_id == Candidate.id)
+        .where(Candidate.event_id == event_id).order_by(Vouch.created_at, Vouch.id)).all()
+    by_candidate: dict[int, list[tuple[Vouch, User]]] = {}
+    for vouch, user in vouches:
+        by_candidate.setdefault(vouch.candidate_id, []).append((vouch, user))
+    voucher_ids = {user.id for _vouch, user in vouches}
+    entries = {c.user_id: c for c in db.session.scalars(sa.select(Candidate).where(
+        Candidate.event_id == event_id, Candidate.user_id.in_(voucher_ids)))} if voucher_ids else {}
+
+    def links(of: Candidate, seen: frozenset[int]) -> list[VouchLink]:
+        result = []
+        for vouch, user in by_candidate.get(of.id, []):
+            entry = entries.get(user.id)
+            link = VouchLink(user, vouch.note, vouch.created_at, entry)
+            if entry is not None and entry.id in seen:
+                link.loop = True
+            elif entry is not None:
+                link.vouched_by = links(entry, seen | {entry.id})
+            result.append(link)
+        return result
+
+    return links(candidate, frozenset({candidate.id}))
+
+
 # --- organizer actions on many people -----------------------------------------------------
 
 

@@ -226,9 +226,7 @@ def detail(slug: str, candidate_id: int):
                  form=form)
     if answer:
         return answer
-    vouches = db.session.scalars(
-        sa.select(Vouch).where(Vouch.candidate_id == candidate.id).options(selectinload(Vouch.user))
-    ).all()
+    vouches = invites.vouch_chain(candidate)
     history = db.session.scalars(
         sa.select(Invitation).where(Invitation.candidate_id == candidate.id).order_by(Invitation.id.desc())
     ).all()
