@@ -174,3 +174,24 @@ def test_settings_form_asks_before_lowering_capacity_below_the_accepted(app, cli
     assert saved.status_code == 302
     db.session.expire_all()
     assert db.session.get(type(event), event.id).capacity == 1
+
+
+def test_moving_a_session_records_where_it_was_and_where_it_went(setting):
+    from datetime import time
+
+    from tests.helpers import make_talk
+    from workshop.services import schedule
+
+    event, organizer = setting
+    speaker = make_participant(event, "speaker@example.org")
+    hall = schedule.add_room(organizer, event, "Hall", 40, closed_door=False)
+    [nine, ten] = schedule.add_slots(organizer, event, event.starts_on, [time(9), time(10)], 50)
+    talk = make_talk(event, speaker, "Early results")
+    schedule.place(organizer, talk, hall.id, nine.id)
+    schedule.place(organizer, talk, hall.id, ten.id)
+    schedule.unplace(organizer, talk)
+    db.session.commit()
+    day = event.starts_on.isoformat()
+    assert [e.detail for e in entries(event, "place session")] == [
+        f"Hall, {day} 09:00 UTC", f"Hall, {day} 09:00 UTC → Hall, {day} 10:00 UTC"]
+    assert entries(event, "unplace session")[0].detail == f"Hall, {day} 10:00 UTC → (not placed)"
