@@ -43,3 +43,12 @@ def test_conflict_page_says_to_reload(client, world):
     page = text_of(answer)
     assert answer.status_code == 409
     assert "at least one organizer" in page and "Reload the page to see how things stand now" in page
+
+
+def test_bulk_without_an_action_also_returns_to_the_list(client, world):
+    make_candidate(world.event, "pat@example.org", name="Pat Proposed")
+    login_as(client, world.organizer)
+    with nothing_changes():
+        answer = client.post("/e/retreat/manage/invites/bulk", data={"action": "", "status": "proposed"})
+    page = text_of(answer)
+    assert answer.status_code == 400 and "Choose an action from the list." in page and "Pat Proposed" in page

@@ -80,7 +80,10 @@ def bulk(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_invites)
     form = BulkForm()
     if not form.validate_on_submit():  # before the selection, which the action's own checks come after
-        abort(400, form_message(form))
+        if "csrf_token" in form.errors:
+            abort(400, form_message(form))
+        flash(form_message(form) + " Nothing was changed.", "error")  # back to the list as it was
+        return _list_page(event, request.form, 1, 400)
     if request.form.get("scope") == "matching":
         statement, _ = _filtered(event, request.form)
     else:
