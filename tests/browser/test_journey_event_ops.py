@@ -239,4 +239,27 @@ def test_overview_team_chain_and_public_page_look_right(browser, live_server, ap
     expect(page.locator(".flashes .flash")).to_contain_text("Tick at least one person first")
     expect(page.get_by_role("link", name="proposed")).to_have_attribute("aria-current", "true")
     shoot(page, "ops-12-bulk-nothing-ticked", phone=True)
+
+    # Seats below the people accepted: asked first, with what happens.
+    page.goto("/e/summit/manage/settings")
+    page.get_by_label("Seats").fill("2")
+    with page.expect_response(lambda r: r.request.resource_type == "document") as answer:
+        page.get_by_role("button", name="Save").click()
+    assert answer.value.status == 400
+    errors.seen.clear()
+    expect(page.locator(".notice")).to_contain_text("Nobody loses a seat")
+    shoot(page, "ops-13-capacity-confirm", phone=True)
+    page.get_by_label("Lower it anyway").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flashes .flash")).to_have_text("The event is saved.")
+
+    # A bad request is answered in the layout, with the way back.
+    page.goto("/e/summit/manage/audit")
+    with page.expect_response(lambda r: r.request.resource_type == "document") as answer:
+        page.goto("/e/summit/manage/audit?since=last-week", referer=live_server.url + "/e/summit/manage/audit")
+    assert answer.value.status == 400
+    errors.seen.clear()
+    expect(page.get_by_role("heading", name="That did not work")).to_be_visible()
+    expect(page.get_by_role("link", name="Go back")).to_be_visible()
+    shoot(page, "ops-14-bad-request", phone=True)
     context.close()
