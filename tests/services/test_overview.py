@@ -114,3 +114,12 @@ def test_the_overview_page_leads_and_switches(client, setting):
     assert client.post(f"/e/{event.slug}/manage/status", data={"status": "open"}).status_code == 409
     db.session.expire_all()
     assert db.session.get(type(event), event.id).status == EventStatus.OPEN
+
+
+def test_links_to_pages_of_other_parts_appear_only_where_those_pages_exist(app, setting):
+    from workshop.views.manage import manage_page
+
+    event, _ = setting
+    with app.test_request_context():
+        assert manage_page(event, "audit") == "/e/retreat/manage/audit"
+        assert manage_page(event, "no-such-page") is None

@@ -27,6 +27,16 @@ def has_endpoint(name: str) -> bool:
     return name in current_app.view_functions
 
 
+@bp.app_template_global()
+def manage_page(event, path: str) -> str | None:
+    """The address of the organizers' page ``/e/<slug>/manage/<path>`` when this build has it, else None
+    (so that the overview links to the outbox and the message form only where they exist)."""
+    wanted = f"/e/<slug>/manage/{path}"
+    if any(rule.rule.rstrip("/") == wanted.rstrip("/") for rule in current_app.url_map.iter_rules()):
+        return f"{url_for('manage.dashboard', slug=event.slug)}{path}"
+    return None
+
+
 @bp.get("/")
 def dashboard(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_event)
