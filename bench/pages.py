@@ -61,6 +61,8 @@ PAGES = [
     ("my json", "attendee", "my json"),
     ("my frab xml", "attendee", "my xml"),
     ("schedule csv", "organizer", "/manage/schedule.csv"),
+    ("overview", "organizer", "/manage/"),
+    ("audit log", "organizer", "/manage/audit"),
     ("api talks", "api", "/api/v1/events/{slug}/talks"),
     ("api schedule", "api", "/api/v1/events/{slug}/schedule"),
 ]

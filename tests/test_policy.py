@@ -33,7 +33,7 @@ TABLE = {
     "signed_old_version": (T, F, F, F, T, T, F, F),  # a new version asks again
     "attendee":         (T, T, F, F, T, T, T, F),
     "other_organizer":  (F, F, F, F, F, F, F, F),
-    "organizer":        (T, T, T, F, F, F, F, T),
+    "organizer":        (T, T, T, T, F, F, F, T),
     "admin":            (T, T, T, T, F, F, F, T),
 }
 PREDICATES = ("can_view_event", "can_view_event_content", "can_manage_event", "can_manage_organizers",

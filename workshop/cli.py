@@ -134,3 +134,30 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(f"Cannot import {path}: {error}") from error
         db.session.commit()
         click.echo(f"Imported event {event.slug}.")
+
+    @app.cli.command("clone-event")
+    @click.argument("slug")
+    @click.argument("new_slug")
+    @click.option("--start", "start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+                  help="The new event's first day, YYYY-MM-DD.")
+    @click.option("--title", default="", help="The new event's title (the old one's by default).")
+    @click.option("--with-invites", is_flag=True, help="Copy the invite list, everyone as proposed.")
+    def clone_event_command(slug: str, new_slug: str, start, title: str, with_invites: bool) -> None:
+        """Start a new draft event from SLUG: settings, rooms, slot grid, agreement (never talks or answers)."""
+        import sqlalchemy as sa
+
+        from .models import Event
+        from .services.cloning import clone_event
+        from .services.errors import DomainError
+
+        source = db.session.scalar(sa.select(Event).where(Event.slug == slug))
+        if source is None:
+            raise click.ClickException(f"No event has the address {slug}.")
+        try:
+            made = clone_event(None, source, new_slug, start.date(), title, with_invites)
+        except DomainError as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from error
+        db.session.commit()
+        click.echo(f"Created {made.event.slug} ({made.event.starts_on} to {made.event.ends_on}): {made.rooms} rooms, "
+                   f"{made.slots} slots, {made.people} people proposed.")

@@ -115,13 +115,24 @@ def can_manage_event(user, event: Event) -> bool:
 
 
 def can_manage_organizers(user, event: Event) -> bool:
-    """Only admins name or remove an event's organizers."""
-    return is_admin(user)
+    """The event's organizers add and remove co-organizers of their own event; admins may for any event."""
+    return can_manage_event(user, event)
 
 
 def can_remove_organizer(user, event: Event, organizer: User) -> bool:
-    """Admins remove an organizer, but never the last one: an event always has someone to run it."""
+    """An organizer (themself included) may be removed, but never the last one: an event always has
+    someone to run it."""
     return can_manage_organizers(user, event) and organizer in event.organizers and len(event.organizers) > 1
+
+
+def is_only_organizer(event: Event, organizer: User) -> bool:
+    """Whether ``organizer`` is the one person running the event (and so may not be removed)."""
+    return organizer in event.organizers and len(event.organizers) == 1
+
+
+def can_clone_event(user, event: Event) -> bool:
+    """Organizers start the next edition from their event (they run the copy too); admins from any."""
+    return can_manage_event(user, event)
 
 
 def participation(user, event: Event) -> Candidate | None:

@@ -346,7 +346,7 @@ def upload(client, content: bytes | None = None, text: str | None = None, filena
 
 
 @pytest.mark.parametrize(("csv_text", "messages"), [
-    ("name,affiliation\nAda Lovelace,Engines\n", ["Line 1", "no “email” column"]),
+    ("name,affiliation\nAda Lovelace,Engines\n", ["Line 1", "no column holds the email addresses"]),
     ("email,name\nada@example.org,Ada\nnot-an-email,Bad Row\n", ["Line 3:", "is not a valid email address"]),
     ("email\nada@example.org\nbob@example.org\nada@example.org\n", ["Line 4:", "also appears on line 2"]),
     ("email\nada@example.org\nattendee@example.org\n", ["Line 3:", "already on the invite list"]),

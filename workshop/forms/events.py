@@ -35,6 +35,19 @@ class NewEventForm(EventForm):
 
 class EditEventForm(EventForm):
     status = SelectField("Status", choices=[(s.value, s.value.capitalize()) for s in EventStatus])
+    confirm_capacity = BooleanField("Lower it anyway")
+
+
+class CloneEventForm(Form):
+    title = StringField("Title of the new event", validators=[DataRequired("Give the new event a title."),
+                                                              Length(max=200)])
+    slug = StringField("Address", description="Used in links: /e/<address>. Lower-case letters, digits, hyphens.",
+                       validators=[DataRequired("Choose an address."), Length(max=60),
+                                   Regexp(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
+                                          message="Use lower-case letters, digits and hyphens.")])
+    starts_on = DateField("Starts on", description="The slot grid moves to the new dates at the same local times.",
+                          validators=[InputRequired("Enter the first day.")])
+    with_invites = BooleanField("Copy the invite list, everyone as “proposed” (not the revoked)")
 
 
 class OrganizerForm(Form):

@@ -13,7 +13,8 @@ from .users import User
 
 
 class AuditEntry(db.Model):
-    """An organizer or admin action: who did what to whom, and when."""
+    """An action on an event, by an organizer, an admin, a participant (an answer, a signature) or Conclave
+    itself: who did what to whom, and when; ``detail`` says what changed, before → after."""
 
     __tablename__ = "audit_entries"
     __table_args__ = (sa.Index("ix_audit_entries_event_created", "event_id", "created_at"),)

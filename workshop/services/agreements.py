@@ -71,5 +71,6 @@ def sign(user: User, event: Event, typed_name: str, ip: str) -> AgreementAccepta
         raise DomainError("You have already signed this version.")
     acceptance = AgreementAcceptance(agreement_id=agreement.id, user_id=user.id, typed_name=typed_name, ip=ip[:64])
     db.session.add(acceptance)
+    audit.record(user, event, "sign agreement", f"agreement v{agreement.version}", f"signed as “{typed_name}”")
     policy.forget_memo()
     return acceptance

@@ -39,7 +39,8 @@ class EventData:
     status: EventStatus | None = None
 
 
-def _validate(data: EventData, event: Event | None = None) -> None:
+def validate(data: EventData, event: Event | None = None) -> None:
+    """Raises DomainError, naming the field, for an address, dates, time zone or capacity that will not do."""
     if not SLUG_RE.match(data.slug):
         raise DomainError("Use 1–60 lower-case letters, digits and hyphens.", field="slug")
     if data.slug in RESERVED_SLUGS:
@@ -57,7 +58,7 @@ def _validate(data: EventData, event: Event | None = None) -> None:
 
 def create_event(actor: User, data: EventData, organizer_emails: list[str]) -> Event:
     """Admins create an event; it starts in draft with a first agreement version."""
-    _validate(data)
+    validate(data)
     event = Event(
         slug=data.slug,
         title=data.title.strip(),
@@ -83,26 +84,73 @@ def create_event(actor: User, data: EventData, organizer_emails: list[str]) -> E
     return event
 
 
-def update_event(actor: User, event: Event, data: EventData) -> Event:
-    """Organizers edit their event. A larger capacity promotes people from the waitlist."""
+EVENT_FIELDS = ("slug", "title", "description", "kind", "venue", "timezone", "starts_on", "ends_on", "capacity",
+                "public_page")
+EVENT_LABELS = {"slug": "address", "starts_on": "starts", "ends_on": "ends", "capacity": "capacity",
+                "public_page": "public page"}
+
+
+def capacity_shortfall(event: Event, capacity: int) -> str:
+    """What lowering the seats below the people already accepted would do, or "" when it frees no one.
+
+    Nobody loses a seat: the accepted keep theirs, and until fewer hold seats than the new number,
+    anyone who accepts joins the waitlist (and a decline promotes no one)."""
+    from .invites import accepted_count
+
+    accepted = accepted_count(event)
+    if capacity >= accepted:
+        return ""
+    return (f"{accepted} people have accepted, more than the {capacity} seats you chose. Nobody loses a seat: "
+            f"all {accepted} keep their places, and anyone who accepts from now on joins the waitlist until "
+            f"fewer than {capacity} people hold seats.")
+
+
+def update_event(actor: User, event: Event, data: EventData, confirm_below_accepted: bool = False) -> Event:
+    """Organizers edit their event. A larger capacity promotes people from the waitlist; a capacity below
+    the people accepted is refused (field ``confirm_capacity``) unless ``confirm_below_accepted``.
+    The audit entry says what changed, before → after."""
     from .invites import fill_from_waitlist
 
-    _validate(data, event)
+    validate(data, event)
+    if data.capacity < event.capacity and not confirm_below_accepted:
+        shortfall = capacity_shortfall(event, data.capacity)
+        if shortfall:
+            raise DomainError(shortfall + " Tick “Lower it anyway” to save.", field="confirm_capacity")
+    before = audit.snapshot(event, EVENT_FIELDS)
     old_capacity, old_status = event.capacity, event.status
-    for field in ("slug", "title", "description", "kind", "venue", "timezone", "starts_on", "ends_on",
-                  "capacity", "public_page"):
-        setattr(event, field, getattr(data, field))
+    for name in EVENT_FIELDS:
+        setattr(event, name, getattr(data, name))
     event.title = event.title.strip()
     if data.status is not None and data.status != old_status:
         event.status = data.status
         audit.record(actor, event, "change status", f"event {event.slug}", f"{old_status} → {data.status}")
-    audit.record(actor, event, "edit event", f"event {event.slug}")
+    audit.record_changes(actor, event, "edit event", f"event {event.slug}", before, event, EVENT_LABELS)
     if event.capacity > old_capacity:
         fill_from_waitlist(event)
     return event
 
 
+def set_public_page(actor: User, event: Event, on: bool) -> Event:
+    """Organizers switch the public page (title, dates, public talks) on or off."""
+    if event.public_page != on:
+        audit.record(actor, event, "edit event", f"event {event.slug}",
+                     f"public page {'no → yes' if on else 'yes → no'}")
+        event.public_page = on
+    return event
+
+
+def change_status(actor: User, event: Event, status: EventStatus) -> Event:
+    """Organizers move the event to another status (the overview's switch)."""
+    if status == event.status:
+        raise DomainError(f"The event is {status} already.")
+    audit.record(actor, event, "change status", f"event {event.slug}", f"{event.status} → {status}")
+    event.status = status
+    policy.forget_memo()
+    return event
+
+
 def add_organizer(actor: User, event: Event, email: str) -> User:
+    """An organizer of the event (or an admin) names a co-organizer, who is emailed."""
     user = accounts.get_or_create_user(email)
     if user in event.organizers:
         raise DomainError(f"{user.email} is already an organizer.", field="email")
@@ -113,9 +161,11 @@ def add_organizer(actor: User, event: Event, email: str) -> User:
 
 
 def remove_organizer(actor: User, event: Event, user: User) -> None:
+    """An organizer (or an admin) removes an organizer, themself included, but never the last one."""
     if user not in event.organizers:
         raise DomainError("That person is not an organizer of this event.")
     if not policy.can_remove_organizer(actor, event, user):
         raise DomainError("An event needs at least one organizer; add another first.")
     event.organizers.remove(user)
     audit.record(actor, event, "remove organizer", f"user {user.email}")
+    policy.forget_memo()

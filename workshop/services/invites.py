@@ -90,11 +90,15 @@ def add_candidate(actor: User, event: Event, email: str, name: str = "", affilia
 def update_candidate(actor: User, candidate: Candidate, name: str, affiliation: str, notes: str, tags: str) -> None:
     """Organizers edit a person's name, affiliation, private notes and tags."""
     new_tags = parse_tags(tags)
+    before = {"name": candidate.name, "affiliation": candidate.affiliation, "notes": candidate.notes,
+              "tags": candidate.tag_names}
     candidate.name = name.strip()[:200]
     candidate.affiliation = affiliation.strip()[:200]
     candidate.notes = notes
     candidate.tags = [CandidateTag(tag=t) for t in new_tags]
-    audit.record(actor, candidate.event, "edit candidate", f"candidate {candidate.email}")
+    audit.record_changes(actor, candidate.event, "edit candidate", f"candidate {candidate.email}", before,
+                         {"name": candidate.name, "affiliation": candidate.affiliation, "notes": notes,
+                          "tags": new_tags}, {"notes": "private notes"})
 
 
 def search(statement: sa.Select, status: CandidateStatus | None, tag: str, text: str) -> sa.Select:
@@ -118,6 +122,28 @@ def search(statement: sa.Select, status: CandidateStatus | None, tag: str, text:
 # --- CSV import ---------------------------------------------------------------------------
 
 
+IMPORT_FIELDS = ("email", "name", "affiliation", "tags")
+IGNORE = "ignore"
+# Header spellings people use, compared without case, spaces or punctuation ("E-mail" → "email").
+HEADER_ALIASES = {
+    "email": "email", "emailaddress": "email", "mail": "email", "emails": "email",
+    "name": "name", "fullname": "name", "yourname": "name", "person": "name", "participant": "name",
+    "affiliation": "affiliation", "organisation": "affiliation", "organization": "affiliation",
+    "institution": "affiliation", "company": "affiliation", "employer": "affiliation", "lab": "affiliation",
+    "tags": "tags", "tag": "tags", "labels": "tags", "keywords": "tags",
+}
+
+
+def guess_columns(header: list[str]) -> list[str]:
+    """What each header column holds, by its usual spellings; IGNORE for the rest. A field named twice is
+    taken from its first column."""
+    columns: list[str] = []
+    for title in header:
+        guess = HEADER_ALIASES.get(re.sub(r"[^a-z]", "", title.lower()), IGNORE)
+        columns.append(IGNORE if guess in columns else guess)
+    return columns
+
+
 @dataclass
 class ImportRow:
     line: int
@@ -126,12 +152,15 @@ class ImportRow:
     affiliation: str
     tags: list[str]
     errors: list[str] = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)  # the row as the file had it, for the bad-rows download
 
 
 @dataclass
 class ImportPreview:
     rows: list[ImportRow]
     file_errors: list[str]
+    header: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # what each header column is read as
 
     @property
     def bad_rows(self) -> list[ImportRow]:
@@ -145,9 +174,40 @@ class ImportPreview:
     def ok(self) -> bool:
         return not self.file_errors and not self.bad_rows and bool(self.rows)
 
+    @property
+    def importable(self) -> bool:
+        """Whether the good rows may be imported alone (some rows are good, and the file itself is readable)."""
+        return not self.file_errors and bool(self.good_rows)
 
-def preview_import(event: Event, text: str) -> ImportPreview:
-    """Check a CSV (header row with an ``email`` column; ``name``, ``affiliation``, ``tags`` optional).
+    @property
+    def needs_mapping(self) -> bool:
+        """The organizer should say what the columns hold: no email column was recognised, or some column
+        is read as nothing."""
+        return bool(self.header) and ("email" not in self.columns or IGNORE in self.columns)
+
+    @property
+    def columns_text(self) -> str:
+        return ",".join(self.columns)
+
+
+def parse_columns(raw: list[str] | str | None) -> list[str] | None:
+    """The organizer's column choices ("email,name,ignore" or a list); None when none were made.
+    Raises DomainError for a choice that is not a field."""
+    if raw is None:
+        return None
+    choices = [c.strip() for c in (raw.split(",") if isinstance(raw, str) else raw)]
+    if not any(choices):
+        return None
+    for choice in choices:
+        if choice not in (*IMPORT_FIELDS, IGNORE):
+            raise DomainError(f"“{choice[:20]}” is not a column this import reads.")
+    return choices
+
+
+def preview_import(event: Event, text: str, columns: list[str] | None = None) -> ImportPreview:
+    """Check a CSV: a header row, then one person a line. The columns are recognised by their usual
+    spellings (Email, E-mail, Email Address, Full name, Organisation…) unless ``columns`` says what each
+    holds (one of IMPORT_FIELDS, or IGNORE).
 
     Reports every bad row by its line number; writes nothing.
     """
@@ -160,15 +220,23 @@ def preview_import(event: Event, text: str) -> ImportPreview:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
     try:
-        header = next(reader)
+        header = [h.strip() for h in next(reader)]
     except (StopIteration, csv.Error):
         return ImportPreview([], ["The file is empty. The first row must name the columns, "
                                   "e.g. email,name,affiliation,tags."])
-    columns = [h.strip().lower() for h in header]
+    problems: list[str] = []
+    if columns is not None and len(columns) != len(header):
+        problems.append("The column choices did not match this file's columns; check them again below.")
+        columns = None
+    columns = columns if columns is not None else guess_columns(header)
+    chosen = [c for c in columns if c != IGNORE]
+    if len(chosen) != len(set(chosen)):
+        return ImportPreview([], ["Two columns are read as the same field; choose one of them."], header, columns)
     if "email" not in columns:
-        found = ", ".join(columns) or "nothing"
-        return ImportPreview([], [f"Line 1: the header has no “email” column (found: {found})."])
-    index = {name: columns.index(name) for name in ("email", "name", "affiliation", "tags") if name in columns}
+        found = ", ".join(h or "(blank)" for h in header) or "nothing"
+        return ImportPreview([], [f"Line 1: no column holds the email addresses (found: {found}). "
+                                  "Choose below which column does."], header, columns)
+    index = {name: columns.index(name) for name in IMPORT_FIELDS if name in columns}
     existing = set(db.session.scalars(sa.select(Candidate.email).where(Candidate.event_id == event.id)))
     seen: dict[str, int] = {}
     rows: list[ImportRow] = []
@@ -179,16 +247,17 @@ def preview_import(event: Event, text: str) -> ImportPreview:
             if not any(cell.strip() for cell in record):
                 continue
             if len(rows) >= limit:
-                return ImportPreview(rows, [f"The file has more than {limit:,} rows; split it into smaller files."])
+                return ImportPreview(rows, [f"The file has more than {limit:,} rows; split it into smaller files."],
+                                     header, columns)
 
             def cell(name: str, record: list[str] = record) -> str:
                 position = index.get(name)
                 return record[position].strip() if position is not None and position < len(record) else ""
 
             row = ImportRow(line=line, email=cell("email"), name=cell("name")[:200],
-                            affiliation=cell("affiliation")[:200], tags=[])
-            if len(record) < len(columns):
-                row.errors.append(f"has {len(record)} columns, the header has {len(columns)}")
+                            affiliation=cell("affiliation")[:200], tags=[], cells=list(record))
+            if len(record) < len(header):
+                row.errors.append(f"has {len(record)} columns, the header has {len(header)}")
             if not row.email:
                 row.errors.append("the email is missing")
             else:
@@ -208,25 +277,41 @@ def preview_import(event: Event, text: str) -> ImportPreview:
                 row.errors.append(error.message)
             rows.append(row)
     except csv.Error as error:
-        return ImportPreview(rows, [f"Line {reader.line_num}: the file is not valid CSV ({error})."])
+        return ImportPreview(rows, [f"Line {reader.line_num}: the file is not valid CSV ({error})."], header, columns)
     if not rows:
-        return ImportPreview([], ["The file has a header but no people."])
-    return ImportPreview(rows, [])
+        return ImportPreview([], ["The file has a header but no people."], header, columns)
+    return ImportPreview(rows, problems, header, columns)
 
 
-def import_candidates(actor: User, event: Event, text: str, approved: bool = False) -> ImportPreview:
-    """Import a checked CSV. Nothing is written unless every row is good."""
-    preview = preview_import(event, text)
-    if not preview.ok:
+def import_candidates(actor: User, event: Event, text: str, approved: bool = False,
+                      columns: list[str] | None = None, only_good: bool = False) -> ImportPreview:
+    """Import a checked CSV. Nothing is written unless every row is good, or, with ``only_good``, unless
+    the file is readable and some rows are good: then those are imported and the bad ones left out.
+    Raises DomainError otherwise."""
+    preview = preview_import(event, text, columns)
+    if not (preview.importable if only_good else preview.ok):
         raise DomainError("The file still has problems; nothing was imported.")
     status = S.APPROVED if approved else S.PROPOSED
-    for row in preview.rows:
+    for row in preview.good_rows:
         candidate = Candidate(event_id=event.id, email=row.email, name=row.name, affiliation=row.affiliation,
                               status=status)
         candidate.tags = [CandidateTag(tag=t) for t in row.tags]
         db.session.add(candidate)
-    audit.record(actor, event, "import candidates", f"{len(preview.rows)} people", str(status))
+    skipped = f"; {len(preview.bad_rows)} bad rows left out" if preview.bad_rows else ""
+    audit.record(actor, event, "import candidates", f"{len(preview.good_rows)} people", f"{status}{skipped}")
     return preview
+
+
+def bad_rows_csv(preview: ImportPreview) -> str:
+    """The rows that could not be imported, as the file had them, with the reason per line (formula-safe),
+    so that they can be fixed and imported again."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*(csv_safe(h) for h in preview.header), "line", "problem"])
+    for row in preview.bad_rows:
+        cells = row.cells + [""] * (len(preview.header) - len(row.cells))
+        writer.writerow([*(csv_safe(c) for c in cells), row.line, csv_safe("; ".join(row.errors))])
+    return out.getvalue()
 
 
 # --- nominations --------------------------------------------------------------------------
@@ -257,6 +342,56 @@ def nominate(nominator: User, event: Event, email: str, name: str, affiliation: 
     audit.record(nominator, event, "nominate", f"candidate {email}")
 
 
+@dataclass
+class VouchLink:
+    """One vouch in a chain: who vouched (and their own place on the list), their note, and how they came to
+    be on the list themselves (``vouched_by``), back to someone the organizers added."""
+
+    voucher: User
+    note: str
+    created_at: object
+    entry: Candidate | None  # the voucher's own place on this event's list
+    vouched_by: list[VouchLink] = field(default_factory=list)
+    loop: bool = False  # the voucher appears earlier in this chain: it stops here
+
+    @property
+    def origin(self) -> str:
+        """How the chain ends at this voucher: "organizers" (added by them), "loop", or "" (it goes on)."""
+        if self.loop:
+            return "loop"
+        return "" if self.vouched_by else "organizers"
+
+
+def vouch_chain(candidate: Candidate) -> list[VouchLink]:
+    """Who vouched for ``candidate``, who vouched for each of them, and so on back to people the organizers
+    added (a person nobody vouched for). Two queries whatever the length of the chains: the event's vouches,
+    and the vouchers' places on its list. Who may: organizers (the caller checks)."""
+    event_id = candidate.event_id
+    vouches = db.session.execute(
+        sa.select(Vouch, User).join(User, Vouch.user_id == User.id).join(Candidate, Vouch.candidate_id == Candidate.id)
+        .where(Candidate.event_id == event_id).order_by(Vouch.created_at, Vouch.id)).all()
+    by_candidate: dict[int, list[tuple[Vouch, User]]] = {}
+    for vouch, user in vouches:
+        by_candidate.setdefault(vouch.candidate_id, []).append((vouch, user))
+    voucher_ids = {user.id for _vouch, user in vouches}
+    entries = {c.user_id: c for c in db.session.scalars(sa.select(Candidate).where(
+        Candidate.event_id == event_id, Candidate.user_id.in_(voucher_ids)))} if voucher_ids else {}
+
+    def links(of: Candidate, seen: frozenset[int]) -> list[VouchLink]:
+        result = []
+        for vouch, user in by_candidate.get(of.id, []):
+            entry = entries.get(user.id)
+            link = VouchLink(user, vouch.note, vouch.created_at, entry)
+            if entry is not None and entry.id in seen:
+                link.loop = True
+            elif entry is not None:
+                link.vouched_by = links(entry, seen | {entry.id})
+            result.append(link)
+        return result
+
+    return links(candidate, frozenset({candidate.id}))
+
+
 # --- organizer actions on many people -----------------------------------------------------
 
 
@@ -271,8 +406,8 @@ def approve(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkR
     result = BulkResult()
     for candidate in candidates:
         if policy.candidate_ready_for(candidate, "approve"):
+            audit.record(actor, event, "approve", f"candidate {candidate.email}", f"{candidate.status} → approved")
             candidate.status = S.APPROVED
-            audit.record(actor, event, "approve", f"candidate {candidate.email}")
             result.done.append(candidate)
         else:
             result.skipped.append(candidate)
@@ -453,6 +588,7 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
             result.skipped.append(candidate)
             continue
         freed = freed or candidate.status == S.ACCEPTED
+        was = candidate.status
         candidate.status = S.REVOKED
         candidate.waitlisted_at = None
         db.session.execute(
@@ -463,7 +599,7 @@ def revoke(actor: User, event: Event, candidates: Iterable[Candidate]) -> BulkRe
             accounts.end_all_sessions(candidate.user)
             notify_revocation(event, candidate.user)  # speakers whose materials they opened are told
             freed_sessions.extend(release_seats(event, candidate.user))
-        audit.record(actor, event, "revoke", f"candidate {candidate.email}")
+        audit.record(actor, event, "revoke", f"candidate {candidate.email}", f"{was} → revoked")
         result.done.append(candidate)
     policy.forget_memo()
     if freed:
@@ -506,7 +642,7 @@ def _lock_event(event: Event) -> None:
     db.session.execute(sa.select(Event.id).where(Event.id == event.id).with_for_update())
 
 
-def _accepted_count(event: Event) -> int:
+def accepted_count(event: Event) -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(Candidate)
         .where(Candidate.event_id == event.id, Candidate.status == S.ACCEPTED)
@@ -539,12 +675,13 @@ def accept_invitation(token: str) -> Candidate:
         raise DomainError("This account is disabled. Contact the organizers.")
     candidate.user_id = user.id
     candidate.responded_at = utcnow()
-    if _accepted_count(event) < event.capacity:
+    if accepted_count(event) < event.capacity:
         candidate.status = S.ACCEPTED
         mail.queue(candidate.email, f"Welcome to {event.title}", "accepted", event=event, candidate=candidate)
     else:
         candidate.status = S.WAITLISTED
         candidate.waitlisted_at = utcnow()
+    audit.record(user, event, "accept invitation", f"candidate {candidate.email}", f"invited → {candidate.status}")
     policy.forget_memo()
     return candidate
 
@@ -557,6 +694,7 @@ def decline_invitation(token: str) -> Candidate:
     candidate.user_id = user.id
     candidate.status = S.DECLINED
     candidate.responded_at = utcnow()
+    audit.record(user, candidate.event, "decline invitation", f"candidate {candidate.email}", "invited → declined")
     policy.forget_memo()
     return candidate
 
@@ -571,6 +709,7 @@ def withdraw(user: User, event: Event) -> Candidate:
     if candidate.status not in (S.ACCEPTED, S.WAITLISTED):  # revoked a moment ago, say
         raise DomainError("You have no seat or waitlist place to give up.")
     was_accepted = candidate.status == S.ACCEPTED
+    audit.record(user, event, "withdraw", f"candidate {candidate.email}", f"{candidate.status} → declined")
     candidate.status = S.DECLINED
     candidate.waitlisted_at = None
     candidate.responded_at = utcnow()
@@ -584,7 +723,7 @@ def fill_from_waitlist(event: Event) -> list[Candidate]:
     """Promote waitlisted people, first come first served, while seats are free; email each."""
     _lock_event(event)
     db.session.flush()
-    free = event.capacity - _accepted_count(event)
+    free = event.capacity - accepted_count(event)
     if free <= 0:
         return []
     promoted = list(db.session.scalars(

@@ -121,6 +121,9 @@ def submit(actor: User, event: Event, data: ProposalData, cospeaker_emails: str 
     return proposal
 
 
+PROPOSAL_FIELDS = ("title", "abstract", "kind", "duration_minutes", "chatham_house", "no_recording", "extra_terms")
+
+
 def update(actor: User, proposal: Proposal, data: ProposalData, cospeaker_emails: str = "") -> None:
     """Speakers edit their talk. ``data.tier`` is ignored: the tier changes only through ``change_tier``,
     which records it and keeps or replaces a scheduled release knowingly."""
@@ -128,6 +131,7 @@ def update(actor: User, proposal: Proposal, data: ProposalData, cospeaker_emails
         raise DomainError("Only the talk's speakers may edit it.")
     _validate(data)
     cospeakers = _attendees_by_email(proposal.event, _split_addresses(cospeaker_emails), "cospeakers")
+    before = audit.snapshot(proposal, PROPOSAL_FIELDS)
     proposal.title, proposal.abstract, proposal.kind = data.title.strip(), data.abstract, data.kind
     proposal.duration_minutes = data.duration_minutes
     proposal.chatham_house, proposal.no_recording = data.chatham_house, data.no_recording
@@ -137,7 +141,8 @@ def update(actor: User, proposal: Proposal, data: ProposalData, cospeaker_emails
         if not speaker.is_lead and speaker.user_id not in keep:
             proposal.speakers.remove(speaker)
     _invite_cospeakers(actor, proposal, cospeakers)
-    audit.record(actor, proposal.event, "edit proposal", f"proposal {proposal.public_id}")
+    audit.record(actor, proposal.event, "edit proposal", f"proposal {proposal.public_id}",
+                 audit.changes(before, proposal, {"duration_minutes": "minutes"}))
     policy.forget_memo()
 
 
@@ -167,10 +172,11 @@ def decide(actor: User, proposal: Proposal, accept: bool, note: str = "") -> Non
         raise DomainError("Only organizers decide on proposals, and not on withdrawn ones.")
     if len(note) > 5_000:
         raise DomainError("Keep the note under 5,000 characters.", field="note")
+    was = proposal.status
     proposal.status = P.ACCEPTED if accept else P.REJECTED
     proposal.decision_note = note.strip()
     audit.record(actor, proposal.event, "accept proposal" if accept else "reject proposal",
-                 f"proposal {proposal.public_id}")
+                 f"proposal {proposal.public_id}", f"{was} → {proposal.status}")
     for speaker in proposal.speakers:
         if speaker.confirmed and policy.can_view_proposal(speaker.user, proposal):  # a revoked speaker hears nothing
             mail.queue(speaker.user.email,

@@ -103,7 +103,8 @@ def delete_room(actor: User, event: Event, room: Room) -> None:
         raise DomainError(f"Sessions are placed in {room.name}; move them first.")
     if _in_release(event, "room", room.id):
         raise DomainError(f"The published schedule uses {room.name}; publish without it first.")
-    audit.record(actor, event, "delete room", f"room {room.name}")
+    audit.record(actor, event, "delete room", f"room {room.name}",
+                 f"{room.capacity} seats{', closed door' if room.closed_door else ''} → (deleted)")
     db.session.delete(room)
 
 
@@ -335,6 +336,7 @@ def place(actor: User, proposal: Proposal, room_id: int, slot_id: int, pinned: b
     elif not 1 <= span <= len(run):
         raise DomainError(_run_problem(event, run, span), field="span")
     placement = _placement_of(proposal)
+    was = ""  # where it was, for the audit's before → after
     if placement is None:
         # A session taken off and put back must still look newer to calendars than what they hold.
         prior = policy.released_entry(proposal)
@@ -343,15 +345,22 @@ def place(actor: User, proposal: Proposal, room_id: int, slot_id: int, pinned: b
         db.session.add(placement)
     else:
         if (placement.room_id, placement.slot_id, placement.span) != (room.id, slot.id, span):
+            was = _audit_place(db.session.get(Room, placement.room_id), db.session.get(Slot, placement.slot_id),
+                               placement.span)
             _confirm_and_tell(proposal, confirmed, placed_where(event, placement, ordered),
                               where(event, room, run[:span]))
             placement.sequence += 1
         placement.room_id, placement.slot_id, placement.span = room.id, slot.id, span
         if pinned is not None:
             placement.pinned = pinned
+    now_at = _audit_place(room, slot, span)
     audit.record(actor, event, "place session", f"proposal {proposal.public_id}",
-                 f"{room.name}, {datefmt(slot.starts_at, 'stamp')} UTC" + (f", {span} slots" if span > 1 else ""))
+                 f"{was} → {now_at}" if was else now_at)
     return placement
+
+
+def _audit_place(room: Room, slot: Slot, span: int) -> str:
+    return f"{room.name}, {datefmt(slot.starts_at, 'stamp')} UTC" + (f", {span} slots" if span > 1 else "")
 
 
 def placed_where(event: Event, placement: Placement, ordered: list[Slot] | None = None, *,
@@ -383,8 +392,10 @@ def unplace(actor: User, proposal: Proposal, *, confirmed: bool = False) -> None
     if placement is None:
         raise DomainError("That session is not on the schedule.")
     _confirm_and_tell(proposal, confirmed, placed_where(event, placement), None)
+    was = _audit_place(db.session.get(Room, placement.room_id), db.session.get(Slot, placement.slot_id),
+                       placement.span)
     db.session.delete(placement)
-    audit.record(actor, event, "unplace session", f"proposal {proposal.public_id}")
+    audit.record(actor, event, "unplace session", f"proposal {proposal.public_id}", f"{was} → (not placed)")
 
 
 def set_pinned(actor: User, proposal: Proposal, pinned: bool) -> None:

@@ -33,6 +33,7 @@ from ..models import (
     User,
     utcnow,
 )
+from . import audit
 from . import proposals as proposal_service
 from .errors import DomainError
 from .schedule import Session, published
@@ -116,6 +117,8 @@ def cancel(user: User, proposal: Proposal) -> list[SignUp]:
     if signup is None:
         raise DomainError("You are not signed up for this session.")
     was_seated = signup.status == CONFIRMED
+    audit.record(user, proposal.event, "cancel sign-up", f"proposal {proposal.public_id}",
+                 "gave up a seat" if was_seated else "left the waitlist")
     db.session.delete(signup)
     db.session.flush()
     return fill_from_waitlist(proposal) if was_seated else []

@@ -1,5 +1,7 @@
 """An event as its participants see it: landing page, agreement, people, nominations."""
 
+from datetime import datetime
+
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
@@ -10,7 +12,7 @@ from ..forms.accounts import ConfirmForm
 from ..forms.events import SignAgreementForm
 from ..forms.invites import NominationForm
 from ..models import Proposal, ProposalSpeaker
-from ..services import agreements, invites
+from ..services import agreements, invites, schedule
 from ._helpers import client_ip, load_event, safe_next
 from .runner import done, page, run
 
@@ -31,7 +33,11 @@ def public(slug: str):
     event = load_event(slug, policy.can_view_public_page)
     talks = db.session.scalars(policy.public_proposals(event).options(
         selectinload(Proposal.speakers).selectinload(ProposalSpeaker.user)).order_by(Proposal.title)).all()
-    return render_template("events/public.html", event=event, talks=talks)
+    # When and where each public talk is, from the published schedule (public sessions only).
+    sessions = {s.proposal.id: s for s in schedule.published(current_user, event, public_only=True).sessions}
+    talks.sort(key=lambda p: (p.id not in sessions, sessions[p.id].starts_at if p.id in sessions else datetime.min,
+                              p.title.lower()))
+    return render_template("events/public.html", event=event, talks=talks, sessions=sessions)
 
 
 @bp.route("/agreement", methods=["GET", "POST"])

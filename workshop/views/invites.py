@@ -14,6 +14,7 @@ from ..extensions import db
 from ..forms.invites import BulkForm, CandidateEditForm, CandidateForm, ImportConfirmForm, ImportUploadForm
 from ..models import Candidate, CandidateStatus, CandidateTag, Invitation, User, Vouch
 from ..services import invites
+from ..services.errors import DomainError
 from ._helpers import MAX_ROW_ID, attachment, int_arg, load_event, safe_next
 from .runner import done, form_message, page, run, write_on_read
 
@@ -50,9 +51,14 @@ def _filtered(event, args) -> tuple[sa.Select, dict]:
 def index(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_invites)
     write_on_read(lambda: invites.expire_overdue(event))
-    statement, filters = _filtered(event, request.args)
+    return _list_page(event, request.args, int_arg("page", default=1, maximum=1_000_000))
+
+
+def _list_page(event, args, page_number: int, status: int = 200):
+    """The list with the filters in ``args``: the page itself, or the page again after a refused bulk action."""
+    statement, filters = _filtered(event, args)
     pagination = db.paginate(statement.options(selectinload(Candidate.tags)).order_by(*SORTS[filters["sort"]]),
-                             page=int_arg("page", default=1, maximum=1_000_000), per_page=PAGE_SIZE, error_out=False)
+                             page=page_number, per_page=PAGE_SIZE, error_out=False)
     vouches = dict(db.session.execute(
         sa.select(Vouch.candidate_id, sa.func.count()).where(Vouch.candidate_id.in_([c.id for c in pagination.items]))
         .group_by(Vouch.candidate_id)).all())
@@ -63,9 +69,9 @@ def index(slug: str):
     return render_template(
         "invites/index.html", event=event, pagination=pagination, vouches=vouches, filters=filters,
         all_tags=all_tags, counts=invites.status_counts(event), bulk_form=BulkForm(),
-        statuses=[(status, status.value == filters["status"]) for status in CandidateStatus],
+        statuses=[(s, s.value == filters["status"]) for s in CandidateStatus],
         can_edit=policy.can_manage_invites(current_user, event), latest_wave=invites.latest_wave(event),
-    )
+    ), status
 
 
 @bp.post("/bulk")
@@ -74,7 +80,10 @@ def bulk(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_manage_invites)
     form = BulkForm()
     if not form.validate_on_submit():  # before the selection, which the action's own checks come after
-        abort(400, form_message(form))
+        if "csrf_token" in form.errors:
+            abort(400, form_message(form))
+        flash(form_message(form) + " Nothing was changed.", "error")  # back to the list as it was
+        return _list_page(event, request.form, 1, 400)
     if request.form.get("scope") == "matching":
         statement, _ = _filtered(event, request.form)
     else:
@@ -82,8 +91,9 @@ def bulk(slug: str):
         if not all(i.isdigit() and 0 < int(i) <= MAX_ROW_ID for i in raw_ids):
             abort(400, "The selection is not valid.")
         ids = sorted({int(i) for i in raw_ids})
-        if not ids:
-            abort(400, "Tick at least one person first, or choose “everyone matching”.")
+        if not ids:  # back to the list as it was, filters and all, with the reason
+            flash("Tick at least one person first, or choose “everyone matching”. Nothing was changed.", "error")
+            return _list_page(event, request.form, 1, 400)
         statement = policy.candidates_visible_to(current_user, event).where(Candidate.id.in_(ids))
     chosen = db.session.scalars(statement.options(selectinload(Candidate.user)).order_by(Candidate.id)).all()
     if request.form.get("scope") != "matching" and len(chosen) != len(ids):
@@ -123,17 +133,27 @@ def import_csv(slug: str):
         if not confirm.validate_on_submit():
             problems = [message for messages in confirm.errors.values() for message in messages]
             empty = invites.ImportPreview([], problems or ["The form expired; upload the file again."])
-            return render_template("invites/preview.html", event=event, preview=empty, form=confirm), 400
+            return render_template("invites/preview.html", event=event, preview=empty, form=confirm, fields=[]), 400
         text = confirm.text.data
-        if request.form.getlist("action")[-1:] == ["import"]:
+        try:
+            columns = invites.parse_columns(request.form.getlist("column"))
+        except DomainError as error:
+            abort(400, error.message)
+        action = (request.form.getlist("action")[-1:] or ["check"])[0]
+        if action == "bad_rows":
+            return attachment(invites.bad_rows_csv(invites.preview_import(event, text, columns)),
+                              f"{event.slug}-rows-to-fix.csv", "text/csv")
+        if action in ("import", "import_good"):
             def refused(error, _status):
                 flash(error.message, "error")
-                return _preview(event, text, confirm, 422)
+                return _preview(event, text, confirm, 422, columns)
 
-            return run(lambda: invites.import_candidates(current_user, event, text, confirm.approved.data),
-                       lambda preview: done(f"{len(preview.rows)} people imported.",
+            return run(lambda: invites.import_candidates(current_user, event, text, confirm.approved.data, columns,
+                                                         only_good=action == "import_good"),
+                       lambda preview: done(_imported(preview),
                                             url_for("invites.index", slug=event.slug, sort="added")),
                        button=confirm, refused=refused)
+        return _preview(event, text, confirm, columns=columns)
     else:
         if not upload.validate_on_submit():
             return render_template("invites/import.html", event=event, form=upload), 400
@@ -158,17 +178,24 @@ def import_csv(slug: str):
     return _preview(event, text, confirm)
 
 
-def _preview(event, text: str, form, status: int | None = None):
-    preview = invites.preview_import(event, text)
-    return render_template("invites/preview.html", event=event, preview=preview, form=form), (
+def _imported(preview) -> str:
+    left = len(preview.bad_rows)
+    return f"{len(preview.good_rows)} people imported." + (
+        f" {left} {'row was' if left == 1 else 'rows were'} left out." if left else "")
+
+
+def _preview(event, text: str, form, status: int | None = None, columns: list[str] | None = None):
+    preview = invites.preview_import(event, text, columns)
+    return render_template("invites/preview.html", event=event, preview=preview, form=form,
+                           fields=[*invites.IMPORT_FIELDS, invites.IGNORE]), (
         status or (200 if preview.ok else 422))
 
 
 @bp.get("/export.csv")
 def export(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_invites)
-    visible = policy.candidates_visible_to(current_user, event)
-    candidates = db.session.scalars(visible.order_by(Candidate.email)).all()
+    visible, filters = _filtered(event, request.args)  # the list as filtered on screen
+    candidates = db.session.scalars(visible.order_by(*SORTS[filters["sort"]])).all()
     ids = visible.with_only_columns(Candidate.id)
     tags, vouchers = defaultdict(list), defaultdict(list)
     for candidate_id, tag in db.session.execute(
@@ -202,9 +229,7 @@ def detail(slug: str, candidate_id: int):
                  form=form)
     if answer:
         return answer
-    vouches = db.session.scalars(
-        sa.select(Vouch).where(Vouch.candidate_id == candidate.id).options(selectinload(Vouch.user))
-    ).all()
+    vouches = invites.vouch_chain(candidate)
     history = db.session.scalars(
         sa.select(Invitation).where(Invitation.candidate_id == candidate.id).order_by(Invitation.id.desc())
     ).all()
