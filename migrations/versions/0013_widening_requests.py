@@ -24,7 +24,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('public_id', sa.String(length=24), nullable=False),
     sa.Column('proposal_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.Enum('tier', 'access', name='wideningkind', native_enum=False, length=20,
+    sa.Column('kind', sa.Enum('tier change', 'access change', name='wideningkind', native_enum=False, length=20,
                               create_constraint=False), nullable=False),
     sa.Column('requested_by_id', sa.Integer(), nullable=True),
     sa.Column('tier', sa.Enum('public', 'attendees', 'session', 'restricted', name='tier', native_enum=False,

@@ -128,8 +128,8 @@ class AuditTarget(enum.StrEnum):
 class WideningKind(enum.StrEnum):
     """What a request to widen a talk changes: its tier (and scheduled release), or its named and excluded."""
 
-    TIER = "tier"
-    ACCESS = "access"
+    TIER = "tier change"
+    ACCESS = "access change"
 
 
 class WideningStatus(enum.StrEnum):

@@ -210,7 +210,7 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
         if release_at <= now:
             raise DomainError("Schedule the release in the future, or change the tier now.", field="release_at")
     if tier == current and release_tier == proposal.release_tier and release_at == proposal.release_at:
-        raise DomainError("Nothing changed.", field="tier")
+        raise DomainError("Nothing changed. The talk already has this tier.", field="tier")
     if policy.tier_change_widens(proposal, tier, release_tier, release_at, now):
         awaited = policy.consent_awaited_from(actor, proposal)
         if awaited or not policy.is_speaker(actor, proposal):
