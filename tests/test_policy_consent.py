@@ -366,3 +366,21 @@ def test_the_audience_takes_a_fixed_number_of_queries(audience_world):
         audience = policy.talk_audience(proposal)
     assert audience.counts["reads_now"] >= 30
     assert len(large) == len(small), "\n".join(large)
+
+
+def test_the_terms_hold_back_the_materials_when_they_would_open(audience_world):
+    """A restricted talk with terms, released to attendees later: the organizer is held back by the terms only
+    after the release (before it, the tier keeps them out anyway); the named person already now."""
+    event, people = audience_world
+    proposal = add_audience_talk(event, people, R, release_tier=A, release_at=utcnow() + timedelta(days=1),
+                                 extra_terms="Do not cite.")
+    members = rows(policy.talk_audience(proposal))
+    organizer, named = members[people["organizer"].id], members[people["named"].id]
+    assert (organizer.opens_now, organizer.terms_now, organizer.opens_later, organizer.terms_later) == ("", F, "", T)
+    assert (named.opens_now, named.terms_now) == ("", T)
+    db.session.add(TermsAcceptance(proposal_id=proposal.id, user_id=people["named"].id,
+                                   terms_hash=policy.terms_hash(proposal)))
+    db.session.commit()
+    policy.forget_memo()
+    named = rows(policy.talk_audience(proposal))[people["named"].id]
+    assert (named.opens_now, named.terms_now, named.opens_later) == (W.NAMED, F, W.ATTENDEE)

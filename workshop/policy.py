@@ -1071,14 +1071,19 @@ class AudienceMember:
     materials now and after the scheduled release ("" when they do not), the rule that excludes them, and
     what contradicts itself about them."""
 
-    __slots__ = ("user", "reads_now", "opens_now", "reads_later", "opens_later", "excluded_by", "needs_terms",
-                 "conflicts")
+    __slots__ = ("user", "reads_now", "opens_now", "reads_later", "opens_later", "excluded_by", "terms_now",
+                 "terms_later", "conflicts")
 
     def __init__(self, user: User):
         self.user = user
         self.reads_now = self.opens_now = self.reads_later = self.opens_later = self.excluded_by = ""
-        self.needs_terms = False
+        # Refused the materials now (after the release) only until they accept the talk's terms.
+        self.terms_now = self.terms_later = False
         self.conflicts: list[str] = []
+
+    @property
+    def needs_terms(self) -> bool:
+        return self.terms_now or self.terms_later
 
     @property
     def reached(self) -> bool:
@@ -1239,14 +1244,14 @@ def talk_audience(proposal: Proposal, now=None) -> Audience:
         decision = material_decision(user, material, now)
         if decision.allowed:
             member.opens_now = _why_opens(user, proposal, decision)
-        member.needs_terms = decision.needs_terms
+        member.terms_now = decision.needs_terms
         if release_at is not None:
             if can_view_proposal(user, proposal, release_at):
                 member.reads_later = _why_reads(user, proposal, release_at)
             later = material_decision(user, material, release_at)
             if later.allowed:
                 member.opens_later = _why_opens(user, proposal, later)
-            member.needs_terms = member.needs_terms or later.needs_terms
+            member.terms_later = later.needs_terms
         rule = excluded_by[user.id]
         if rule:
             if is_speaker(user, proposal):
