@@ -62,9 +62,11 @@ def _memo(key, compute):
     if not has_app_context():
         return compute()
     cache = g.setdefault("_policy_memo", {})
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
+    try:
+        return cache[key]
+    except KeyError:
+        value = cache[key] = compute()
+        return value
 
 
 def forget_memo() -> None:
@@ -412,13 +414,20 @@ def is_invited_cospeaker(user, proposal: Proposal) -> bool:
 
 
 def _exists(key, statement) -> bool:
-    return _memo(key, lambda: db.session.scalar(sa.select(sa.literal(1)).where(sa.exists(statement))) is not None)
+    """Whether ``statement`` finds a row, remembered for the request under ``key``. ``statement`` may be a
+    callable that builds it: building a statement costs more than a remembered answer (the audience of a
+    talk asks thousands of them)."""
+    def compute():
+        built = statement() if callable(statement) else statement
+        return db.session.scalar(sa.select(sa.literal(1)).where(sa.exists(built))) is not None
+
+    return _memo(key, compute)
 
 
 def is_excluded(user, proposal: Proposal) -> bool:
     if not _signed_in(user):
         return False
-    return _exists(("excluded", user.id, proposal.id), sa.select(ProposalExclusion.id).where(
+    return _exists(("excluded", user.id, proposal.id), lambda: sa.select(ProposalExclusion.id).where(
         ProposalExclusion.proposal_id == proposal.id,
         sa.or_(ProposalExclusion.user_id == user.id, ProposalExclusion.domain.in_(email_domains(user.email)))))
 
@@ -427,14 +436,14 @@ def is_named(user, proposal: Proposal) -> bool:
     """On the named list of a restricted talk."""
     if not _signed_in(user):
         return False
-    return _exists(("named", user.id, proposal.id), sa.select(ProposalAccess.user_id).where(
+    return _exists(("named", user.id, proposal.id), lambda: sa.select(ProposalAccess.user_id).where(
         ProposalAccess.proposal_id == proposal.id, ProposalAccess.user_id == user.id))
 
 
 def has_attended(user, proposal: Proposal) -> bool:
     if not _signed_in(user):
         return False
-    return _exists(("attended", user.id, proposal.id), sa.select(Attendance.user_id).where(
+    return _exists(("attended", user.id, proposal.id), lambda: sa.select(Attendance.user_id).where(
         Attendance.proposal_id == proposal.id, Attendance.user_id == user.id))
 
 
@@ -450,9 +459,10 @@ def has_accepted_terms(user, proposal: Proposal) -> bool:
         return True
     if not _signed_in(user):
         return False
-    return _exists(("terms", user.id, proposal.id, terms_hash(proposal)), sa.select(TermsAcceptance.user_id).where(
+    digest = terms_hash(proposal)
+    return _exists(("terms", user.id, proposal.id, digest), lambda: sa.select(TermsAcceptance.user_id).where(
         TermsAcceptance.proposal_id == proposal.id, TermsAcceptance.user_id == user.id,
-        TermsAcceptance.terms_hash == terms_hash(proposal)))
+        TermsAcceptance.terms_hash == digest))
 
 
 def can_view_proposal(user, proposal: Proposal, now=None) -> bool:
@@ -1236,22 +1246,36 @@ def talk_audience(proposal: Proposal, now=None) -> Audience:
 
     material = _AnyMaterial(proposal)
     release_at = proposal.release_at if _release_pending(proposal, now) else None
+
+    def answers(user) -> tuple:
+        """What the predicates answer for this person: why they read it and open it now, whether the terms
+        hold the materials back, and the same after the release."""
+        reads_now = _why_reads(user, proposal, now) if can_view_proposal(user, proposal, now) else ""
+        decision = material_decision(user, material, now)
+        opens_now = _why_opens(user, proposal, decision) if decision.allowed else ""
+        if release_at is None:
+            return reads_now, opens_now, decision.needs_terms, "", "", False
+        reads_later = _why_reads(user, proposal, release_at) if can_view_proposal(user, proposal, release_at) else ""
+        later = material_decision(user, material, release_at)
+        return (reads_now, opens_now, decision.needs_terms, reads_later,
+                _why_opens(user, proposal, later) if later.allowed else "", later.needs_terms)
+
+    # The predicates read nothing of a person but these facts, so people who share them share the answers:
+    # the predicates are asked once per kind of person, not once per person (tests/test_policy_consent.py
+    # checks the result against the predicates asked person by person).
+    answered: dict[tuple, tuple] = {}
     members: list[AudienceMember] = []
     for user in people.values():
+        candidate, row = by_user.get(user.id), speaker_rows.get(user.id)
+        facts = (user.is_admin, user.is_disabled, user.id in organizer_ids,
+                 candidate.status if candidate is not None else None, user.id in signed,
+                 None if row is None else row.confirmed, bool(excluded_by[user.id]), user.id in named_ids,
+                 user.id in attended_ids, user.id in accepted_terms)
+        if facts not in answered:
+            answered[facts] = answers(user)
         member = AudienceMember(user)
-        if can_view_proposal(user, proposal, now):
-            member.reads_now = _why_reads(user, proposal, now)
-        decision = material_decision(user, material, now)
-        if decision.allowed:
-            member.opens_now = _why_opens(user, proposal, decision)
-        member.terms_now = decision.needs_terms
-        if release_at is not None:
-            if can_view_proposal(user, proposal, release_at):
-                member.reads_later = _why_reads(user, proposal, release_at)
-            later = material_decision(user, material, release_at)
-            if later.allowed:
-                member.opens_later = _why_opens(user, proposal, later)
-            member.terms_later = later.needs_terms
+        (member.reads_now, member.opens_now, member.terms_now, member.reads_later, member.opens_later,
+         member.terms_later) = answered[facts]
         rule = excluded_by[user.id]
         if rule:
             if is_speaker(user, proposal):
