@@ -545,6 +545,13 @@ class Scene:
                              extra_terms="Do not cite these figures before the paper is out.")
 
     @cached_property
+    def widening_request(self):
+        """The organizer's request to make ``talk`` public, waiting for its speaker's consent."""
+        request = proposals.change_tier(self.world.organizer, self.talk, Tier.PUBLIC)
+        db.session.commit()
+        return request
+
+    @cached_property
     def material(self) -> Material:
         """A PDF on ``talk``, uploaded by its speaker."""
         return upload_pdf(self.speaker, self.talk)

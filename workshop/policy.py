@@ -62,9 +62,11 @@ def _memo(key, compute):
     if not has_app_context():
         return compute()
     cache = g.setdefault("_policy_memo", {})
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
+    try:
+        return cache[key]
+    except KeyError:
+        value = cache[key] = compute()
+        return value
 
 
 def forget_memo() -> None:
@@ -425,13 +427,20 @@ def is_invited_cospeaker(user, proposal: Proposal) -> bool:
 
 
 def _exists(key, statement) -> bool:
-    return _memo(key, lambda: db.session.scalar(sa.select(sa.literal(1)).where(sa.exists(statement))) is not None)
+    """Whether ``statement`` finds a row, remembered for the request under ``key``. ``statement`` may be a
+    callable that builds it: building a statement costs more than a remembered answer (the audience of a
+    talk asks thousands of them)."""
+    def compute():
+        built = statement() if callable(statement) else statement
+        return db.session.scalar(sa.select(sa.literal(1)).where(sa.exists(built))) is not None
+
+    return _memo(key, compute)
 
 
 def is_excluded(user, proposal: Proposal) -> bool:
     if not _signed_in(user):
         return False
-    return _exists(("excluded", user.id, proposal.id), sa.select(ProposalExclusion.id).where(
+    return _exists(("excluded", user.id, proposal.id), lambda: sa.select(ProposalExclusion.id).where(
         ProposalExclusion.proposal_id == proposal.id,
         sa.or_(ProposalExclusion.user_id == user.id, ProposalExclusion.domain.in_(email_domains(user.email)))))
 
@@ -440,14 +449,14 @@ def is_named(user, proposal: Proposal) -> bool:
     """On the named list of a restricted talk."""
     if not _signed_in(user):
         return False
-    return _exists(("named", user.id, proposal.id), sa.select(ProposalAccess.user_id).where(
+    return _exists(("named", user.id, proposal.id), lambda: sa.select(ProposalAccess.user_id).where(
         ProposalAccess.proposal_id == proposal.id, ProposalAccess.user_id == user.id))
 
 
 def has_attended(user, proposal: Proposal) -> bool:
     if not _signed_in(user):
         return False
-    return _exists(("attended", user.id, proposal.id), sa.select(Attendance.user_id).where(
+    return _exists(("attended", user.id, proposal.id), lambda: sa.select(Attendance.user_id).where(
         Attendance.proposal_id == proposal.id, Attendance.user_id == user.id))
 
 
@@ -463,9 +472,10 @@ def has_accepted_terms(user, proposal: Proposal) -> bool:
         return True
     if not _signed_in(user):
         return False
-    return _exists(("terms", user.id, proposal.id, terms_hash(proposal)), sa.select(TermsAcceptance.user_id).where(
+    digest = terms_hash(proposal)
+    return _exists(("terms", user.id, proposal.id, digest), lambda: sa.select(TermsAcceptance.user_id).where(
         TermsAcceptance.proposal_id == proposal.id, TermsAcceptance.user_id == user.id,
-        TermsAcceptance.terms_hash == terms_hash(proposal)))
+        TermsAcceptance.terms_hash == digest))
 
 
 def can_view_proposal(user, proposal: Proposal, now=None) -> bool:
@@ -1053,3 +1063,318 @@ def must_sign_before(user, event: Event) -> bool:
     """Whether the agreement stands between this person and the event's pages: an accepted participant
     who has not signed the current version is led to it (and back) instead of being refused."""
     return must_sign_agreement(user, event)
+
+
+# --- consent before a talk travels wider, and who sees it ---------------------------------
+#
+# Any confirmed speaker may narrow a talk at once. Making it wider (a wider tier now, a scheduled
+# release, a named person added, an exclusion removed) takes the consent of every confirmed speaker:
+# the change waits as a request until the others accept, and any one of them may decline it. An
+# organizer's widening waits for the speakers too (they own their talk); organizers narrow at once.
+# A speaker who was revoked cannot answer, so nobody waits for them.
+
+
+def consenting_speakers(proposal: Proposal) -> list[User]:
+    """The speakers whose consent a widening needs: every confirmed speaker still in the event (one query)."""
+    revoked = sa.select(Candidate.user_id).where(Candidate.event_id == proposal.event_id,
+                                                 Candidate.status == CandidateStatus.REVOKED,
+                                                 Candidate.user_id.is_not(None))
+    return list(db.session.scalars(
+        sa.select(User).join(ProposalSpeaker, ProposalSpeaker.user_id == User.id)
+        .where(ProposalSpeaker.proposal_id == proposal.id, ProposalSpeaker.confirmed.is_(True),
+               User.id.not_in(revoked)).order_by(ProposalSpeaker.id)))
+
+
+def consent_awaited_from(requester, proposal: Proposal) -> list[User]:
+    """Whose consent a widening asked by ``requester`` needs: the consenting speakers but the requester (a
+    speaker's own request is their consent). Empty for a talk with one speaker, who widens at once."""
+    requester_id = getattr(requester, "id", None)
+    return [u for u in consenting_speakers(proposal) if u.id != requester_id]
+
+
+def _release_pending(proposal: Proposal, now) -> bool:
+    return proposal.release_tier is not None and proposal.release_at is not None and proposal.release_at > now
+
+
+def tier_change_widens(proposal: Proposal, tier: Tier, release_tier: Tier | None, release_at, now=None) -> bool:
+    """Whether putting the talk at ``tier`` (with a release to ``release_tier`` at ``release_at``) lets
+    anyone see it sooner or wider than now: a tier wider than the one in force, or a release that is not
+    already scheduled at least as narrow and at least as late. Cancelling a release, or moving it later or
+    narrower, narrows."""
+    now = now or utcnow()
+    if tier.rank < proposal.effective_tier(now).rank:
+        return True
+    if release_tier is None:
+        return False
+    if not _release_pending(proposal, now):
+        return True
+    return release_tier.rank < proposal.release_tier.rank or release_at < proposal.release_at
+
+
+def access_change_widens(named_before: set, named_after: set, excluded_before: set, excluded_after: set) -> bool:
+    """A named person added, or an exclusion (an address or a domain) removed."""
+    return bool(named_after - named_before) or bool(excluded_before - excluded_after)
+
+
+def widening_waits(user, proposal: Proposal) -> bool:
+    """Whether a widening this person asks for would wait for someone's consent (an organizer's always
+    does; a speaker's when the talk has other confirmed speakers)."""
+    return not is_speaker(user, proposal) or bool(consent_awaited_from(user, proposal))
+
+
+def can_see_widening_requests(user, proposal: Proposal) -> bool:
+    """The talk's speakers and the organizers see what waits for consent, and who has answered."""
+    return can_see_votes(user, proposal)
+
+
+def can_answer_widening(user, request) -> bool:
+    """A consenting speaker who has not answered a pending request, and did not make it."""
+    if not request.pending or not _signed_in(user) or request.requested_by_id == user.id:
+        return False
+    if any(consent.user_id == user.id for consent in request.consents):
+        return False
+    return can_edit_proposal(user, request.proposal)
+
+
+def can_withdraw_widening(user, request) -> bool:
+    """Whoever asked may take a pending request back, while they may still change the talk's tier."""
+    return (request.pending and _signed_in(user) and request.requested_by_id == user.id
+            and can_change_tier(user, request.proposal))
+
+
+def can_view_audience(user, proposal: Proposal) -> bool:
+    """The talk's speakers and the organizers see exactly who sees the talk, and why."""
+    return can_see_votes(user, proposal)
+
+
+class Why(enum.StrEnum):
+    """Why a person sees a talk or opens its materials, as the audience page says it."""
+
+    SPEAKER = "speaker"
+    ORGANIZER = "organizer"
+    ADMIN = "admin"
+    COSPEAKER = "invited co-speaker"
+    NAMED = "named"
+    ATTENDED = "attended the session"
+    ATTENDEE = "attendee"
+    PUBLIC = "public page"
+
+
+class AudienceMember:
+    """One person and how far the talk reaches them: why they read its title and abstract and open its
+    materials now and after the scheduled release ("" when they do not), the rule that excludes them, and
+    what contradicts itself about them."""
+
+    __slots__ = ("user", "reads_now", "opens_now", "reads_later", "opens_later", "excluded_by", "terms_now",
+                 "terms_later", "conflicts")
+
+    def __init__(self, user: User):
+        self.user = user
+        self.reads_now = self.opens_now = self.reads_later = self.opens_later = self.excluded_by = ""
+        # Refused the materials now (after the release) only until they accept the talk's terms.
+        self.terms_now = self.terms_later = False
+        self.conflicts: list[str] = []
+
+    @property
+    def needs_terms(self) -> bool:
+        return self.terms_now or self.terms_later
+
+    @property
+    def reached(self) -> bool:
+        return bool(self.reads_now or self.opens_now or self.reads_later or self.opens_later)
+
+
+class Audience:
+    """Who a talk reaches: ``members`` (the people reached now or later, and the excluded), whether anyone
+    at all reads it on the public page now or after the release, the release's tier and date, and the
+    exclusion rules that match nobody the event knows."""
+
+    def __init__(self, proposal: Proposal, now, members: list[AudienceMember], idle_rules: list[str]):
+        self.proposal, self.now, self.members, self.idle_rules = proposal, now, members, idle_rules
+        self.release_at = proposal.release_at if _release_pending(proposal, now) else None
+        self.release_tier = proposal.release_tier if self.release_at else None
+        self.anyone_now = is_public_proposal(proposal, now)
+        self.anyone_later = bool(self.release_at) and is_public_proposal(proposal, self.release_at)
+
+    def _count(self, attribute: str) -> int:
+        return sum(1 for member in self.members if getattr(member, attribute))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"reads_now": self._count("reads_now"), "opens_now": self._count("opens_now"),
+                "reads_later": self._count("reads_later"), "opens_later": self._count("opens_later"),
+                "excluded": self._count("excluded_by"), "conflicts": self._count("conflicts"),
+                "needs_terms": self._count("needs_terms")}
+
+    @property
+    def reached(self) -> list[AudienceMember]:
+        return [member for member in self.members if member.reached]
+
+    @property
+    def excluded(self) -> list[AudienceMember]:
+        return [member for member in self.members if member.excluded_by]
+
+    @property
+    def conflicts(self) -> list[AudienceMember]:
+        return [member for member in self.members if member.conflicts]
+
+
+class _AnyMaterial:
+    """A material of the talk, not deleted: what material_decision needs to judge the talk's materials."""
+
+    deleted_at = None
+
+    def __init__(self, proposal: Proposal):
+        self.proposal = proposal
+
+
+def _why_reads(user, proposal: Proposal, now) -> Why:
+    """The first rule of can_view_proposal that lets this person read the talk (they do)."""
+    if is_speaker(user, proposal):
+        return Why.SPEAKER
+    if is_organizer(user, proposal.event):
+        return Why.ORGANIZER
+    if is_admin(user):
+        return Why.ADMIN
+    if is_invited_cospeaker(user, proposal):
+        return Why.COSPEAKER
+    if proposal.effective_tier(now) == Tier.RESTRICTED:
+        return Why.NAMED
+    return Why.ATTENDEE
+
+
+def _why_opens(user, proposal: Proposal, decision: Decision) -> Why:
+    """The audience's word for an allowed material_decision."""
+    if decision.reason == Reason.SPEAKER:
+        return Why.SPEAKER
+    if decision.reason == Reason.TIER_SESSION:
+        return Why.ATTENDED
+    if decision.reason == Reason.TIER_RESTRICTED:
+        return Why.NAMED
+    if is_organizer(user, proposal.event):
+        return Why.ORGANIZER
+    if is_admin(user):
+        return Why.ADMIN
+    if can_view_event_content(user, proposal.event):
+        return Why.ATTENDEE
+    return Why.PUBLIC
+
+
+def _exclusion_rule(user: User, rules: list[ProposalExclusion]) -> str:
+    domains = set(email_domains(user.email))
+    for rule in rules:
+        if rule.user_id == user.id:
+            return "excluded by name"
+    for rule in rules:
+        if rule.domain in domains:
+            return f"domain {rule.domain}"
+    return ""
+
+
+def talk_audience(proposal: Proposal, now=None) -> Audience:
+    """Everyone the event knows whom this talk reaches, and why, now and after a scheduled release.
+
+    The answers are the policy's own: can_view_proposal and material_decision are asked of every person the
+    event knows (its participants, organizers, the instance's admins, the talk's speakers, named, attendees
+    and excluded). What those predicates would look up one person at a time is loaded first in a fixed
+    number of queries and kept for the request, so the count of queries does not grow with the people.
+    """
+    now = now or utcnow()
+    event = proposal.event
+    agreement = current_agreement(event)
+    candidates = db.session.execute(sa.select(Candidate, User).join(User, Candidate.user_id == User.id)
+                                    .where(Candidate.event_id == event.id)).all()
+    organizers = db.session.scalars(sa.select(User).join(event_organizers, event_organizers.c.user_id == User.id)
+                                    .where(event_organizers.c.event_id == event.id)).all()
+    admins = db.session.scalars(sa.select(User).where(User.is_admin.is_(True))).all()
+    speakers = db.session.execute(sa.select(ProposalSpeaker, User).join(User, ProposalSpeaker.user_id == User.id)
+                                  .where(ProposalSpeaker.proposal_id == proposal.id)).all()
+    rules = db.session.execute(sa.select(ProposalExclusion, User).outerjoin(User, ProposalExclusion.user_id == User.id)
+                               .where(ProposalExclusion.proposal_id == proposal.id)
+                               .order_by(ProposalExclusion.id)).all()
+    named = db.session.execute(sa.select(User).join(ProposalAccess, ProposalAccess.user_id == User.id)
+                               .where(ProposalAccess.proposal_id == proposal.id)).scalars().all()
+    attended = db.session.execute(sa.select(User).join(Attendance, Attendance.user_id == User.id)
+                                  .where(Attendance.proposal_id == proposal.id)).scalars().all()
+    signed = set(db.session.scalars(sa.select(AgreementAcceptance.user_id).where(
+        AgreementAcceptance.agreement_id == agreement.id))) if agreement is not None else set()
+    has_terms = bool(proposal.extra_terms.strip())
+    accepted_terms = set(db.session.scalars(sa.select(TermsAcceptance.user_id).where(
+        TermsAcceptance.proposal_id == proposal.id, TermsAcceptance.terms_hash == terms_hash(proposal)))) \
+        if has_terms else set()
+
+    people: dict[int, User] = {}
+    for user in [*(u for _c, u in candidates), *organizers, *admins, *(u for _s, u in speakers),
+                 *(u for _r, u in rules if u is not None), *named, *attended]:
+        people.setdefault(user.id, user)
+    by_user = {c.user_id: c for c, _u in candidates}
+    speaker_rows = {s.user_id: s for s, _u in speakers}
+    organizer_ids = {u.id for u in organizers}
+    named_ids, attended_ids = {u.id for u in named}, {u.id for u in attended}
+    exclusion_rules = [rule for rule, _u in rules]
+    excluded_by = {uid: _exclusion_rule(user, exclusion_rules) for uid, user in people.items()}
+
+    if has_app_context():  # what the predicates would ask one person at a time, answered for all at once
+        memo = g.setdefault("_policy_memo", {})
+        for uid in people:
+            memo[("organizer", uid, event.id)] = uid in organizer_ids
+            memo[("participation", uid, event.id)] = by_user.get(uid)
+            if agreement is not None:
+                memo[("signed", uid, agreement.id)] = uid in signed
+            memo[("speaker", uid, proposal.id)] = speaker_rows.get(uid)
+            memo[("excluded", uid, proposal.id)] = bool(excluded_by[uid])
+            memo[("named", uid, proposal.id)] = uid in named_ids
+            memo[("attended", uid, proposal.id)] = uid in attended_ids
+            if has_terms:
+                memo[("terms", uid, proposal.id, terms_hash(proposal))] = uid in accepted_terms
+
+    material = _AnyMaterial(proposal)
+    release_at = proposal.release_at if _release_pending(proposal, now) else None
+
+    def answers(user) -> tuple:
+        """What the predicates answer for this person: why they read it and open it now, whether the terms
+        hold the materials back, and the same after the release."""
+        reads_now = _why_reads(user, proposal, now) if can_view_proposal(user, proposal, now) else ""
+        decision = material_decision(user, material, now)
+        opens_now = _why_opens(user, proposal, decision) if decision.allowed else ""
+        if release_at is None:
+            return reads_now, opens_now, decision.needs_terms, "", "", False
+        reads_later = _why_reads(user, proposal, release_at) if can_view_proposal(user, proposal, release_at) else ""
+        later = material_decision(user, material, release_at)
+        return (reads_now, opens_now, decision.needs_terms, reads_later,
+                _why_opens(user, proposal, later) if later.allowed else "", later.needs_terms)
+
+    # The predicates read nothing of a person but these facts, so people who share them share the answers:
+    # the predicates are asked once per kind of person, not once per person (tests/test_policy_consent.py
+    # checks the result against the predicates asked person by person).
+    answered: dict[tuple, tuple] = {}
+    members: list[AudienceMember] = []
+    for user in people.values():
+        candidate, row = by_user.get(user.id), speaker_rows.get(user.id)
+        facts = (user.is_admin, user.is_disabled, user.id in organizer_ids,
+                 candidate.status if candidate is not None else None, user.id in signed,
+                 None if row is None else row.confirmed, bool(excluded_by[user.id]), user.id in named_ids,
+                 user.id in attended_ids, user.id in accepted_terms)
+        if facts not in answered:
+            answered[facts] = answers(user)
+        member = AudienceMember(user)
+        (member.reads_now, member.opens_now, member.terms_now, member.reads_later, member.opens_later,
+         member.terms_later) = answered[facts]
+        rule = excluded_by[user.id]
+        if rule:
+            if is_speaker(user, proposal):
+                member.conflicts.append(f"{rule} matches a speaker, whom no exclusion keeps from their own talk")
+            elif not _is_revoked(user, event):
+                member.excluded_by = rule
+                if user.id in named_ids:
+                    member.conflicts.append(f"named, but {rule} excludes them: the exclusion wins")
+                if is_invited_cospeaker(user, proposal):
+                    member.conflicts.append(f"invited to co-speak, but {rule} excludes them")
+        if member.reached or member.excluded_by or member.conflicts:
+            members.append(member)
+    order = {Why.SPEAKER: 0, Why.COSPEAKER: 1, Why.ORGANIZER: 2, Why.ADMIN: 3}
+    members.sort(key=lambda m: (order.get(m.reads_now, 4), m.user.display_name.lower(), m.user.email))
+    matched = {rule.domain for rule in exclusion_rules if rule.domain
+               and any(rule.domain in email_domains(u.email) for u in people.values())}
+    idle = [f"domain {rule.domain}" for rule in exclusion_rules if rule.domain and rule.domain not in matched]
+    return Audience(proposal, now, members, idle)

@@ -187,6 +187,7 @@ def visits(scene: Scene, browsers: Browser) -> list[Visit]:
               status=400),
         Visit("talk-tier", AMARA, f"{e}/proposals/{t['circuits']}/tier", "Change tier"),
         Visit("talk-access", AMARA, f"{e}/proposals/{t['circuits']}/access", "Named people and exclusions"),
+        Visit("talk-audience", AMARA, f"{e}/proposals/{t['circuits']}/audience", "Who sees this talk"),
         Visit("availability", AMARA, f"{e}/availability", "When you cannot speak"),
         Visit("schedule", EMEKA, f"{e}/schedule", "Schedule"),
         Visit("agenda", EMEKA, f"{e}/agenda", "My agenda"),

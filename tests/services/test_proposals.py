@@ -28,9 +28,10 @@ from workshop.models import (
     TierChange,
     User,
     Vote,
+    WideningRequest,
     utcnow,
 )
-from workshop.services import proposals
+from workshop.services import consent, proposals
 from workshop.services.errors import DomainError
 
 S = ProposalStatus
@@ -349,11 +350,21 @@ def test_speakers_raise_and_lower_their_tier_and_every_change_is_recorded(cast, 
     assert change.created_at is not None and change.effective_at is not None
 
 
-def test_a_confirmed_cospeaker_may_lower_the_tier_too(cast):
+def test_a_confirmed_cospeaker_may_lower_the_tier_once_the_lead_consents(cast):
     proposal = submit(cast, cospeakers="co@example.org", tier=Tier.RESTRICTED)
     proposals.answer_cospeaking(cast.co, proposal, accept=True)
-    proposals.change_tier(cast.co, proposal, Tier.ATTENDEES)
+    request = proposals.change_tier(cast.co, proposal, Tier.ATTENDEES)
+    assert isinstance(request, WideningRequest)
+    assert proposal.tier == Tier.RESTRICTED and changes(proposal) == []
+    consent.answer(cast.lead, request, accept=True)
     assert proposal.tier == Tier.ATTENDEES and changes(proposal) == [(cast.co.id, Tier.RESTRICTED, Tier.ATTENDEES)]
+
+
+def test_a_confirmed_cospeaker_raises_the_tier_at_once(cast):
+    proposal = submit(cast, cospeakers="co@example.org", tier=Tier.ATTENDEES)
+    proposals.answer_cospeaking(cast.co, proposal, accept=True)
+    proposals.change_tier(cast.co, proposal, Tier.RESTRICTED)
+    assert proposal.tier == Tier.RESTRICTED and changes(proposal) == [(cast.co.id, Tier.ATTENDEES, Tier.RESTRICTED)]
 
 
 @pytest.mark.parametrize("start, target", [(Tier.PUBLIC, Tier.ATTENDEES), (Tier.ATTENDEES, Tier.RESTRICTED),
@@ -366,21 +377,28 @@ def test_organizers_may_raise_a_tier(cast, start, target):
 
 @pytest.mark.parametrize("start, target", [(Tier.RESTRICTED, Tier.SESSION), (Tier.RESTRICTED, Tier.PUBLIC),
                                            (Tier.ATTENDEES, Tier.PUBLIC)])
-def test_organizers_never_lower_a_tier_and_nothing_is_recorded(cast, start, target):
+def test_organizers_never_lower_a_tier_themselves_the_speakers_consent_or_not(cast, start, target):
+    """Speakers own their talk: an organizer's widening waits for them, and nothing changes meanwhile."""
     proposal = submit(cast, tier=start)
-    with pytest.raises(DomainError, match="never less") as caught:
-        proposals.change_tier(cast.organizer, proposal, target)
-    assert caught.value.field == "tier"
-    db.session.commit()  # even a commit after the refusal leaves no trace
+    request = proposals.change_tier(cast.organizer, proposal, target)
+    db.session.commit()
+    assert isinstance(request, WideningRequest) and request.pending
     assert proposal.tier == start and changes(proposal) == []
     assert db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "change tier")) is None
+    consent.answer(cast.lead, request, accept=False)
+    db.session.commit()
+    assert proposal.tier == start and changes(proposal) == []
 
 
-def test_organizers_schedule_no_release(cast):
+def test_an_organizers_release_waits_for_the_speakers(cast):
     proposal = submit(cast, tier=Tier.RESTRICTED)
-    with pytest.raises(DomainError, match="Only speakers schedule"):
-        proposals.change_tier(cast.organizer, proposal, Tier.RESTRICTED, Tier.PUBLIC, utcnow() + timedelta(days=1))
-    assert proposal.release_tier is None and changes(proposal) == []
+    release_at = utcnow() + timedelta(days=1)
+    request = proposals.change_tier(cast.organizer, proposal, Tier.RESTRICTED, Tier.PUBLIC, release_at)
+    assert isinstance(request, WideningRequest) and proposal.release_tier is None and changes(proposal) == []
+    consent.answer(cast.lead, request, accept=True)
+    assert (proposal.release_tier, proposal.release_at) == (Tier.PUBLIC, release_at)
+    assert changes(proposal) == [(cast.organizer.id, Tier.RESTRICTED, Tier.RESTRICTED),
+                                 (cast.organizer.id, Tier.RESTRICTED, Tier.PUBLIC)]
 
 
 @pytest.mark.parametrize("who", ["listener", "unsigned", "stranger", "co"])
@@ -445,8 +463,8 @@ def test_an_organizer_raise_is_judged_against_the_tier_in_force(cast):
     proposals.change_tier(cast.organizer, proposal, Tier.ATTENDEES)
     assert proposal.effective_tier(utcnow()) == Tier.ATTENDEES
     assert changes(proposal) == [(cast.organizer.id, Tier.PUBLIC, Tier.ATTENDEES)]
-    with pytest.raises(DomainError, match="never less"):
-        proposals.change_tier(cast.organizer, proposal, Tier.PUBLIC)
+    assert isinstance(proposals.change_tier(cast.organizer, proposal, Tier.PUBLIC), WideningRequest)
+    assert proposal.effective_tier(utcnow()) == Tier.ATTENDEES
 
 
 def test_a_change_that_changes_nothing_is_refused(cast):

@@ -616,7 +616,9 @@ BAD_TIER_CHANGES = [
      "Not a valid datetime value."),
     ("speaker", {"tier": "secret"}, "Not a valid choice"),
     ("speaker", {"tier": "attendees", "release_tier": "everyone"}, "Not a valid choice"),
-    ("organizer", {"tier": "public"}, "Organizers may make a talk more restricted, never less. Ask its speakers."),
+    # An organizer's widening is no bad input (it waits for the speakers' consent); a release in the past is.
+    ("organizer", {"tier": "attendees", "release_tier": "public", "release_at": local_minute(-timedelta(days=1))},
+     "Schedule the release in the future, or change the tier now."),
     ("organizer", {"tier": "attendees"}, "The talk already has this tier."),
 ]
 

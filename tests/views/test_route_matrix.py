@@ -156,6 +156,12 @@ EXPECTED: dict[str, dict[str, dict]] = {
     # Organizers may raise the tier (the form raises it to restricted); attendees may not touch it.
     "proposals.tier": {"GET": TALK_MANAGE_PAGE, "POST": TALK_MANAGE_ACTION},
     "proposals.access": {"GET": SPEAKERS_ONLY_PAGE, "POST": SPEAKERS_ONLY},
+    # Who sees the talk, and why: its speakers and the organizers (attendees see the talk, not its audience).
+    "proposals.audience": {"GET": TALK_MANAGE_PAGE},
+    # Asked of the organizer's request to make the talk public (see NEEDS): only its speaker answers it (the
+    # organizer asked, so cannot consent for the speakers); only the organizer who asked withdraws it.
+    "proposals.answer_request": {"POST": SPEAKERS_ONLY},
+    "proposals.withdraw_request": {"POST": by_role(404, 404, 404, 403, 404, 302, 403)},
     "proposals.withdraw": {"POST": SPEAKERS_ONLY},
     # Only an invited co-speaker answers; none of the roles is one.
     "proposals.cospeaking": {"POST": SPEAKERS_ONLY},
@@ -262,6 +268,10 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "proposals.tier": {"GET": {"speaker": 200}, "POST": {"speaker": 302, "cospeaker": 403}},
     "proposals.access": {"GET": {"speaker": 200}, "POST": {"speaker": 302, "cospeaker": 403}},
     "proposals.withdraw": {"POST": {"speaker": 302, "cospeaker": 403}},
+    "proposals.audience": {"GET": {"speaker": 200, "cospeaker": 403}},
+    # Until they confirm, an invited co-speaker is asked nothing.
+    "proposals.answer_request": {"POST": {"speaker": 302, "cospeaker": 403}},
+    "proposals.withdraw_request": {"POST": {"speaker": 403, "cospeaker": 403}},
     "proposals.cospeaking": {"POST": {"speaker": 403, "cospeaker": 302}},
     # Nobody votes on a talk they speak at, nor on one they are asked to join.
     "proposals.vote": {"POST": {"speaker": 403, "cospeaker": 403}},
@@ -325,6 +335,8 @@ NEEDS = {
     "messages.retry": lambda scene: failed_message(scene),
     "messages.retry_failed": lambda scene: failed_message(scene),
     "admin_outbox.instance_retry": lambda scene: failed_message(scene),
+    "proposals.answer_request": lambda scene: scene.widening_request,
+    "proposals.withdraw_request": lambda scene: scene.widening_request,
 }
 # Routes about the scene's talk once it is released (the others ask about it as a proposal).
 RELEASED_TALK_ROUTES = ("sessions.", "calendar.")
@@ -357,6 +369,7 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "talk_id": lambda: scene.talk.public_id,
         "token_id": lambda: attendees_api_token(scene),
         "slot_id": lambda: scene.slot.id,
+        "request_id": lambda: scene.widening_request.public_id,
         "job_id": lambda: (scene.queued_run if endpoint == "autoschedule.cancel" else scene.autoschedule_run).public_id,
         "message_id": lambda: (written_message(scene).public_id if endpoint == "messages.detail"
                                else failed_message(scene)),
@@ -439,6 +452,7 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "proposals.tier": {"tier": "restricted"},
         "proposals.access": {"named": "attendee@example.org", "excluded": "rival.example"},
         "proposals.cospeaking": {"answer": "accept"},
+        "proposals.answer_request": {"answer": "accept"},
         "proposals.decide": {"decision": "reject", "note": "Not this time."},
         "proposals.attendance": {"email": "attendee@example.org"},
         "proposals.terms": {"agree": "y"},

@@ -15,6 +15,8 @@ from .enums import (
     SignUpStatus,
     Tier,
     WaveKind,
+    WideningKind,
+    WideningStatus,
 )
 from .events import Event, event_organizers
 from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
@@ -32,11 +34,17 @@ from .proposals import (
     TermsAcceptance,
     TierChange,
     Vote,
+    WideningConsent,
+    WideningRequest,
 )
 from .schedule import CalendarFeed, Placement, Room, ScheduleRelease, SignUp, Slot, Unavailability
 from .users import LoginToken, User
 
 __all__ = [
+    "WideningConsent",
+    "WideningKind",
+    "WideningRequest",
+    "WideningStatus",
     "ApiToken",
     "AttendanceSource",
     "AuditTarget",

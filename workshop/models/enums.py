@@ -123,3 +123,25 @@ class AuditTarget(enum.StrEnum):
     SLOT = "slot"
     AGREEMENT = "agreement"
     RELEASE = "release"
+
+
+class WideningKind(enum.StrEnum):
+    """What a request to widen a talk changes: its tier (and scheduled release), or its named and excluded."""
+
+    TIER = "tier change"
+    ACCESS = "access change"
+
+
+class WideningStatus(enum.StrEnum):
+    """Where a request to widen a talk stands: waiting for the speakers, or closed one way or another."""
+
+    PENDING = "pending"
+    APPLIED = "applied"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    SUPERSEDED = "superseded"
+
+    @property
+    def label(self) -> str:
+        return {"pending": "waiting for the speakers", "applied": "applied", "declined": "declined",
+                "withdrawn": "withdrawn", "superseded": "replaced by a later change"}[self.value]

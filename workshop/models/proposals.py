@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import public_id, utcnow
-from .enums import AttendanceSource, ProposalKind, ProposalStatus, Tier, enum_column
+from .enums import AttendanceSource, ProposalKind, ProposalStatus, Tier, WideningKind, WideningStatus, enum_column
 from .events import Event
 from .users import User
 
@@ -163,3 +163,54 @@ class TermsAcceptance(db.Model):
     terms_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class WideningRequest(db.Model):
+    """A change that would make a talk travel wider, waiting for the consent of its confirmed speakers.
+
+    ``kind`` says which part of the talk it changes, and the columns for that kind hold the whole state
+    asked for: ``tier``, ``release_tier`` and ``release_at`` for a tier change; ``named`` and ``excluded``
+    (one address or domain a line, as typed) for the named list and the exclusions. ``summary`` says in
+    words what travels wider.
+    """
+
+    __tablename__ = "widening_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(24), unique=True, default=public_id)
+    proposal_id: Mapped[int] = mapped_column(sa.ForeignKey("proposals.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[WideningKind] = mapped_column(enum_column(WideningKind))
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    tier: Mapped[Tier | None] = mapped_column(enum_column(Tier))
+    release_tier: Mapped[Tier | None] = mapped_column(enum_column(Tier))
+    release_at: Mapped[datetime | None]
+    named: Mapped[str] = mapped_column(sa.Text, default="")
+    excluded: Mapped[str] = mapped_column(sa.Text, default="")
+    summary: Mapped[str] = mapped_column(sa.String(1000), default="")
+    status: Mapped[WideningStatus] = mapped_column(enum_column(WideningStatus), default=WideningStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    proposal: Mapped[Proposal] = relationship()
+    requested_by: Mapped[User | None] = relationship()
+    consents: Mapped[list[WideningConsent]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="WideningConsent.answered_at")
+
+    @property
+    def pending(self) -> bool:
+        return self.status == WideningStatus.PENDING
+
+
+class WideningConsent(db.Model):
+    """A speaker's answer to a request to widen their talk."""
+
+    __tablename__ = "widening_consents"
+
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("widening_requests.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    accepted: Mapped[bool] = mapped_column(default=False)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    request: Mapped[WideningRequest] = relationship(back_populates="consents")
+    user: Mapped[User] = relationship()

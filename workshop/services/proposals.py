@@ -29,6 +29,8 @@ from ..models import (
     TierChange,
     User,
     Vote,
+    WideningKind,
+    WideningRequest,
     utcnow,
 )
 from ..text import csv_safe
@@ -144,6 +146,9 @@ def update(actor: User, proposal: Proposal, data: ProposalData, cospeaker_emails
     audit.record(actor, proposal.event, "edit proposal", f"proposal {proposal.public_id}",
                  audit.changes(before, proposal, {"duration_minutes": "minutes"}))
     policy.forget_memo()
+    from . import consent
+
+    consent.speakers_changed(actor, proposal)  # a request may have waited only for a speaker now gone
 
 
 def answer_cospeaking(user: User, proposal: Proposal, accept: bool) -> None:
@@ -157,6 +162,10 @@ def answer_cospeaking(user: User, proposal: Proposal, accept: bool) -> None:
     audit.record(user, proposal.event, "confirm co-speaker" if accept else "decline co-speaker",
                  f"proposal {proposal.public_id}")
     policy.forget_memo()
+    if accept:  # a confirmed speaker's consent is needed for every widening still waiting
+        from . import consent
+
+        consent.speakers_changed(user, proposal, joined=user)
 
 
 def withdraw(actor: User, proposal: Proposal) -> None:
@@ -185,78 +194,153 @@ def decide(actor: User, proposal: Proposal, accept: bool, note: str = "") -> Non
 
 
 def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier | None = None,
-                release_at: datetime | None = None) -> TierChange:
-    """Speakers raise or lower their talk's tier, and may schedule a release to a wider tier at a date.
+                release_at: datetime | None = None) -> TierChange | WideningRequest:
+    """Speakers raise or lower their talk's tier, and may schedule a release to a wider tier at a date;
+    organizers raise it. Every change is recorded.
 
-    Organizers may raise a tier, never lower it, and schedule nothing. Every change is recorded.
+    A change that narrows applies at once. One that widens (a wider tier now, or a release scheduled
+    sooner or wider than one already is) applies at once only when nobody else's consent is needed (a
+    talk with one speaker, asked by that speaker); otherwise it waits, whole, as a WideningRequest that
+    every other confirmed speaker must accept (an organizer's as well: speakers own their talk). Returns
+    the TierChange made, or the request. Raises DomainError for a change that may not be made.
     """
     if not policy.can_change_tier(actor, proposal):
         raise DomainError("Only the talk's speakers and the organizers may change its tier.")
     now = utcnow()
     current = proposal.effective_tier(now)
-    if not policy.can_set_tier(actor, proposal, tier, now):
-        raise DomainError("Organizers may make a talk more restricted, never less. Ask its speakers.", field="tier")
     if release_tier is not None or release_at is not None:
-        if not policy.can_schedule_release(actor, proposal):
-            raise DomainError("Only speakers schedule a release.", field="release_tier")
         if release_tier is None or release_at is None:
             raise DomainError("A scheduled release needs both a tier and a date.", field="release_at")
         if release_tier.rank >= tier.rank:
             raise DomainError("A release opens the talk to a wider tier than it has now.", field="release_tier")
         if release_at <= now:
             raise DomainError("Schedule the release in the future, or change the tier now.", field="release_at")
-    if not policy.may_lower_tier(actor, proposal) and tier == current:
-        raise DomainError("The talk already has this tier.", field="tier")
-    # An organizer's raise also cancels a scheduled release: a release widens the tier, which only
-    # speakers may do; they can schedule it again.
     if tier == current and release_tier == proposal.release_tier and release_at == proposal.release_at:
-        raise DomainError("Nothing changed.", field="tier")
-    change = TierChange(proposal_id=proposal.id, actor_id=actor.id, from_tier=current, to_tier=tier, effective_at=now)
+        raise DomainError("Nothing changed. The talk already has this tier.", field="tier")
+    if policy.tier_change_widens(proposal, tier, release_tier, release_at, now):
+        awaited = policy.consent_awaited_from(actor, proposal)
+        if awaited or not policy.is_speaker(actor, proposal):
+            from . import consent
+
+            return consent.ask(actor, proposal, awaited, WideningKind.TIER,
+                               _tier_summary(current, tier, release_tier, release_at),
+                               tier=tier, release_tier=release_tier, release_at=release_at)
+    return apply_tier(actor, proposal, tier, release_tier, release_at)
+
+
+def _tier_summary(current: Tier, tier: Tier, release_tier: Tier | None, release_at: datetime | None) -> str:
+    summary = f"tier {current.value} → {tier.value}" if tier != current else f"tier stays {tier.value}"
+    if release_tier is not None:
+        summary += f", then {release_tier.value} from {dates.datefmt(release_at, 'stamp')} UTC"
+    return summary
+
+
+def apply_tier(actor: User | None, proposal: Proposal, tier: Tier, release_tier: Tier | None,
+               release_at: datetime | None) -> TierChange:
+    """Put the talk at ``tier`` with the release given (or none), record it, and set aside any request
+    to widen the tier that was waiting (it was asked of the tier as it stood). Callers have decided that
+    the change may be made: change_tier, or a request every speaker consented to."""
+    now = utcnow()
+    current = proposal.effective_tier(now)
+    cancelled = policy._release_pending(proposal, now) and release_tier is None
+    change = TierChange(proposal_id=proposal.id, actor_id=actor.id if actor else None, from_tier=current,
+                        to_tier=tier, effective_at=now)
     db.session.add(change)
     if release_tier is not None:
-        db.session.add(TierChange(proposal_id=proposal.id, actor_id=actor.id, from_tier=tier, to_tier=release_tier,
-                                  effective_at=release_at))
+        db.session.add(TierChange(proposal_id=proposal.id, actor_id=actor.id if actor else None, from_tier=tier,
+                                  to_tier=release_tier, effective_at=release_at))
     proposal.tier, proposal.release_tier, proposal.release_at = tier, release_tier, release_at
-    cancelled = proposal.release_tier is not None and release_tier is None
     detail = f"{current.value} → {tier.value}"
     if release_tier:
         detail += f", {release_tier.value} from {dates.datefmt(release_at, 'stamp')} UTC"
     elif cancelled:
         detail += ", scheduled release cancelled"
     audit.record(actor, proposal.event, "change tier", f"proposal {proposal.public_id}", detail)
+    from . import consent
+
+    consent.supersede(actor, proposal, WideningKind.TIER)
+    policy.forget_memo()
     return change
 
 
-def set_access(actor: User, proposal: Proposal, named_emails: str, excluded: str) -> None:
-    """Speakers name who may see a restricted talk, and exclude people or whole email domains.
-
-    ``excluded`` holds addresses (``ada@lab.org``) and domains (``lab.org`` or ``@lab.org``).
-    """
-    if not policy.can_edit_proposal(actor, proposal):
-        raise DomainError("Only the talk's speakers decide who may see it.")
+def _parse_access(proposal: Proposal, named_emails: str, excluded: str) -> tuple[list[User], list[str], list[str]]:
+    """The named attendees, and the excluded addresses and domains (normalized), or a DomainError that
+    names the field at fault. Creates nothing."""
     named = _attendees_by_email(proposal.event, _split_addresses(named_emails), "named")
     people, domains = [], []
     for entry in _split_addresses(excluded):
         if "@" in entry.strip("@"):
-            people.append(accounts.get_or_create_user(entry))
+            try:
+                people.append(accounts.normalize_email(entry))
+            except DomainError as error:
+                raise DomainError(error.message, field="excluded") from error
         else:
             domain = entry.strip("@").lower()
             if not DOMAIN_RE.match(domain):
                 raise DomainError(f"“{entry[:80]}” is neither an email address nor a domain.", field="excluded")
             domains.append(domain)
-    speaker_ids = {s.user_id for s in proposal.speakers}
-    if any(p.id in speaker_ids for p in people):
+    speaker_emails = {s.user.email for s in proposal.speakers}
+    if any(email in speaker_emails for email in people):
         raise DomainError("A speaker cannot be excluded from their own talk.", field="excluded")
+    return named, list(dict.fromkeys(people)), list(dict.fromkeys(domains))
+
+
+def set_access(actor: User, proposal: Proposal, named_emails: str, excluded: str) -> WideningRequest | None:
+    """Speakers name who may see a restricted talk, and exclude people or whole email domains.
+
+    ``excluded`` holds addresses (``ada@lab.org``) and domains (``lab.org`` or ``@lab.org``). Naming
+    someone new or lifting an exclusion widens the talk: with other confirmed speakers it waits, whole,
+    as a WideningRequest (returned) until they all consent; anything else applies at once (None).
+    """
+    if not policy.can_edit_proposal(actor, proposal):
+        raise DomainError("Only the talk's speakers decide who may see it.")
+    named, people, domains = _parse_access(proposal, named_emails, excluded)
+    named_before, excluded_before = access_lists(proposal)
+    if policy.access_change_widens(set(named_before), {u.email for u in named},
+                                   set(excluded_before), set(people) | set(domains)):
+        awaited = policy.consent_awaited_from(actor, proposal)
+        if awaited:
+            from . import consent
+
+            summary = _access_summary(named_before, [u.email for u in named], excluded_before, people + domains)
+            return consent.ask(actor, proposal, awaited, WideningKind.ACCESS, summary,
+                               named="\n".join(u.email for u in named), excluded="\n".join(people + domains))
+    apply_access(actor, proposal, named, people, domains)
+    return None
+
+
+def _access_summary(named_before, named_after, excluded_before, excluded_after) -> str:
+    parts = []
+    if added := [e for e in named_after if e not in named_before]:
+        parts.append(f"names {', '.join(added)}")
+    if removed := [e for e in named_before if e not in named_after]:
+        parts.append(f"no longer names {', '.join(removed)}")
+    if lifted := [e for e in excluded_before if e not in excluded_after]:
+        parts.append(f"lifts the exclusion of {', '.join(lifted)}")
+    if added_ex := [e for e in excluded_after if e not in excluded_before]:
+        parts.append(f"excludes {', '.join(added_ex)}")
+    return "; ".join(parts)[:1000]
+
+
+def apply_access(actor: User | None, proposal: Proposal, named: list[User], people: list[str],
+                 domains: list[str]) -> None:
+    """Replace the named list and the exclusions, record it, drop the newly excluded from the session's
+    seats, and set aside any request to widen them that was waiting. Callers have decided that the change
+    may be made."""
+    excluded_users = [accounts.get_or_create_user(email) for email in people]
     db.session.execute(sa.delete(ProposalAccess).where(ProposalAccess.proposal_id == proposal.id))
     db.session.execute(sa.delete(ProposalExclusion).where(ProposalExclusion.proposal_id == proposal.id))
     for user in named:
         db.session.add(ProposalAccess(proposal_id=proposal.id, user_id=user.id))
-    for user in {p.id: p for p in people}.values():
+    for user in {p.id: p for p in excluded_users}.values():
         db.session.add(ProposalExclusion(proposal_id=proposal.id, user_id=user.id))
-    for domain in dict.fromkeys(domains):
+    for domain in domains:
         db.session.add(ProposalExclusion(proposal_id=proposal.id, domain=domain))
     audit.record(actor, proposal.event, "set access", f"proposal {proposal.public_id}",
-                 f"{len(named)} named, {len(people)} people and {len(domains)} domains excluded")
+                 f"{len(named)} named, {len(excluded_users)} people and {len(domains)} domains excluded")
+    from . import consent
+
+    consent.supersede(actor, proposal, WideningKind.ACCESS)
     policy.forget_memo()
     # An exclusion leaves no trace: the excluded lose their seat (and the waitlist moves up) at once.
     from .signups import drop_excluded

@@ -18,9 +18,10 @@ from ..models import (
     ProposalSpeaker,
     Tier,
     TierChange,
+    WideningRequest,
     utcnow,
 )
-from ..services import proposals
+from ..services import consent, proposals
 from ._helpers import attachment, client_ip, int_arg, load_event, load_proposal
 from .runner import done, page, run
 
@@ -86,6 +87,10 @@ def detail(slug: str, public_id: str):
             .options(selectinload(TierChange.actor)).order_by(TierChange.id.desc())).all()
     if policy.can_vote(current_user, proposal):
         context["voted"] = proposal.id in proposals.voted_among(current_user, [proposal.id])
+    if policy.can_view_audience(current_user, proposal):
+        context["audience"] = policy.talk_audience(proposal, context["now"])
+    if policy.can_see_widening_requests(current_user, proposal):
+        context["requests"] = consent.open_requests(proposal)
     context.update(materials_panel(current_user, proposal))
     context.update(schedule_box(current_user, proposal))
     return render_template("proposals/detail.html", **context)
@@ -112,20 +117,27 @@ def _detail_url(proposal) -> str:
 def tier(slug: str, public_id: str):
     event, proposal = load_proposal(slug, public_id, policy.can_change_tier)
     form = TierForm()
-    speaker = policy.may_lower_tier(current_user, proposal)
     if not form.is_submitted():
         form.tier.data = proposal.tier.value
         form.release_tier.data = proposal.release_tier.value if proposal.release_tier else ""
         form.release_at.data = dates.local_naive(event, proposal.release_at)
 
     def change():
-        release_tier = Tier(form.release_tier.data) if speaker and form.release_tier.data else None
-        release_at = dates.to_utc(event, form.release_at.data) if speaker and release_tier else None
+        release_tier = Tier(form.release_tier.data) if form.release_tier.data else None
+        release_at = dates.to_utc(event, form.release_at.data) if release_tier else None
         return proposals.change_tier(current_user, proposal, Tier(form.tier.data), release_tier, release_at)
 
-    answer = run(change, lambda _: done("The tier is changed, and the change is recorded.", _detail_url(proposal)),
-                 form=form)
-    return answer or page("proposals/tier.html", form, event=event, proposal=proposal, speaker=speaker, now=utcnow())
+    answer = run(change, lambda result: done(_changed_message(result, "The tier is changed, and the change is "
+                                                              "recorded."), _detail_url(proposal)), form=form)
+    return answer or page("proposals/tier.html", form, event=event, proposal=proposal, now=utcnow(),
+                          waits=policy.widening_waits(current_user, proposal))
+
+
+def _changed_message(result, applied: str) -> str:
+    if isinstance(result, WideningRequest):
+        return ("This makes the talk travel wider, so it waits for the consent of every speaker: they have been "
+                "emailed, and it applies once they all accept.")
+    return applied
 
 
 @bp.route("/<public_id>/access", methods=["GET", "POST"])
@@ -135,8 +147,48 @@ def access(slug: str, public_id: str):
     if not form.is_submitted():
         form.named.data, form.excluded.data = ("\n".join(names) for names in proposals.access_lists(proposal))
     answer = run(lambda: proposals.set_access(current_user, proposal, form.named.data or "", form.excluded.data or ""),
-                 lambda _: done("Saved: who may see this talk.", _detail_url(proposal)), form=form)
-    return answer or page("proposals/access.html", form, event=event, proposal=proposal)
+                 lambda result: done(_changed_message(result, "Saved: who may see this talk."), _detail_url(proposal)),
+                 form=form)
+    return answer or page("proposals/access.html", form, event=event, proposal=proposal,
+                          waits=policy.widening_waits(current_user, proposal))
+
+
+@bp.get("/<public_id>/audience")
+def audience(slug: str, public_id: str):
+    """Exactly who reads the talk and opens its materials, now and after a scheduled release, and why."""
+    event, proposal = load_proposal(slug, public_id, policy.can_view_audience)
+    now = utcnow()
+    return render_template("proposals/audience.html", event=event, proposal=proposal, now=now,
+                           audience=policy.talk_audience(proposal, now))
+
+
+def _load_request(slug: str, public_id: str, request_id: str, may_act) -> tuple[Proposal, WideningRequest]:
+    """A request of a talk: 404 to whoever may not see the talk's requests, 403 for a forbidden answer."""
+    _event, proposal = load_proposal(slug, public_id, policy.can_see_widening_requests)
+    widening = consent.request_of(proposal, request_id)
+    if widening is None:
+        abort(404)
+    if not may_act(current_user, widening):
+        abort(403)
+    return proposal, widening
+
+
+@bp.post("/<public_id>/requests/<request_id>/answer")
+def answer_request(slug: str, public_id: str, request_id: str):
+    proposal, widening = _load_request(slug, public_id, request_id, policy.can_answer_widening)
+    accept = request.form.get("answer") == "accept"
+    messages = {"applied": "You consented, and every speaker has: the change applies now.",
+                "pending": "You consented. The change waits for the other speakers.",
+                "declined": "You declined: the change does not happen. Everyone has been told."}
+    return run(lambda: consent.answer(current_user, widening, accept),
+               lambda status: done(messages.get(status.value, "Answered."), _detail_url(proposal)))
+
+
+@bp.post("/<public_id>/requests/<request_id>/withdraw")
+def withdraw_request(slug: str, public_id: str, request_id: str):
+    proposal, widening = _load_request(slug, public_id, request_id, policy.can_withdraw_widening)
+    return run(lambda: consent.withdraw(current_user, widening),
+               lambda _: done("The request is withdrawn; the speakers have been told.", _detail_url(proposal)))
 
 
 def _press(slug: str, public_id: str, may_act, action, message, form=None):
