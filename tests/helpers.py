@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from flask import current_app
 from reportlab.pdfgen import canvas
 
-from workshop import calendar, policy
+from workshop import calendar, policy, tasks
 from workshop.extensions import db
 from workshop.models import (
     Agreement,
@@ -771,3 +771,10 @@ def sign_in(page, server, email: str, errors, shoot=None) -> None:
     expect(page.locator(".flash")).to_have_text(f"Signed in as {email}.")
     expect(page.get_by_role("heading", name="My events")).to_be_visible()
     errors.assert_none()
+
+
+def defer_tasks(app, monkeypatch, path) -> None:
+    """Tasks wait in a SQLite queue file at ``path`` that no worker reads (the tests' queue runs them at
+    once): what a request leaves for the worker can be seen before the worker does it."""
+    monkeypatch.setitem(app.config, "TASK_QUEUE_URL", f"sqlite:///{path}")
+    monkeypatch.setitem(app.extensions, tasks.EXTENSION, tasks.TaskQueue(app))

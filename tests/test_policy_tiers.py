@@ -31,6 +31,7 @@ from workshop.models import (
     CandidateStatus,
     EventStatus,
     Material,
+    MaterialState,
     Proposal,
     ProposalAccess,
     ProposalExclusion,
@@ -534,3 +535,134 @@ def test_domain_exclusion_covers_subdomains_and_nothing_else(small, domain, emai
     assert policy.material_decision(user, material).allowed is not is_excluded
     listed = material.proposal in db.session.scalars(policy.proposals_visible_to(user, event)).all()
     assert listed is not is_excluded
+
+
+# --- end of access, preparation, only watermarked files -----------------------------------------
+#
+# After a material's end of access only the speakers, and the organizers as far as the tier lets them,
+# open it: the organizers keep what they had (a restricted talk stays closed to them), no more.
+R = policy.Reason
+EXPIRY_TABLE = [
+    # role,        tier,             ended, allowed, reason,               visible
+    ("speaker",    Tier.RESTRICTED,  T,     T,       R.SPEAKER,            T),
+    ("named",      Tier.RESTRICTED,  F,     T,       R.TIER_RESTRICTED,    T),
+    ("named",      Tier.RESTRICTED,  T,     F,       R.EXPIRED,            T),
+    ("organizer",  Tier.RESTRICTED,  T,     F,       R.NOT_NAMED,          T),
+    ("organizer",  Tier.ATTENDEES,   T,     T,       R.TIER_ATTENDEES,     T),
+    ("attendee",   Tier.ATTENDEES,   F,     T,       R.TIER_ATTENDEES,     T),
+    ("attendee",   Tier.ATTENDEES,   T,     F,       R.EXPIRED,            T),
+    ("attended",   Tier.SESSION,     T,     F,       R.EXPIRED,            T),
+    ("attendee",   Tier.SESSION,     T,     F,       R.DID_NOT_ATTEND,     T),  # never had it: the same answer
+    ("anonymous",  Tier.PUBLIC,      T,     F,       R.EXPIRED,            T),
+    ("stranger",   Tier.ATTENDEES,   T,     F,       R.NO_ACCESS,          F),  # tells nothing to outsiders
+    ("unsigned",   Tier.ATTENDEES,   T,     F,       R.NO_ACCESS,          F),
+]
+
+
+@pytest.mark.parametrize("role, tier, ended, allowed, reason, visible", EXPIRY_TABLE)
+def test_end_of_access_leaves_the_speakers_and_the_organizers(small, role, tier, ended, allowed, reason, visible):
+    event, people = small
+    material = add_talk(event, people, tier)
+    now = utcnow()
+    material.expires_at = now - timedelta(minutes=1) if ended else now + timedelta(days=1)
+    db.session.commit()
+    decision = policy.material_decision(user_of(people, role), material, now)
+    assert (decision.allowed, decision.reason, decision.visible) == (allowed, reason, visible)
+
+
+def test_access_ends_at_the_moment_itself(small):
+    event, people = small
+    material = add_talk(event, people, Tier.ATTENDEES)
+    moment = utcnow() + timedelta(hours=2)
+    material.expires_at = moment
+    db.session.commit()
+    attendee = people["attendee"]
+    assert policy.material_decision(attendee, material, moment - timedelta(seconds=1)).allowed
+    assert policy.material_decision(attendee, material, moment).reason == R.EXPIRED
+
+
+# A file the worker has not prepared yet, or refused, is served to nobody; whoever would have it is told
+# why, and whoever would not gets their usual answer.
+STATE_TABLE = [
+    ("speaker",    Tier.ATTENDEES,  MaterialState.PROCESSING, R.PROCESSING,        T),
+    ("speaker",    Tier.ATTENDEES,  MaterialState.REFUSED,    R.REFUSED_AT_UPLOAD, T),
+    ("attendee",   Tier.ATTENDEES,  MaterialState.PROCESSING, R.PROCESSING,        T),
+    ("organizer",  Tier.ATTENDEES,  MaterialState.REFUSED,    R.REFUSED_AT_UPLOAD, T),
+    ("named",      Tier.RESTRICTED, MaterialState.PROCESSING, R.PROCESSING,        T),
+    ("organizer",  Tier.RESTRICTED, MaterialState.PROCESSING, R.NOT_NAMED,         T),
+    ("attendee",   Tier.SESSION,    MaterialState.PROCESSING, R.DID_NOT_ATTEND,    T),
+    ("stranger",   Tier.ATTENDEES,  MaterialState.PROCESSING, R.NO_ACCESS,         F),
+    ("anonymous",  Tier.PUBLIC,     MaterialState.REFUSED,    R.REFUSED_AT_UPLOAD, T),
+]
+
+
+@pytest.mark.parametrize("role, tier, state, reason, visible", STATE_TABLE)
+def test_only_a_prepared_file_is_served(small, role, tier, state, reason, visible):
+    event, people = small
+    material = add_talk(event, people, tier)
+    material.state = state
+    db.session.commit()
+    decision = policy.material_decision(user_of(people, role), material)
+    assert (decision.allowed, decision.reason, decision.visible) == (F, reason, visible)
+    material.state = MaterialState.READY
+    db.session.commit()
+    policy.forget_memo()
+    assert policy.material_decision(user_of(people, role), material).allowed is (
+        reason not in (R.DID_NOT_ATTEND, R.NOT_NAMED, R.NO_ACCESS))
+
+
+@pytest.mark.parametrize("role, sees", [("speaker", T), ("organizer", T), ("attendee", F), ("named", F),
+                                        ("stranger", F), ("anonymous", F)])
+def test_files_being_prepared_or_refused_are_listed_for_speakers_and_organizers_only(small, role, sees):
+    event, people = small
+    ready = add_talk(event, people, Tier.ATTENDEES)
+    proposal = ready.proposal
+    others = [Material(proposal_id=proposal.id, filename=f"{state.value}.pdf", content_type="application/pdf",
+                       size=1, sha256="0" * 64, storage_key=secrets.token_hex(16), state=state)
+              for state in (MaterialState.PROCESSING, MaterialState.REFUSED)]
+    db.session.add_all(others)
+    db.session.commit()
+    user = user_of(people, role)
+    listed = db.session.scalars(policy.materials_visible_to(user, proposal)).all()
+    assert policy.can_see_material_preparation(user, proposal) is sees
+    assert listed == ([ready, *others] if sees else [ready])
+
+
+# A talk that takes only watermarked files serves no other file but to its speakers; the setting
+# stays in force if the tier is lowered later (the speakers may still turn it off).
+ONLY_STAMPED_TABLE = [
+    # role,       tier,            type,                only, allowed, reason
+    ("speaker",   Tier.SESSION,    "image/gif",         T,    T,       R.SPEAKER),
+    ("attended",  Tier.SESSION,    "image/gif",         T,    F,       R.NOT_STAMPED),
+    ("attended",  Tier.SESSION,    "image/gif",         F,    T,       R.TIER_SESSION),
+    ("attended",  Tier.SESSION,    "application/pdf",   T,    T,       R.TIER_SESSION),
+    ("named",     Tier.RESTRICTED, "application/zip",   T,    F,       R.NOT_STAMPED),
+    ("named",     Tier.RESTRICTED, "image/jpeg",        T,    T,       R.TIER_RESTRICTED),
+    ("organizer", Tier.ATTENDEES,  "video/mp4",         T,    F,       R.NOT_STAMPED),
+    ("attendee",  Tier.ATTENDEES,  "image/png",         T,    T,       R.TIER_ATTENDEES),
+    ("attendee",  Tier.SESSION,    "image/gif",         T,    F,       R.DID_NOT_ATTEND),
+    ("stranger",  Tier.SESSION,    "image/gif",         T,    F,       R.NO_ACCESS),
+]
+
+
+@pytest.mark.parametrize("role, tier, content_type, only, allowed, reason", ONLY_STAMPED_TABLE)
+def test_a_talk_that_takes_only_watermarked_files_serves_no_other(small, role, tier, content_type, only, allowed,
+                                                                  reason):
+    event, people = small
+    material = add_talk(event, people, tier, only_stamped=only)
+    material.content_type = content_type
+    db.session.commit()
+    decision = policy.material_decision(user_of(people, role), material)
+    assert (decision.allowed, decision.reason) == (allowed, reason)
+
+
+@pytest.mark.parametrize("role, tier, only, may", [
+    ("speaker", Tier.PUBLIC, F, F), ("speaker", Tier.ATTENDEES, F, F), ("speaker", Tier.SESSION, F, T),
+    ("speaker", Tier.RESTRICTED, F, T), ("speaker", Tier.ATTENDEES, T, T),  # on already: they may turn it off
+    ("organizer", Tier.RESTRICTED, F, F), ("named", Tier.RESTRICTED, F, F), ("attended", Tier.SESSION, F, F),
+])
+def test_who_may_take_only_watermarked_files(small, role, tier, only, may):
+    event, people = small
+    proposal = add_talk(event, people, tier, only_stamped=only).proposal
+    assert policy.can_require_stamped(user_of(people, role), proposal) is may
+    assert policy.can_set_material_expiry(user_of(people, role), proposal) is (role == "speaker")

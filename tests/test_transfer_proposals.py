@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -50,7 +50,9 @@ def build() -> None:
         TermsAcceptance(proposal_id=proposal.id, user_id=fan.id, terms_hash="a" * 64, ip="203.0.113.4"),
     ])
     material = Material(proposal_id=proposal.id, uploaded_by_id=speaker.id, filename="slides.pdf",
-                        content_type="application/pdf", size=1234, sha256="b" * 64, storage_key="k" * 32)
+                        content_type="application/pdf", size=1234, sha256="b" * 64, storage_key="k" * 32,
+                        pages=3, removed="JavaScript", expires_at=datetime(2030, 1, 1, 9, 0))
+    proposal.only_stamped = True
     db.session.add(material)
     db.session.flush()
     db.session.add(MaterialAccess(material_id=material.id, user_id=fan.id, allowed=True, reason="tier attendees",
@@ -70,6 +72,9 @@ def test_proposals_round_trip(ctx):
     assert first["title"] == "Sparse circuits" and first["materials"][0]["accesses"][0]["user"] == "fan@example.org"
     assert {x["domain"] for x in first["exclusions"]} == {"rival.org", None}
     assert second["status"] == "withdrawn"
+    assert first["only_stamped"] is True and second["only_stamped"] is False
+    assert first["materials"][0]["expires_at"] == "2030-01-01T09:00:00+00:00"
+    assert (first["materials"][0]["state"], first["materials"][0]["pages"]) == ("ready", 3)
 
     wipe_database()
     import_event(before)
@@ -77,6 +82,22 @@ def test_proposals_round_trip(ctx):
     assert normalized(export_event("retreat")) == normalized(before)
     for model in (Vote, Attendance, TermsAcceptance, MaterialAccess, ProposalExclusion, TierChange):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(model)) >= 1, model
+
+
+def test_files_from_before_prepared_uploads_import_as_ready_and_open(ctx):
+    build()
+    data = export_event("retreat")
+    for proposal in data["proposals"]:
+        del proposal["only_stamped"]
+        for material in proposal["materials"]:
+            for key in ("state", "refusal", "removed", "pages", "expires_at"):
+                del material[key]
+    wipe_database()
+    import_event(data)
+    db.session.commit()
+    material = db.session.scalars(sa.select(Material)).one()
+    assert (material.state.value, material.expires_at, material.pages) == ("ready", None, None)
+    assert not any(db.session.scalars(sa.select(Proposal.only_stamped)))
 
 
 def test_version_1_files_still_import(ctx):

@@ -8,6 +8,7 @@ job, and a new one finishes the work.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import signal
@@ -25,7 +26,8 @@ import sqlalchemy as sa
 
 from tests import job_kinds  # noqa: F401  (the job kinds the worker knows too)
 from tests.fake_sendgrid import FakeSendGrid
-from tests.helpers import login_as, make_candidate, make_event, make_user
+from tests.helpers import login_as, make_candidate, make_event, make_participant, make_pdf, make_talk, make_user
+from tests.materials import pdfs
 from workshop import tasks
 from workshop.extensions import db
 from workshop.models import (
@@ -34,6 +36,8 @@ from workshop.models import (
     EventStatus,
     Job,
     JobStatus,
+    Material,
+    MaterialState,
     MessageStatus,
     OutboxMessage,
     Proposal,
@@ -145,6 +149,7 @@ def worker(app, tmp_path, provider, queue_url, monkeypatch):
         "MAIL_TIMEOUT_SECONDS": "1", "MAIL_RETRY_SECONDS": "0.5", "MAIL_PROVIDER_BACKOFF_SECONDS": "0.5",
         "MAIL_PAUSE_MAX_SECONDS": "5", "MAIL_LEASE_SECONDS": "3", "MAIL_RATE_PER_SECOND": "0",
         "MAIL_MAX_ATTEMPTS": "20", "JOB_LEASE_SECONDS": "2",
+        "MATERIALS_DIR": app.config["MATERIALS_DIR"], "STORAGE_URL": app.config["STORAGE_URL"],
     }
     started: list[Worker] = []
 
@@ -338,4 +343,57 @@ def test_an_auto_schedule_cancelled_while_it_runs_stops_within_seconds(app, ctx,
     assert done.status == JobStatus.CANCELLED and done.result is None
     assert (done.finished_at - asked).total_seconds() < 5
     assert jobs.get(done.public_id).attempts == 1
+    assert running.stop() == 0, running.output()
+
+
+# --- uploads prepared by a real worker ----------------------------------------------------------
+
+
+def png_image() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (480, 320), (230, 236, 245)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_worker_prepares_uploads_refuses_hostile_ones_and_carries_on(app, client, worker):
+    organizer = make_user("org@example.org")
+    event = make_event("retreat", organizers=[organizer], capacity=20)
+    speaker = make_participant(event, "speaker@example.org")
+    attendee = make_participant(event, "ada@example.org")
+    talk = make_talk(event, speaker)
+    attendee_id = attendee.id
+    uploads = {"scripts.pdf": pdfs.with_scripts(), "pages.pdf": pdfs.many_pages(2000),
+               "bomb.pdf": pdfs.with_bomb("content", gigabytes=3), "loop.pdf": pdfs.page_tree(cycle=True),
+               "slides.pdf": make_pdf("Plain", pages=3), "photo.png": png_image()}
+    login_as(client, speaker)
+    for name, data in uploads.items():
+        response = client.post(f"/e/{event.slug}/proposals/{talk.public_id}/materials",
+                               data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+        assert response.status_code == 302
+    # No worker yet: every upload waits, stored as sent, and is served to nobody.
+    states = {m.filename: m.state for m in db.session.scalars(sa.select(Material))}
+    assert states == dict.fromkeys(uploads, MaterialState.PROCESSING)
+
+    running = worker(threads=1)
+    wait_for(lambda: not db.session.scalar(sa.select(sa.func.count()).select_from(Material).where(
+        Material.state == MaterialState.PROCESSING)), timeout=240, what="every upload to be prepared")
+    rows = {m.filename: m for m in db.session.scalars(sa.select(Material))}
+    assert {name: m.state for name, m in rows.items()} == {
+        "scripts.pdf": MaterialState.READY, "pages.pdf": MaterialState.REFUSED, "bomb.pdf": MaterialState.REFUSED,
+        "loop.pdf": MaterialState.READY, "slides.pdf": MaterialState.READY, "photo.png": MaterialState.READY}
+    assert "more than 300 pages" in rows["pages.pdf"].refusal
+    assert "unpacks to more than" in rows["bomb.pdf"].refusal
+    assert "JavaScript" in rows["scripts.pdf"].removed
+    assert (rows["loop.pdf"].pages, rows["slides.pdf"].pages) == (2, 3)
+    assert running.process.poll() is None, running.output()  # the hostile files cost the worker nothing
+
+    login_as(client, db.session.get(User, attendee_id))
+    served = client.get(f"/m/{rows['scripts.pdf'].public_id}")
+    assert served.status_code == 200 and b"app.alert" not in pdfs.everything(served.data)
+    image = client.get(f"/m/{rows['photo.png'].public_id}")
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+    assert image.data.startswith(b"\x89PNG") and image.data != uploads["photo.png"]
+    assert client.get(f"/m/{rows['bomb.pdf'].public_id}").status_code == 403
     assert running.stop() == 0, running.output()

@@ -32,6 +32,7 @@ from .models import (
     Event,
     EventStatus,
     Material,
+    MaterialState,
     Placement,
     Proposal,
     ProposalAccess,
@@ -697,6 +698,10 @@ class Reason(enum.StrEnum):
     TERMS = "extra terms not accepted"
     CANNOT_BE_STAMPED = "cannot be stamped"
     FILE_UNAVAILABLE = "file unavailable"
+    PROCESSING = "being prepared"
+    REFUSED_AT_UPLOAD = "refused at upload"
+    EXPIRED = "access ended"
+    NOT_STAMPED = "not watermarked"
     # refused: sign-ups
     NOT_RELEASED = "not on the published schedule"
     SIGNUPS_CLOSED = "sign-ups closed"
@@ -731,6 +736,15 @@ _EXPLANATIONS: dict[Reason, tuple[str, str]] = {
                                "one cannot be stamped. Conclave never hands out an unstamped copy. Ask the speakers "
                                "to upload it again, for example exported afresh to PDF.", ""),
     Reason.FILE_UNAVAILABLE: ("The storage that holds it did not answer. Please try again in a moment.", ""),
+    Reason.PROCESSING: ("This file was just uploaded and is still being checked and prepared. It opens in a "
+                        "minute or so: reload the page then.", "Being prepared"),
+    Reason.REFUSED_AT_UPLOAD: ("This upload was refused when it was checked, and is never served. The speakers "
+                               "see why on the talk's page.", "Refused"),
+    Reason.EXPIRED: ("The speakers ended access to this file. Only they and the organizers open it now.",
+                     "Access ended"),
+    Reason.NOT_STAMPED: ("The speakers share only watermarked files of this talk, and this file cannot be "
+                         "watermarked (only PDFs and PNG or JPEG images can), so it is not served.",
+                         "Not served: not watermarked"),
     Reason.NOT_RELEASED: ("This session is not on the published schedule.", ""),
     Reason.SIGNUPS_CLOSED: ("Sign-ups are open only while the event is open or running.", ""),
     Reason.OWN_SESSION: ("You are speaking in this session, so your seat is kept.", ""),
@@ -769,8 +783,20 @@ def material_decision(user, material: Material, now=None) -> Decision:
 
     Order matters: revocation and exclusion beat everything, the speakers always get their own,
     then the talk must be accepted, then its tier in force at ``now`` decides (a scheduled release
-    applies from its date), then the talk's extra terms must have been accepted.
+    applies from its date); then, for everyone but the speakers, a file that cannot be watermarked is
+    not served when the talk takes only watermarked files, and after the material's end of access only
+    the organizers keep what the tier gave them; then the talk's extra terms must have been accepted.
+    Whoever may have the file gets it only once it is prepared: a file still processing, or refused
+    at upload, is served to nobody.
     """
+    decision = _material_rules(user, material, now or utcnow())
+    if decision.allowed and material.state != MaterialState.READY:
+        reason = Reason.PROCESSING if material.state == MaterialState.PROCESSING else Reason.REFUSED_AT_UPLOAD
+        return Decision(False, reason, True)
+    return decision
+
+
+def _material_rules(user, material: Material, now) -> Decision:
     proposal = material.proposal
     event = proposal.event
     now = now or utcnow()
@@ -799,6 +825,10 @@ def material_decision(user, material: Material, now=None) -> Decision:
             return Decision(False, Reason.NOT_NAMED, sees_talk)
     elif tier != Tier.ATTENDEES:
         return Decision(False, Reason.UNKNOWN_TIER, False)
+    if refuses_unstamped(proposal) and not material.stamped:
+        return Decision(False, Reason.NOT_STAMPED, True)
+    if material.expired(now) and not can_manage_event(user, event):
+        return Decision(False, Reason.EXPIRED, True)
     if not has_accepted_terms(user, proposal):
         return Decision(False, Reason.TERMS, True)
     return Decision(True, Reason.for_tier(tier), True)
@@ -807,6 +837,43 @@ def material_decision(user, material: Material, now=None) -> Decision:
 def can_accept_terms(user, proposal: Proposal) -> bool:
     return bool(proposal.extra_terms.strip()) and _signed_in(user) and not is_excluded(user, proposal) and (
         can_view_proposal_anywhere(user, proposal))
+
+
+# Preparation, watermarking and end of access of materials.
+
+TIERS_TAKING_ONLY_STAMPED = (Tier.SESSION, Tier.RESTRICTED)
+
+
+def can_see_material_preparation(user, proposal: Proposal) -> bool:
+    """Speakers and organizers see the files still being prepared or refused at upload (with the reason) and
+    what preparing removed; everyone else sees ready files only (``materials_visible_to``)."""
+    return can_view_material_log(user, proposal)
+
+
+def materials_visible_to(user, proposal: Proposal) -> sa.Select:
+    """Query twin of ``can_see_material_preparation``: the talk's files this person sees listed, in
+    upload order (whether each opens is ``material_decision``'s answer)."""
+    statement = sa.select(Material).where(Material.proposal_id == proposal.id, Material.deleted_at.is_(None))
+    if not can_see_material_preparation(user, proposal):
+        statement = statement.where(Material.state == MaterialState.READY)
+    return statement.order_by(Material.created_at, Material.id)
+
+
+def can_set_material_expiry(user, proposal: Proposal) -> bool:
+    """The speakers end access to a file at a date, or change or remove that date."""
+    return can_edit_proposal(user, proposal)
+
+
+def can_require_stamped(user, proposal: Proposal) -> bool:
+    """Speakers of a session or restricted talk may take only watermarked files; once on, the setting stays
+    in their hands whatever the tier becomes, so that it can be turned off again."""
+    return can_edit_proposal(user, proposal) and (proposal.tier in TIERS_TAKING_ONLY_STAMPED
+                                                  or proposal.only_stamped)
+
+
+def refuses_unstamped(proposal: Proposal) -> bool:
+    """Files that cannot be watermarked are refused at upload and not served (but to the speakers)."""
+    return bool(proposal.only_stamped)
 
 
 # --- the schedule -------------------------------------------------------------------------

@@ -144,6 +144,14 @@ def _define_tasks(huey: Huey, app: Flask) -> dict[str, Callable]:
         with app.app_context():
             jobs.run(job_id)
 
+    @huey.task(name="prepare_material", retries=3, retry_delay=30)
+    def prepare_material(material_id: int) -> None:
+        """Check and prepare an upload (a hostile file costs a refusal, in a child process with limits)."""
+        from .services import materials
+
+        with app.app_context():
+            materials.prepare_upload(material_id)
+
     @huey.periodic_task(crontab(minute="*"), name="sweep")
     def sweep() -> None:
         """Messages and jobs whose task was lost, or whose worker died, go back in line."""
@@ -159,13 +167,13 @@ def _define_tasks(huey: Huey, app: Flask) -> dict[str, Callable]:
             notices.send_due_reminders()
             notices.send_release_notices()
 
-    return {"send_mail": send_mail, "dispatch_mail": dispatch_mail, "run_job": run_job, "sweep": sweep,
-            "notices": notices}
+    return {"send_mail": send_mail, "dispatch_mail": dispatch_mail, "run_job": run_job,
+            "prepare_material": prepare_material, "sweep": sweep, "notices": notices}
 
 
 def run_sweep() -> dict[str, int]:
     """Requeue what was left behind (in an app context); the worker runs it at start and every minute."""
     from . import mail
-    from .services import jobs
+    from .services import jobs, materials
 
-    return {"messages": mail.sweep(), "jobs": jobs.sweep()}
+    return {"messages": mail.sweep(), "jobs": jobs.sweep(), "uploads": materials.sweep_uploads()}

@@ -138,3 +138,32 @@ def with_bomb(where: str = "content", gigabytes: float = 3) -> bytes:
     out = io.BytesIO()
     pdf.save(out, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
     return out.getvalue()
+
+
+def everything(data: bytes) -> bytes:
+    """The file with every stream decoded, to search for what must have gone."""
+    pdf = pikepdf.open(io.BytesIO(data))
+    out = io.BytesIO()
+    pdf.save(out, stream_decode_level=pikepdf.StreamDecodeLevel.all, compress_streams=False,
+             object_stream_mode=pikepdf.ObjectStreamMode.disable)
+    return out.getvalue()
+
+
+# What a script, an action or an attachment leaves in a file: none of it may survive preparation.
+DEFUSED_MARKERS = (b"/JavaScript", b"/JS", b"/OpenAction", b"/Launch", b"calc.exe", b"javascript:", b"/SubmitForm",
+                   b"/ImportData", b"/XFA", b"/AA", b"app.alert", b"/EmbeddedFiles", b"/FileAttachment", b"<script>")
+
+
+def hostile_uploads() -> dict[str, tuple[bytes, str]]:
+    """Hostile PDFs by name, each with what preparing it must come to: "defused" (kept, without what was
+    hostile in it) or the words of its refusal."""
+    return {
+        "javascript and open action": (with_scripts(), "defused"),
+        "embedded html file": (with_embedded_html(), "defused"),
+        "2,000 pages": (many_pages(2000), "more than 300 pages"),
+        "1,000 pages sharing one content stream": (many_pages(1000, shared=busy_drawing(200)), "more than 300 pages"),
+        "deep page tree": (page_tree(depth=3000), "defused"),
+        "cyclic page tree": (page_tree(cycle=True), "defused"),
+        "decompression bomb in the content": (with_bomb("content", gigabytes=3), "unpacks to more than"),
+        "decompression bomb in an image": (with_bomb("image", gigabytes=3), "unpacks to more than"),
+    }

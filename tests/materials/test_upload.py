@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 
@@ -11,7 +12,7 @@ from pypdf import PdfReader, PdfWriter
 
 from tests.helpers import login_as, make_pdf, stored_files
 from workshop.extensions import db
-from workshop.models import AuditEntry, Material, MaterialAccess, ProposalStatus
+from workshop.models import AuditEntry, Material, MaterialAccess, MaterialState, ProposalStatus
 from workshop.services import materials
 from workshop.services.errors import DomainError
 from workshop.storage import KEY_RE
@@ -29,11 +30,14 @@ def test_a_speaker_uploads_a_pdf_and_it_is_stored_under_a_random_key(client, tal
     material = talk.upload_ok(client, data, "slides.pdf")
     assert material.filename == "slides.pdf"
     assert material.content_type == "application/pdf"
-    assert material.size == len(data)
+    # The queue runs at once in the tests: the worker has already kept the prepared copy, and only that.
+    assert (material.state, material.pages, material.refusal) == (MaterialState.READY, 2, "")
     assert KEY_RE.fullmatch(material.storage_key) and "slides" not in material.storage_key
     files = stored_files(talk.storage_dir)
     assert [f.name for f in files] == [material.storage_key]
-    assert files[0].read_bytes() == data
+    kept = files[0].read_bytes()
+    assert kept.startswith(b"%PDF-") and kept != data
+    assert (material.size, material.sha256) == (len(kept), hashlib.sha256(kept).hexdigest())
     assert db.session.scalar(sa.select(AuditEntry.action).where(AuditEntry.target == f"material {material.public_id}")
                              ) == "upload material"
     page = client.get(talk.detail_url()).get_data(as_text=True)
@@ -44,7 +48,7 @@ def test_the_limit_itself_is_accepted(app, client, talk, monkeypatch):
     data = make_pdf()
     monkeypatch.setitem(app.config, "MATERIAL_MAX_BYTES", len(data))
     material = talk.upload_ok(client, data)
-    assert material.size == len(data)
+    assert material.state == MaterialState.READY
 
 
 def test_one_byte_over_the_limit_is_413_and_nothing_is_stored(app, client, talk, monkeypatch):
@@ -113,13 +117,20 @@ def encrypted_pdf() -> bytes:
     (make_pdf()[:700], "damaged"),
     (b"%PDF-1.4\n" + bytes(range(256)) * 4, "damaged"),
 ])
-def test_a_pdf_that_cannot_be_stamped_is_refused_at_upload(client, talk, data, message):
+def test_a_pdf_that_cannot_be_stamped_is_refused_by_the_worker_and_never_served(client, talk, data, message):
     response = talk.upload(client, data, "slides.pdf")
-    assert response.status_code == 422
-    body = response.get_data(as_text=True)
-    assert message in body and "cannot be stamped" in body
-    assert material_count() == 0
-    assert stored_files(talk.storage_dir) == []
+    assert response.status_code == 302  # the request only stored it; the worker (run at once here) refused it
+    [material] = db.session.scalars(sa.select(Material)).all()
+    assert material.state == MaterialState.REFUSED
+    assert message in material.refusal and "cannot be stamped" in material.refusal
+    assert stored_files(talk.storage_dir) == []  # the refused bytes are gone
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "was refused" in page and message in page.replace("&#39;", "'") and "Refused" in page
+    # Nobody gets it, the speaker included, and the attendees do not even see it listed.
+    assert client.get(f"/m/{material.public_id}").status_code == 403
+    login_as(client, talk.ada)
+    assert client.get(f"/m/{material.public_id}").status_code == 403
+    assert material.public_id not in client.get(talk.detail_url()).get_data(as_text=True)
 
 
 @pytest.mark.parametrize("filename, shown", [

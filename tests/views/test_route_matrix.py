@@ -178,6 +178,11 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "materials.log": {"GET": TALK_MANAGE_PAGE},
     "materials.download": {"GET": MATERIAL_LINK},
     "materials.trace": {"GET": MANAGE_PAGE},
+    # Where uploads stand (processing, ready, refused): for the panel of those who see them, speakers and organizers.
+    "materials.status": {"GET": TALK_MANAGE_PAGE},
+    "materials.expiry": {"POST": SPEAKERS_ONLY},
+    # Speakers of a session or restricted talk (or one where it is on already) take only watermarked files.
+    "materials.only_stamped": {"POST": SPEAKERS_ONLY},
     "schedule.editor": {"GET": MANAGE_PAGE},
     "schedule.place": {"POST": MANAGE_ACTION},
     "schedule.unplace": {"POST": MANAGE_ACTION},
@@ -283,6 +288,9 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "materials.log": {"GET": {"speaker": 200, "cospeaker": 403}},
     "materials.download": {"GET": {"speaker": 200}},
     "materials.trace": {"GET": {"speaker": 403}},
+    "materials.status": {"GET": {"speaker": 200, "cospeaker": 403}},
+    "materials.expiry": {"POST": {"speaker": 302, "cospeaker": 403}},
+    "materials.only_stamped": {"POST": {"speaker": 302, "cospeaker": 403}},
     "schedule.editor": {"GET": {"speaker": 403}},
     # Until they confirm, an invited co-speaker is not one of the speakers.
     "schedule.availability": {"GET": {"speaker": 200, "cospeaker": 403}, "POST": {"speaker": 302, "cospeaker": 403}},
@@ -337,7 +345,17 @@ NEEDS = {
     "admin_outbox.instance_retry": lambda scene: failed_message(scene),
     "proposals.answer_request": lambda scene: scene.widening_request,
     "proposals.withdraw_request": lambda scene: scene.widening_request,
+    "materials.only_stamped": lambda scene: only_stamped_talk(scene),
 }
+
+
+def only_stamped_talk(scene: Scene) -> Proposal:
+    """The scene's talk made a session talk, whose speakers may take only watermarked files."""
+    scene.talk.tier = Tier.SESSION
+    db.session.commit()
+    return scene.talk
+
+
 # Routes about the scene's talk once it is released (the others ask about it as a proposal).
 RELEASED_TALK_ROUTES = ("sessions.", "calendar.")
 
@@ -458,6 +476,8 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "proposals.terms": {"agree": "y"},
         # A fresh stream for every request: a read one would upload nothing.
         "materials.upload": {"file": (io.BytesIO(pdf_bytes()), "more-slides.pdf")},
+        "materials.expiry": {"expires_at": (date.today() + timedelta(days=30)).isoformat() + "T18:00"},
+        "materials.only_stamped": {"only_stamped": "y"},
         "schedule.rooms": {"name": "Annex Two", "capacity": "12", "closed_door": "y"},
         "schedule.slots": {"day": scene.world.event.starts_on.isoformat(), "starts": "18:00, 19:00", "minutes": "30"},
         "autoschedule.form": {"scope": "unplaced", "time_limit": "1", "seed": "0"},

@@ -1,5 +1,5 @@
 from flask_wtf.file import FileField, FileRequired
-from wtforms import StringField
+from wtforms import BooleanField, DateTimeLocalField, StringField
 from wtforms.validators import Length, Optional
 
 from .base import Form
@@ -21,3 +21,20 @@ class TraceForm(Form):
 
     download_id = StringField("Download id", description="Printed at the foot of every page of the copy.",
                               validators=[Optional(), Length(max=200)])
+
+
+class MaterialExpiryForm(Form):
+    """When access to one file ends; empty: it never does."""
+
+    expires_at = DateTimeLocalField("Access ends on (event's time zone)", format="%Y-%m-%dT%H:%M",
+                                    validators=[Optional()],
+                                    description="After this, only the speakers and the organizers open it. "
+                                                "Leave it empty to keep it open.")
+
+
+class OnlyStampedForm(Form):
+    """A session or restricted talk takes only files that leave watermarked."""
+
+    only_stamped = BooleanField("Only watermarked files",
+                                description="Refuse files that cannot be watermarked (anything but PDF, PNG and "
+                                            "JPEG), and stop serving those already here to anyone but the speakers.")

@@ -58,6 +58,14 @@ class Tier(enum.StrEnum):
         return list(Tier).index(self)
 
 
+class MaterialState(enum.StrEnum):
+    """Where an upload stands: being checked and prepared by the worker, ready to serve, or refused."""
+
+    PROCESSING = "processing"
+    READY = "ready"
+    REFUSED = "refused"
+
+
 class ProposalKind(enum.StrEnum):
     TALK = "talk"
     DISCUSSION = "discussion"

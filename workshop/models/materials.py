@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import public_id, utcnow
+from .enums import MaterialState, enum_column
 from .proposals import Proposal
 from .users import User
 
@@ -29,6 +30,17 @@ class Material(db.Model):
     # A deleted material's bytes are gone, but the row and its access log stay, so that a copy
     # downloaded before the deletion can still be traced to its person.
     deleted_at: Mapped[datetime | None]
+    # PDFs and images are checked and prepared by the worker: until then the material is processing and
+    # ``storage_key`` holds the upload as sent; once ready it holds the prepared (defused) copy, which is
+    # what every download stamps. A refused upload keeps its row for the message, never its bytes.
+    state: Mapped[MaterialState] = mapped_column(enum_column(MaterialState), default=MaterialState.READY, index=True,
+                                                 server_default=MaterialState.READY.value)
+    refusal: Mapped[str] = mapped_column(sa.Text, default="", server_default="")  # why it was refused, in words
+    removed: Mapped[str] = mapped_column(sa.Text, default="", server_default="")  # what preparing took out
+    pages: Mapped[int | None]
+    prepare_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # After this moment only the speakers and the organizers (as far as the tier lets them) open it.
+    expires_at: Mapped[datetime | None]
 
     proposal: Mapped[Proposal] = relationship()
     uploaded_by: Mapped[User | None] = relationship()
@@ -36,6 +48,22 @@ class Material(db.Model):
     @property
     def is_pdf(self) -> bool:
         return self.content_type == "application/pdf"
+
+    @property
+    def stamped(self) -> bool:
+        """Whether every copy served carries the downloader's stamp (PDFs, PNG and JPEG images)."""
+        return self.content_type in ("application/pdf", "image/png", "image/jpeg")
+
+    @property
+    def processing(self) -> bool:
+        return self.state == MaterialState.PROCESSING
+
+    @property
+    def refused(self) -> bool:
+        return self.state == MaterialState.REFUSED
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 class MaterialAccess(db.Model):

@@ -34,6 +34,8 @@ class Proposal(db.Model):
     chatham_house: Mapped[bool] = mapped_column(default=False)
     no_recording: Mapped[bool] = mapped_column(default=False)
     extra_terms: Mapped[str] = mapped_column(sa.Text, default="")
+    # The speakers share only files that leave stamped: others are refused at upload and not served.
+    only_stamped: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     status: Mapped[ProposalStatus] = mapped_column(enum_column(ProposalStatus), default=ProposalStatus.SUBMITTED)
     decision_note: Mapped[str] = mapped_column(sa.Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))

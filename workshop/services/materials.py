@@ -2,7 +2,14 @@
 
 The bytes live in ``workshop.storage`` under a random key; the user's filename is only ever shown
 and put into ``Content-Disposition``. Every request for a material leaves a ``MaterialAccess`` row,
-allowed or denied, and every PDF leaves stamped with the name of the person it was served to.
+allowed or denied, and every PDF, PNG and JPEG leaves stamped with the name of the person it was
+served to; other files go out as they are, labelled "not watermarked".
+
+An upload is two steps. The request only checks the size and the type and stores the bytes as sent:
+a PDF or an image is then *processing*. The worker (``prepare_upload``, through the task
+``prepare_material``) opens it in a child process with a time and memory budget, and keeps the
+prepared, defused copy (*ready*) or the reason it cannot be stamped (*refused*, its bytes deleted).
+Only a ready material is ever served.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 import filetype
@@ -21,12 +28,13 @@ from flask import current_app
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, selectinload
 
-from .. import mail, policy
+from .. import mail, policy, tasks
 from ..extensions import db
 from ..models import (
     Event,
     Material,
     MaterialAccess,
+    MaterialState,
     Proposal,
     ProposalSpeaker,
     User,
@@ -35,7 +43,7 @@ from ..models import (
 )
 from ..policy import Decision, Reason
 from ..storage import StorageError, get_storage, new_key
-from ..watermark import StampError, limits_from_config, prepare, stamp
+from ..watermark import StampError, can_stamp, limits_from_config, prepare, stamp
 from . import audit
 from .errors import DomainError
 
@@ -207,8 +215,10 @@ def store_upload(actor: User, proposal: Proposal, filename: str, stream: BinaryI
 
     Who may: ``policy.can_edit_proposal`` (confirmed speakers of a live proposal).
     Raises MaterialTooLarge over MATERIAL_MAX_BYTES; DomainError for an empty file, a type that is
-    not accepted (detected from the bytes, never from the name), a PDF that cannot be stamped, or
-    storage that cannot be written.
+    not accepted (detected from the bytes, never from the name), a file that cannot be watermarked
+    for a talk that takes only watermarked ones, or storage that cannot be written.
+    A PDF or an image is stored as sent and marked processing; the worker prepares it once the caller
+    commits (``prepare_upload``). Any other file is ready at once, and served as it is.
     """
     if not policy.can_edit_proposal(actor, proposal):
         raise DomainError("Only the speakers of this talk may add materials to it.")
@@ -219,13 +229,12 @@ def store_upload(actor: User, proposal: Proposal, filename: str, stream: BinaryI
     if not data:
         raise DomainError("The file is empty.", field="file")
     content_type = detect_type(data)
-    if content_type == PDF:
-        try:
-            # Validates and defuses; the worker will keep the prepared copy. The original is kept for now.
-            prepare(data, PDF, limits_from_config(current_app.config))
-        except StampError as error:
-            raise DomainError(f"{error.message} Conclave stamps every copy of a PDF with the name of the person "
-                              "who opens it, and this one cannot be stamped.", field="file") from error
+    stamped = can_stamp(content_type)
+    if not stamped and policy.refuses_unstamped(proposal):
+        raise DomainError(f"This talk takes only watermarked files, and a {type_label(content_type)} file cannot be "
+                          "watermarked: only PDFs and PNG or JPEG images leave stamped with the name of the person "
+                          "who opens them. Export it to PDF and upload that, or turn off “Only watermarked files” "
+                          "below.", field="file")
     name = _with_extension(sanitize_filename(filename), ACCEPTED[content_type])
     key = new_key()
     try:
@@ -235,12 +244,150 @@ def store_upload(actor: User, proposal: Proposal, filename: str, stream: BinaryI
         raise DomainError("The file could not be stored just now; please try again in a moment.") from error
     db.session.info.setdefault(_WRITTEN, []).append(key)
     material = Material(proposal_id=proposal.id, uploaded_by_id=actor.id, filename=name, content_type=content_type,
-                        size=len(data), sha256=hashlib.sha256(data).hexdigest(), storage_key=key)
+                        size=len(data), sha256=hashlib.sha256(data).hexdigest(), storage_key=key,
+                        state=MaterialState.PROCESSING if stamped else MaterialState.READY)
     db.session.add(material)
     db.session.flush()
     audit.record(actor, proposal.event, "upload material", f"material {material.public_id}",
                  f"{name} ({content_type}, {len(data)} bytes) to proposal {proposal.public_id}")
+    if stamped:
+        tasks.after_commit("prepare_material", material.id)
     return material
+
+
+# --- preparing, in the worker -------------------------------------------------------------
+
+# A file is taken up again by the sweep when its task was lost; one that keeps failing (never
+# through the file itself: that costs a StampError in a child process) is refused in the end.
+MAX_PREPARE_ATTEMPTS = 5
+
+
+def _refusal_message(material: Material, message: str) -> str:
+    what = "a PDF" if material.is_pdf else "an image"
+    return (f"{message} Conclave stamps every copy of {what} with the name of the person who opens it, and this "
+            "one cannot be stamped, so it is not served. Delete it and upload a fixed copy.")
+
+
+def prepare_upload(material_id: int) -> MaterialState | None:
+    """The worker's half of an upload: keep the prepared copy of a processing material, or refuse it.
+
+    Who may: the worker only (no actor). Safe to run twice, or by two workers at once: only a
+    material still processing under the key it was read from changes, and the loser's copy is
+    deleted with its rolled-back transaction. Commits. Returns the new state, or None when there was
+    nothing to do. Raises StorageError when the upload cannot be read or the copy written (the
+    task is retried, and the sweep takes it up again later).
+    """
+    material = db.session.get(Material, material_id)
+    if material is None or material.state != MaterialState.PROCESSING or material.deleted_at is not None:
+        return None
+    original_key = material.storage_key
+    material.prepare_attempts += 1
+    attempts = material.prepare_attempts
+    db.session.commit()
+    if attempts > MAX_PREPARE_ATTEMPTS:
+        return _refuse_upload(material, original_key, "Conclave could not finish checking this file.")
+    data = get_storage().get(original_key)
+    try:
+        prepared = prepare(data, material.content_type, limits_from_config(current_app.config))
+    except StampError as error:
+        return _refuse_upload(material, original_key, error.message)
+    key = new_key()
+    get_storage().put(key, prepared.data)
+    db.session.info.setdefault(_WRITTEN, []).append(key)
+    updated = db.session.execute(
+        sa.update(Material)
+        .where(Material.id == material_id, Material.state == MaterialState.PROCESSING,
+               Material.storage_key == original_key, Material.deleted_at.is_(None))
+        .values(state=MaterialState.READY, storage_key=key, size=len(prepared.data),
+                sha256=hashlib.sha256(prepared.data).hexdigest(), pages=prepared.pages,
+                removed="; ".join(prepared.removed))
+        .execution_options(synchronize_session=False))
+    if updated.rowcount != 1:
+        db.session.rollback()  # deleted, or prepared by another worker meanwhile: drop this copy
+        return None
+    db.session.info.setdefault(_TO_DELETE, []).append(original_key)
+    proposal = material.proposal
+    audit.record(None, proposal.event, "prepare material", f"material {material.public_id}",
+                 f"{material.filename}: {prepared.pages} page(s), {len(prepared.data)} bytes"
+                 + (f"; removed {', '.join(prepared.removed)}" if prepared.removed else ""))
+    db.session.commit()
+    return MaterialState.READY
+
+
+def _refuse_upload(material: Material, original_key: str, message: str) -> MaterialState | None:
+    refusal = _refusal_message(material, message)
+    updated = db.session.execute(
+        sa.update(Material)
+        .where(Material.id == material.id, Material.state == MaterialState.PROCESSING,
+               Material.storage_key == original_key)
+        .values(state=MaterialState.REFUSED, refusal=refusal)
+        .execution_options(synchronize_session=False))
+    if updated.rowcount != 1:
+        db.session.rollback()
+        return None
+    # The refused bytes are never served: they go. The row stays, to tell the speakers why.
+    db.session.info.setdefault(_TO_DELETE, []).append(original_key)
+    proposal = material.proposal
+    audit.record(None, proposal.event, "refuse material", f"material {material.public_id}",
+                 f"{material.filename}: {message}")
+    db.session.commit()
+    return MaterialState.REFUSED
+
+
+def sweep_uploads(now: datetime | None = None) -> int:
+    """Queue again the uploads still processing well after their task should have finished (a lost
+    task, a dead worker). Safe at any time; returns how many were queued."""
+    now = now or utcnow()
+    grace = timedelta(seconds=max(120, 2 * float(current_app.config.get("PDF_PREPARE_SECONDS", 60))))
+    ids = db.session.scalars(
+        sa.select(Material.id).where(Material.state == MaterialState.PROCESSING, Material.deleted_at.is_(None),
+                                     Material.created_at <= now - grace).order_by(Material.id).limit(1000)).all()
+    db.session.rollback()
+    for material_id in ids:
+        tasks.enqueue_safely("prepare_material", material_id)
+    return len(ids)
+
+
+# --- settings: end of access, only watermarked files --------------------------------------
+
+
+def set_expiry(actor: User, material: Material, expires_at: datetime | None, now: datetime | None = None) -> None:
+    """A speaker ends access to a file at ``expires_at`` (naive UTC; None: never). The caller commits.
+
+    Who may: ``policy.can_set_material_expiry``. After that moment only the speakers and the
+    organizers (as far as the tier lets them) open it. A moment already past ends access at once.
+    Raises DomainError otherwise.
+    """
+    proposal = material.proposal
+    if not policy.can_set_material_expiry(actor, proposal):
+        raise DomainError("Only the speakers of this talk may end access to its materials.")
+    now = now or utcnow()
+    before = material.expires_at
+    material.expires_at = expires_at
+    ends = f"{expires_at:%Y-%m-%d %H:%M} UTC" if expires_at is not None else "never"
+    audit.record(actor, proposal.event, "set material end of access", f"material {material.public_id}",
+                 f"{material.filename}: access ends {ends}"
+                 + (f" (was {before:%Y-%m-%d %H:%M} UTC)" if before is not None else "")
+                 + (" (already past: ended now)" if expires_at is not None and expires_at <= now else ""))
+
+
+def set_only_stamped(actor: User, proposal: Proposal, on: bool) -> int:
+    """A speaker lets the talk take only watermarked files, or any file again. The caller commits.
+
+    Who may: ``policy.can_require_stamped`` (speakers of a session or restricted talk, or of a talk
+    where it is on). Returns how many of the talk's current files are not watermarked (and so, when on,
+    no longer served to anyone but the speakers). Raises DomainError otherwise.
+    """
+    if not policy.can_require_stamped(actor, proposal):
+        raise DomainError("Only the speakers of a session or restricted talk may choose to take only "
+                          "watermarked files.")
+    proposal.only_stamped = bool(on)
+    unstamped = [m for m in db.session.scalars(sa.select(Material).where(
+        Material.proposal_id == proposal.id, Material.deleted_at.is_(None))) if not m.stamped]
+    audit.record(actor, proposal.event, "only watermarked files" if on else "any file type",
+                 f"proposal {proposal.public_id}",
+                 f"{len(unstamped)} file(s) not watermarked" + (" are no longer served" if on and unstamped else ""))
+    return len(unstamped)
 
 
 def delete_material(actor: User, material: Material) -> None:
@@ -274,9 +421,10 @@ def open_material(user, material: Material, ip: str, now: datetime | None = None
     """Decide a request for ``material`` and log it. The caller commits the log row.
 
     Anyone may ask; ``policy.material_decision`` answers. The returned bytes are set only when the
-    request is allowed, and for a PDF they are a copy stamped for this person. A PDF that cannot be
-    stamped, or bytes that cannot be read, turn the answer into a refusal (reason ``cannot be
-    stamped`` or ``file unavailable``): nothing is ever served unstamped.
+    request is allowed, and for a PDF, PNG or JPEG they are a copy of the prepared file stamped for
+    this person (other types go out as they are, labelled so). A file that cannot be stamped, or
+    bytes that cannot be read, turn the answer into a refusal (reason ``cannot be stamped`` or ``file
+    unavailable``): nothing stampable is ever served unstamped.
     """
     now = now or utcnow()
     decision = policy.material_decision(user, material, now)
@@ -289,9 +437,10 @@ def open_material(user, material: Material, ip: str, now: datetime | None = None
         return decision, None, access
     try:
         data = get_storage().get(material.storage_key)
-        if material.is_pdf:
+        if material.stamped:
             lines = watermark_lines(user, now, access.download_id)
-            data = stamp(data, PDF, lines, access.download_id, limits_from_config(current_app.config))
+            data = stamp(data, material.content_type, lines, access.download_id,
+                         limits_from_config(current_app.config))
     except StampError as error:
         current_app.logger.warning("material %s cannot be stamped: %s", material.public_id, error.message)
         return _refuse(access, Reason.CANNOT_BE_STAMPED), None, access
@@ -307,8 +456,9 @@ def _refuse(access: MaterialAccess, reason: Reason) -> Decision:
 
 
 def served_content_type(material: Material) -> str:
-    """PDFs go out as PDFs (stamped); anything else as bytes to save, never to render."""
-    return PDF if material.is_pdf else "application/octet-stream"
+    """PDFs and images go out as what they are (stamped, re-encoded); anything else as bytes to save,
+    never to render."""
+    return material.content_type if material.stamped else "application/octet-stream"
 
 
 # --- the access log and tracing -----------------------------------------------------------

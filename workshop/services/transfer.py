@@ -57,6 +57,7 @@ from ..models import (
     InviteWave,
     Material,
     MaterialAccess,
+    MaterialState,
     Placement,
     Proposal,
     ProposalAccess,
@@ -299,7 +300,8 @@ def _export_proposals(event: Event, person) -> list[dict[str, Any]]:
         "duration_minutes": p.duration_minutes, "tier": p.tier.value,
         "release_tier": p.release_tier.value if p.release_tier else None, "release_at": _when(p.release_at),
         "chatham_house": p.chatham_house, "no_recording": p.no_recording, "extra_terms": p.extra_terms,
-        "status": p.status.value, "decision_note": p.decision_note, "created_by": who(p.created_by_id),
+        "only_stamped": p.only_stamped, "status": p.status.value, "decision_note": p.decision_note,
+        "created_by": who(p.created_by_id),
         "created_at": _when(p.created_at),
         "speakers": [{"user": who(s.user_id), "is_lead": s.is_lead, "confirmed": s.confirmed} for s in speakers[p.id]],
         "named": [who(a.user_id) for a in named[p.id]],
@@ -315,7 +317,8 @@ def _export_proposals(event: Event, person) -> list[dict[str, Any]]:
         "materials": [{
             "public_id": m.public_id, "filename": m.filename, "content_type": m.content_type, "size": m.size,
             "sha256": m.sha256, "storage_key": m.storage_key, "uploaded_by": who(m.uploaded_by_id),
-            "created_at": _when(m.created_at),
+            "created_at": _when(m.created_at), "state": m.state.value, "refusal": m.refusal, "removed": m.removed,
+            "pages": m.pages, "expires_at": _when(m.expires_at),
             "accesses": [{"download_id": a.download_id, "user": who(a.user_id), "allowed": a.allowed,
                           "reason": a.reason, "ip": a.ip, "created_at": _when(a.created_at)}
                          for a in accesses.get(m.id, [])],
@@ -564,6 +567,12 @@ class MaterialPart(_Part):
     storage_key: Text(M.storage_key)
     uploaded_by: OptionalEmail
     created_at: Moment
+    # Files written before uploads were prepared in the worker hold none of these: ready, open for good.
+    state: MaterialState = MaterialState.READY
+    refusal: str = ""
+    removed: str = ""
+    pages: StrictInt | None = None
+    expires_at: OptionalMoment = None
     accesses: list[AccessPart]
 
 
@@ -579,6 +588,7 @@ class ProposalPart(_Part):
     chatham_house: StrictBool
     no_recording: StrictBool
     extra_terms: str
+    only_stamped: StrictBool = False
     status: ProposalStatus
     decision_note: str
     created_by: OptionalEmail
@@ -834,7 +844,8 @@ def _write_proposals(event: Event, proposals: list[ProposalPart], user_id) -> No
     for p in proposals:
         proposal = Proposal(event_id=event.id, created_by_id=user_id(p.created_by), **p.model_dump(include={
             "public_id", "title", "abstract", "kind", "duration_minutes", "tier", "release_tier", "release_at",
-            "chatham_house", "no_recording", "extra_terms", "status", "decision_note", "created_at"}))
+            "chatham_house", "no_recording", "extra_terms", "only_stamped", "status", "decision_note",
+            "created_at"}))
         db.session.add(proposal)
         db.session.flush()
         pid = proposal.id

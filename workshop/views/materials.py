@@ -6,19 +6,19 @@ import unicodedata
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import dump_options_header
 
-from .. import policy
+from .. import dates, policy
 from ..extensions import db
-from ..forms.materials import MaterialUploadForm, TraceForm
+from ..forms.materials import MaterialExpiryForm, MaterialUploadForm, OnlyStampedForm, TraceForm
 from ..models import Material, MaterialAccess, Proposal, utcnow
 from ..services import materials
 from ._helpers import PUBLIC_ID_MAX, attachment, client_ip, int_arg, load_event, load_proposal
-from .runner import done, run, write_on_read
+from .runner import done, page, run, write_on_read
 
 bp = Blueprint("materials", __name__)
 LOG_PAGE = 50
@@ -54,33 +54,51 @@ def _proposal_url(proposal: Proposal) -> str:
 
 
 def materials_panel(user, proposal: Proposal) -> dict:
-    """What ``materials/_panel.html`` needs, for a person who may see ``proposal``: its materials in
-    upload order, the policy's decision on each for this person, and the upload form for speakers.
+    """What ``materials/_panel.html`` needs, for a person who may see ``proposal``: the materials they see
+    listed (``policy.materials_visible_to``: speakers and organizers also see files being prepared or
+    refused) in upload order, the policy's decision on each for this person, and the speakers' forms.
     One query for the materials; the policy caches its lookups per request, so the count does not
     grow with the number of materials."""
-    items = db.session.scalars(sa.select(Material).where(Material.proposal_id == proposal.id,
-                                                         Material.deleted_at.is_(None))
-                               .order_by(Material.created_at, Material.id)).all()
+    items = db.session.scalars(policy.materials_visible_to(user, proposal)).all()
     now = utcnow()
+    can_expire = policy.can_set_material_expiry(user, proposal)
+    event = proposal.event
     return {
         "materials": items,
         "material_decisions": {m.id: policy.material_decision(user, m, now) for m in items},
-        "upload_form": _upload_form(),
+        "materials_now": now,
+        "upload_form": _upload_form(proposal),
         "can_upload": policy.can_edit_proposal(user, proposal),
         "can_view_log": policy.can_view_material_log(user, proposal),
+        "sees_preparation": policy.can_see_material_preparation(user, proposal),
+        "any_processing": any(m.processing for m in items),
+        "can_set_expiry": can_expire,
+        "expiry_forms": {m.id: MaterialExpiryForm(formdata=None, expires_at=dates.local_naive(event, m.expires_at))
+                         for m in items} if can_expire else {},
+        "can_require_stamped": policy.can_require_stamped(user, proposal),
+        "only_stamped_form": OnlyStampedForm(formdata=None, only_stamped=proposal.only_stamped),
+        "refuses_unstamped": policy.refuses_unstamped(proposal),
         "material_type_label": materials.type_label,
         "human_size": materials.human_size,
     }
 
 
+def _panel_url(proposal: Proposal) -> str:
+    return _proposal_url(proposal) + "#materials"
+
+
 # --- upload and delete --------------------------------------------------------------------
 
 
-def _upload_form() -> MaterialUploadForm:
+def _upload_form(proposal: Proposal) -> MaterialUploadForm:
     form = MaterialUploadForm()
+    stamped = ("PDFs, PNG and JPEG images are checked, then stamped with each downloader's name on every page; "
+               "other files are served as they are, marked “not watermarked”.")
+    if policy.refuses_unstamped(proposal):
+        stamped = ("This talk takes only watermarked files: PDFs, PNG and JPEG images, each stamped with the "
+                   "downloader's name.")
     form.file.description = (f"Up to {materials.human_size(current_app.config['MATERIAL_MAX_BYTES'])}: "
-                             f"{materials.ACCEPTED_SUMMARY}. The type is read from the file itself. "
-                             "PDFs are stamped with each downloader's name on every page.")
+                             f"{materials.ACCEPTED_SUMMARY}. The type is read from the file itself. {stamped}")
     return form
 
 
@@ -103,7 +121,7 @@ def request_too_large(error):
 @bp.post("/e/<slug>/proposals/<public_id>/materials")
 def upload(slug: str, public_id: str):
     event, proposal = load_proposal(slug, public_id, policy.can_edit_proposal)
-    form = _upload_form()
+    form = _upload_form(proposal)
 
     def refused(error, status):
         if isinstance(error, materials.MaterialTooLarge):
@@ -111,10 +129,79 @@ def upload(slug: str, public_id: str):
         return render_template("materials/upload.html", event=event, proposal=proposal, upload_form=form), (
             422 if status == 409 else status)
 
+    def uploaded(material: Material):
+        said = f"“{material.filename}” is uploaded ({materials.human_size(material.size)})."
+        if material.processing:
+            said += " It is being checked and prepared; it opens once that is done."
+        elif material.refused:  # the queue ran at once (a single process) and refused it
+            return done(f"“{material.filename}” was refused: {material.refusal}", _panel_url(proposal), "error")
+        elif not material.stamped:
+            said += (" It is not watermarked: only PDFs and PNG or JPEG images are stamped with the downloader's "
+                     "name, so it goes out as it is.")
+        return done(said, _panel_url(proposal))
+
     return run(lambda: materials.store_upload(current_user, proposal, form.file.data.filename or "",
                                               form.file.data.stream),
-               lambda material: done(f"“{material.filename}” is uploaded ({materials.human_size(material.size)}).",
-                                     _proposal_url(proposal)), form=form, refused=refused)
+               lambda material: uploaded(_reloaded(material)), form=form, refused=refused)
+
+
+def _reloaded(material: Material) -> Material:
+    """The row as the worker left it: with an immediate queue, it prepared the file at the commit."""
+    db.session.expire(material)
+    return material
+
+
+@bp.get("/e/<slug>/proposals/<public_id>/materials/status")
+def status(slug: str, public_id: str):
+    """Where each of the talk's files stands, for the panel to poll while one is being prepared."""
+    _event, proposal = load_proposal(slug, public_id, policy.can_see_material_preparation)
+    items = db.session.scalars(policy.materials_visible_to(current_user, proposal)).all()
+    response = jsonify({"processing": sum(1 for m in items if m.processing),
+                        "materials": [{"id": m.public_id, "state": m.state.value} for m in items]})
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/e/<slug>/proposals/<public_id>/materials/<material_public_id>/expiry")
+def expiry(slug: str, public_id: str, material_public_id: str):
+    """A speaker ends access to one file at a date (in the event's time zone), or removes the end."""
+    event, proposal = load_proposal(slug, public_id)
+    material = _material(proposal, material_public_id)
+    if not policy.can_set_material_expiry(current_user, proposal):
+        abort(403)
+    form = MaterialExpiryForm()
+
+    def said(_):
+        when = dates.to_utc(event, form.expires_at.data)
+        if when is None:
+            return done(f"“{material.filename}” stays open: no end of access.", _panel_url(proposal))
+        shown = dates.datefmt(dates.local(event, when), "long moment")
+        if when <= utcnow():
+            return done(f"Access to “{material.filename}” has ended ({shown}): only the speakers and the "
+                        "organizers open it now.", _panel_url(proposal))
+        return done(f"Access to “{material.filename}” ends on {shown} ({event.timezone}).", _panel_url(proposal))
+
+    answer = run(lambda: materials.set_expiry(current_user, material, dates.to_utc(event, form.expires_at.data)),
+                 said, form=form)
+    return answer or page("materials/expiry.html", form, event=event, proposal=proposal, material=material)
+
+
+@bp.post("/e/<slug>/proposals/<public_id>/materials/only-watermarked")
+def only_stamped(slug: str, public_id: str):
+    """A speaker of a session or restricted talk takes only watermarked files, or any file again."""
+    _event, proposal = load_proposal(slug, public_id, policy.can_require_stamped)
+    form = OnlyStampedForm()
+
+    def said(unstamped: int):
+        if not form.only_stamped.data:
+            return done("The talk takes any accepted file again; files that cannot be watermarked are served "
+                        "as they are, marked so.", _panel_url(proposal))
+        more = (f" {unstamped} file(s) here cannot be watermarked: they are no longer served to anyone but the "
+                "speakers." if unstamped else "")
+        return done("The talk takes only watermarked files now." + more, _panel_url(proposal))
+
+    return run(lambda: materials.set_only_stamped(current_user, proposal, form.only_stamped.data), said,
+               button=form)
 
 
 @bp.post("/e/<slug>/proposals/<public_id>/materials/<material_public_id>/delete")
