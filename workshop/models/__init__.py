@@ -21,6 +21,7 @@ from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
 from .jobs import Job, JobStatus
 from .mail import MailProviderState, MessageKind, MessageStatus, OutboxMessage
 from .materials import Material, MaterialAccess
+from .reader import PageView
 from .notices import ReleaseNotice, WaveReminder
 from .proposals import (
     Attendance,
@@ -51,6 +52,7 @@ __all__ = [
     "Attendance",
     "Material",
     "MaterialAccess",
+    "PageView",
     "Proposal",
     "ProposalAccess",
     "ProposalExclusion",
