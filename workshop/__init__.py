@@ -96,12 +96,13 @@ def _register_blueprints(app: Flask) -> None:
         manage,
         materials,
         proposals,
+        reader,
         schedule,
         sessions,
     )
 
-    for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials, schedule, sessions,
-                   calendar, autoschedule, exports, api):
+    for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials, reader, schedule,
+                   sessions, calendar, autoschedule, exports, api):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.tokens_bp)
 

@@ -674,6 +674,7 @@ class Reason(enum.StrEnum):
     TERMS = "extra terms not accepted"
     CANNOT_BE_STAMPED = "cannot be stamped"
     FILE_UNAVAILABLE = "file unavailable"
+    VIEW_ONLY = "view only"
     # refused: sign-ups
     NOT_RELEASED = "not on the published schedule"
     SIGNUPS_CLOSED = "sign-ups closed"
@@ -708,6 +709,8 @@ _EXPLANATIONS: dict[Reason, tuple[str, str]] = {
                                "one cannot be stamped. Conclave never hands out an unstamped copy. Ask the speakers "
                                "to upload it again, for example exported afresh to PDF.", ""),
     Reason.FILE_UNAVAILABLE: ("The storage that holds it did not answer. Please try again in a moment.", ""),
+    Reason.VIEW_ONLY: ("The speakers share this file to read in the browser only, one page at a time, each page "
+                       "stamped with your name. It is not downloaded.", "Read in the browser"),
     Reason.NOT_RELEASED: ("This session is not on the published schedule.", ""),
     Reason.SIGNUPS_CLOSED: ("Sign-ups are open only while the event is open or running.", ""),
     Reason.OWN_SESSION: ("You are speaking in this session, so your seat is kept.", ""),
@@ -784,6 +787,51 @@ def material_decision(user, material: Material, now=None) -> Decision:
 def can_accept_terms(user, proposal: Proposal) -> bool:
     return bool(proposal.extra_terms.strip()) and _signed_in(user) and not is_excluded(user, proposal) and (
         can_view_proposal_anywhere(user, proposal))
+
+
+# View-only materials (SPEC section 6): a speaker may make a PDF view-only. It then opens in the
+# in-browser reader, whose every page is decided anew (so revocation, exclusion or the end of access
+# stop it at the next page), and the download route refuses it to everyone but the talk's speakers:
+# it is their file. Organizers read it in the reader like anyone the tier lets in; a download for
+# them would defeat what the speakers chose.
+
+
+def opens_in_reader(material: Material) -> bool:
+    return bool(material.view_only) and material.is_pdf and material.deleted_at is None
+
+
+def download_decision(user, material: Material, now=None) -> Decision:
+    """The download route's answer: ``material_decision``, except that a view-only material is
+    refused (``view only``, a known object: 403) to everyone but its speakers."""
+    decision = material_decision(user, material, now)
+    if decision.allowed and opens_in_reader(material) and decision.reason != Reason.SPEAKER:
+        return Decision(False, Reason.VIEW_ONLY, True)
+    return decision
+
+
+def can_download_material(user, material: Material, now=None) -> bool:
+    return download_decision(user, material, now).allowed
+
+
+def reader_decision(user, material: Material, now=None) -> Decision:
+    """May this person see a page of this view-only material now? Asked for every page, so the reader
+    stops at the next page once access ends. (A material that is not view-only has no reader: the
+    views answer 404 before asking, see ``opens_in_reader``.)"""
+    return material_decision(user, material, now)
+
+
+def can_read_material(user, material: Material, now=None) -> bool:
+    return opens_in_reader(material) and reader_decision(user, material, now).allowed
+
+
+def can_set_view_only(user, material: Material) -> bool:
+    """The talk's speakers choose whether a PDF of theirs is view-only; only PDFs have pages to show."""
+    return material.is_pdf and material.deleted_at is None and can_edit_proposal(user, material.proposal)
+
+
+def can_view_reading_report(user, proposal: Proposal) -> bool:
+    """Who read which pages, and for how long: for those who see who opened the talk's materials."""
+    return can_view_material_log(user, proposal)
 
 
 # --- the schedule -------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from .invites import Candidate, CandidateTag, Invitation, InviteWave, Vouch
 from .jobs import Job, JobStatus
 from .mail import MailProviderState, MessageKind, MessageStatus, OutboxMessage
 from .materials import Material, MaterialAccess
-from .reader import PageView
 from .notices import ReleaseNotice, WaveReminder
 from .proposals import (
     Attendance,
@@ -33,6 +32,7 @@ from .proposals import (
     TierChange,
     Vote,
 )
+from .reader import PageView
 from .schedule import CalendarFeed, Placement, Room, ScheduleRelease, SignUp, Slot, Unavailability
 from .users import LoginToken, User
 
