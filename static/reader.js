@@ -6,6 +6,8 @@ import * as pdfjs from "./vendor/pdfjs/pdf.min.mjs";
 const root = document.getElementById("reader");
 if (root) {
   pdfjs.GlobalWorkerOptions.workerSrc = root.dataset.worker;
+  // One worker for every page: a document destroyed after the next one loads leaves it running.
+  const worker = new pdfjs.PDFWorker();
   const pages = Number(root.dataset.pages);
   const frame = root.querySelector("[data-frame]");
   const canvas = frame.querySelector("canvas");
@@ -20,6 +22,7 @@ if (root) {
   let page = Number(root.dataset.start) || 1;
   let shown = 0;            // the page on the canvas (0: none yet)
   let documentShown = null; // its one-page PDF, kept to redraw at a new width without asking again
+  let loadedTask = null;    // the pdf.js task that loaded it, destroyed once the next page is in
   let visibleMs = 0;        // how long the shown page has been visible
   let visibleSince = document.visibilityState === "visible" ? performance.now() : null;
   let busy = false;
@@ -50,6 +53,8 @@ if (root) {
   function close(text) {
     closed = true;
     documentShown = null;
+    if (loadedTask) loadedTask.destroy();
+    loadedTask = null;
     const context = canvas.getContext("2d");
     context.clearRect(0, 0, canvas.width, canvas.height);
     canvas.hidden = true;
@@ -78,7 +83,6 @@ if (root) {
     canvas.width = Math.floor(viewport.width * ratio);
     canvas.height = Math.floor(viewport.height * ratio);
     canvas.style.width = `${Math.floor(viewport.width)}px`;
-    canvas.style.height = `${Math.floor(viewport.height)}px`;
     const transform = ratio !== 1 ? [ratio, 0, 0, ratio, 0, 0] : null;
     await pdfPage.render({ canvas, viewport, transform }).promise;
   }
@@ -104,8 +108,10 @@ if (root) {
         return;
       }
       const data = new Uint8Array(await response.arrayBuffer());
-      const pdf = await pdfjs.getDocument({ data, disableFontFace: true, enableXfa: false, isEvalSupported: false }).promise;
-      if (documentShown) documentShown.destroy();
+      const task = pdfjs.getDocument({ data, worker, disableFontFace: true, enableXfa: false, isEvalSupported: false });
+      const pdf = await task.promise;
+      if (loadedTask) loadedTask.destroy();
+      loadedTask = task;
       documentShown = pdf;
       await draw(pdf);
       shown = target;
