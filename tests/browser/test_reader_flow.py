@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from reportlab.pdfgen import canvas
 
-from tests.helpers import DESKTOP, BrowserErrors, make_event, make_participant, make_talk, make_user, sign_in
+from tests.helpers import DESKTOP, ROOT, BrowserErrors, make_event, make_participant, make_talk, make_user, sign_in
 from workshop.extensions import db
 from workshop.models import Candidate, EventStatus, Material, MaterialAccess, PageView, Proposal, User
 from workshop.services import invites, materials
@@ -22,6 +22,24 @@ pytestmark = pytest.mark.browser
 SLUG = "circuits"
 TALK = "Refusal circuits, traced"
 SPEAKER, READER, REVOKED, ORGANIZER = ("sam@lab.org", "nia@example.org", "otto@example.org", "olga@example.org")
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+RUN_AXE = """async () => {
+  const results = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+                                           resultTypes: ["violations"]});
+  return results.violations.filter((v) => ["serious", "critical"].includes(v.impact))
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+}"""
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is (none when axe-core is not installed)."""
+    if not AXE.exists():
+        return []
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))  # through DevTools: the page's CSP does not apply
+    return page.evaluate(RUN_AXE)
 
 
 def slides() -> bytes:
@@ -131,6 +149,7 @@ def test_view_only_reader_for_an_attendee_a_revoked_one_and_the_speaker(app, sce
     reader_page.wait_for_timeout(1500)  # page 1 stays in view a moment before the reader moves on
     reader_page.get_by_role("button", name="Next page").click()
     expect_page_drawn(reader_page, 2)
+    assert serious_violations(reader_page) == []
     shoot(reader_page, "62-reader", phone=True)
     expect_page_drawn(reader_page, 2)  # redrawn at the phone's width and back, without asking again
     errors.assert_none()
@@ -151,6 +170,7 @@ def test_view_only_reader_for_an_attendee_a_revoked_one_and_the_speaker(app, sce
     report = page.locator("#reading")
     expect(report).to_contain_text("Nia Reader")
     expect(report).to_contain_text("2 of 3")
+    assert serious_violations(page) == []
     shoot(page, "63-reading-report", phone=True)
     speaker_errors.assert_none()
 
