@@ -33,7 +33,7 @@ DEFAULT_DPI = 144
 
 
 def _dpi() -> float:
-    return float(current_app.config.get("READER_DPI", DEFAULT_DPI))
+    return float(min(max(int(current_app.config.get("READER_DPI", DEFAULT_DPI)), 36), 300))
 
 
 def page_count(material: Material) -> int:
