@@ -4,7 +4,7 @@ room-code check-in, each requested as the people who may and may not use them.""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -88,6 +88,7 @@ def test_the_projector_shows_title_room_time_code_and_its_qr_code(client, progra
     [code] = codes_shown(programme.small, response)
     assert f'<p class="projector-code" aria-label="Room code {" ".join(code)}">' in html
     assert "http://localhost/e/retreat/agenda" in html
+
     # The QR code opens the check-in page with this minute's code, at the public address (BASE_URL).
     assert f'href="http://conclave.test/e/retreat/checkin?code={code}"' in html
     qr = re.search(r'<img src="(/e/retreat/proposals/[\w-]+/projector/qr\.svg\?minute=\d+)"', html).group(1)
@@ -99,6 +100,24 @@ def test_the_projector_shows_title_room_time_code_and_its_qr_code(client, progra
     refresh = int(re.search(r'data-refresh-in="(\d+)"', html).group(1))
     assert 1 <= refresh <= 60
     assert '<script src="/static/projector.js" defer></script>' in html and "<script>" not in html
+
+
+def test_a_session_over_two_slots_shows_its_real_end_on_the_projector_and_the_check_in_list(client, programme):
+    """The hall talk moves to two afternoon slots back to back (14:00–14:50 and 14:50–15:40): the room is
+    its room until 15:40, and check-in stays open until then."""
+    afternoon = schedule.add_slots(programme.organizer, programme.event, programme.event.starts_on,
+                                   [time(14, 0), time(14, 50)], 50)  # the event's local times
+    db.session.commit()
+    schedule.place(programme.organizer, programme.hall_talk, programme.hall.id, afternoon[0].id, span=2,
+                   confirmed=True)
+    db.session.commit()
+    programme.publish()
+    login_as(client, programme.organizer)
+    projector = page(client.get(programme.url(programme.hall_talk, "projector")))
+    assert "14:00–15:40" in projector and "until 15:40" in projector
+    assert "14:50" not in projector
+    checkin = page(client.get(programme.url(programme.hall_talk, "checkin")))
+    assert "–15:40" in checkin and "–14:50" not in checkin
 
 
 def test_the_qr_code_is_for_organizers_only(client, programme, people):

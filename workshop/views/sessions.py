@@ -187,8 +187,9 @@ def _released_cell(proposal: Proposal) -> tuple[Room, Slot]:
 
 def _checkin_page(event: Event, proposal: Proposal, form: AttendanceForm, status: int | None = None):
     room, slot = _released_cell(proposal)
+    _opens, ends = signups.check_in_window(proposal)
     return page("sessions/checkin.html", form, status, event=event, proposal=proposal, room=room, slot=slot,
-                people=signups.check_in_list(current_user, event, proposal))
+                ends=ends, people=signups.check_in_list(current_user, event, proposal))
 
 
 def _tick(proposal: Proposal, user: User, remove: bool = False) -> str:
@@ -234,11 +235,11 @@ def projector(slug: str, public_id: str):
     reloads itself when it does."""
     event, proposal = load_proposal(slug, public_id, policy.can_check_in_attendees)
     room, slot = _released_cell(proposal)
-    opens, _closes = signups.check_in_window(proposal)
+    opens, ends = signups.check_in_window(proposal)
     now = utcnow()
     code = signups.room_code(proposal, now)
     return render_template("sessions/projector.html", event=event, proposal=proposal, room=room, slot=slot,
-                           opens=opens, code=code, checkin_url=_checkin_link(event, code),
+                           opens=opens, ends=ends, code=code, checkin_url=_checkin_link(event, code),
                            refresh_in=signups.code_changes_in(now),
                            qr_url=url_for("sessions.projector_qr", slug=slug, public_id=public_id,
                                           minute=signups.code_minute(now)),
