@@ -101,6 +101,9 @@ if (root) {
         const text = await refusal(response);
         if (response.status === 403 || response.status === 404) {
           close(text);
+        } else if (response.status === 429) {
+          message.textContent = "That was many pages in a short time: wait a minute, then go on.";
+          message.hidden = false;
         } else {
           message.textContent = text;
           message.hidden = false;

@@ -311,3 +311,12 @@ def test_the_reading_report_costs_the_same_queries_for_many_readers(client, talk
 def test_attendees_do_not_see_the_reading_report(client, talk, view_only):
     login_as(client, talk.ada)
     assert client.get(talk.material_url(view_only, "/log")).status_code == 403
+
+
+def test_pages_are_rate_limited_per_person(app, client, talk, view_only, monkeypatch):
+    monkeypatch.setitem(app.config, "READER_RATE_LIMIT", "2 per minute")
+    login_as(client, talk.ada)
+    assert [client.get(page_url(view_only, 1)).status_code for _ in range(3)] == [200, 200, 429]
+    assert len(views()) == 2
+    login_as(client, talk.bob)  # another person is not slowed down by her
+    assert client.get(page_url(view_only, 1)).status_code == 200

@@ -5,12 +5,12 @@ page once access ends."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from .. import policy
-from ..extensions import db
+from ..extensions import db, limiter
 from ..forms.reader import VIEW_ONLY, SeenForm, ViewOnlyForm
 from ..models import Material, Proposal, utcnow
 from ..services import reader
@@ -24,6 +24,14 @@ bp = Blueprint("reader", __name__)
 # What the reader is told when a page is refused. A person who may not know the file exists hears
 # what a missing file would say.
 GONE = "This file is not available."
+
+
+def _reader_limit() -> str:
+    return current_app.config["READER_RATE_LIMIT"]
+
+
+def _per_person() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else request.remote_addr or ""
 
 
 def _material(material_public_id: str) -> Material:
@@ -66,6 +74,7 @@ def read(material_public_id: str):
 
 
 @bp.get("/m/<material_public_id>/read/<int:page>")
+@limiter.limit(_reader_limit, key_func=_per_person)
 def page(material_public_id: str, page: int):
     """One page, rendered and stamped for this person, as a one-page PDF; the decision and the page view
     are logged. Refusals are JSON for the reader to show."""
