@@ -289,6 +289,7 @@ def test_the_reading_report_shows_pages_time_and_first_and_last_view(client, tal
     body = page.get_data(as_text=True)
     assert "Who read it" in body and "Ada Lovelace" in body and "Bob Brown" in body
     assert "2 of 3" in body and "2 min 15 s" in body and "p. 1: 1 min 45 s (2 views)" in body
+    assert body.count("page 1 in the reader") == 2 and body.count("page 3 in the reader") == 1
 
 
 def test_the_reading_report_costs_the_same_queries_for_many_readers(client, talk, view_only):

@@ -175,6 +175,15 @@ def record_seen(user, material: Material, page: int, seconds: float, now: dateti
 # --- the speakers' reading report ------------------------------------------------------------
 
 
+def pages_served(accesses: list[MaterialAccess]) -> dict[int, int]:
+    """Access id → the reader page it served, for the accesses that served one (one query)."""
+    ids = [a.id for a in accesses if a.allowed]
+    if not ids:
+        return {}
+    rows = db.session.execute(sa.select(PageView.access_id, PageView.page).where(PageView.access_id.in_(ids)))
+    return dict(rows.all())
+
+
 @dataclass
 class Reader:
     """One person's reading of a material: per page, how often and how long; first and last view."""

@@ -152,9 +152,10 @@ def log(slug: str, public_id: str, material_public_id: str):
     from ..services import reader  # the reading report of a view-only material
 
     readers = reader.reading_report(material) if policy.can_view_reading_report(current_user, proposal) else []
+    pages = reader.pages_served(entries)
     return render_template("materials/log.html", event=event, proposal=proposal, material=material, entries=entries,
                            older=entries[-1].id if more else None, newest=not before,
-                           total=totals[0], served=totals[1], people=totals[2], readers=readers,
+                           total=totals[0], served=totals[1], people=totals[2], readers=readers, pages=pages,
                            duration=reader.duration, heat=reader.heat)
 
 
