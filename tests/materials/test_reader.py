@@ -321,3 +321,15 @@ def test_pages_are_rate_limited_per_person(app, client, talk, view_only, monkeyp
     assert len(views()) == 2
     login_as(client, talk.bob)  # another person is not slowed down by her
     assert client.get(page_url(view_only, 1)).status_code == 200
+
+
+def test_a_talk_with_extra_terms_asks_for_them_before_the_reader_opens(client, talk, view_only):
+    talk.proposal.extra_terms = "Do not cite before the paper is out."
+    db.session.commit()
+    login_as(client, talk.ada)
+    shell = client.get(f"/m/{view_only.public_id}/read")
+    assert shell.status_code == 303 and shell.headers["Location"].endswith(f"{talk.detail_url()}/terms")
+    page = client.get(page_url(view_only, 1))
+    assert page.status_code == 403 and page.get_json() == {
+        "message": "Accept the talk's terms to open its materials.", "closed": True}
+    assert views() == [] and [a.reason for a in accesses()] == ["extra terms not accepted"]
