@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from tests.helpers import counting, login_as, make_participant, make_pdf
 from workshop import watermark
 from workshop.extensions import db
-from workshop.models import AuditEntry, Candidate, Material, MaterialAccess, PageView, utcnow
+from workshop.models import AuditEntry, Candidate, Material, MaterialAccess, PageView, Tier, utcnow
 from workshop.services import invites, proposals, reader
 
 
@@ -333,3 +333,18 @@ def test_a_talk_with_extra_terms_asks_for_them_before_the_reader_opens(client, t
     assert page.status_code == 403 and page.get_json() == {
         "message": "Accept the talk's terms to open its materials.", "closed": True}
     assert views() == [] and [a.reason for a in accesses()] == ["extra terms not accepted"]
+
+
+def test_a_public_talks_view_only_file_is_read_by_anyone_and_reported_as_not_signed_in(client, talk, view_only):
+    talk.event.public_page = True
+    talk.proposal.tier = Tier.PUBLIC
+    db.session.commit()
+    login_as(client, None)
+    assert client.get(f"/m/{view_only.public_id}/read").status_code == 200
+    assert client.get(page_url(view_only, 2)).status_code == 200
+    assert client.post(f"/m/{view_only.public_id}/read/seen", data={"page": 2, "seconds": 5}).status_code == 204
+    assert client.get(f"/m/{view_only.public_id}").status_code == 403  # no download for anyone but the speakers
+    (anonymous,) = reader.reading_report(view_only)
+    assert anonymous.user is None and anonymous.pages == {2: 0}
+    login_as(client, talk.speaker)
+    assert "Not signed in" in client.get(talk.material_url(view_only, "/log")).get_data(as_text=True)
