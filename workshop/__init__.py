@@ -97,12 +97,13 @@ def _register_blueprints(app: Flask) -> None:
         materials,
         messages,
         proposals,
+        reader,
         schedule,
         sessions,
     )
 
-    for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials, schedule, sessions,
-                   calendar, autoschedule, exports, api, messages):
+    for module in (main, auth, admin, events, manage, invites, invitation, proposals, materials, reader, schedule,
+                   sessions, calendar, autoschedule, exports, api, messages):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.tokens_bp)
     app.register_blueprint(messages.admin_bp)

@@ -122,4 +122,8 @@ def from_environment(instance_path: Path, require_secret: bool = True) -> dict:
         "PDF_STAMP_SECONDS": _int("PDF_STAMP_SECONDS", 20),
         "PDF_MEMORY_MB": _int("PDF_MEMORY_MB", 1024),
         "PDF_MAX_EXPANDED_MB": _int("PDF_MAX_EXPANDED_MB", 1024),
+        # The resolution at which the reader of view-only materials renders each page (36 to 300).
+        "READER_DPI": _int("READER_DPI", 144),
+        # Per person: each page is rendered for its reader, so a script flipping pages costs the server.
+        "READER_RATE_LIMIT": os.environ.get("READER_RATE_LIMIT", "120 per minute;1500 per hour"),
     }

@@ -702,6 +702,7 @@ class Reason(enum.StrEnum):
     REFUSED_AT_UPLOAD = "refused at upload"
     EXPIRED = "access ended"
     NOT_STAMPED = "not watermarked"
+    VIEW_ONLY = "view only"
     # refused: sign-ups
     NOT_RELEASED = "not on the published schedule"
     SIGNUPS_CLOSED = "sign-ups closed"
@@ -745,6 +746,8 @@ _EXPLANATIONS: dict[Reason, tuple[str, str]] = {
     Reason.NOT_STAMPED: ("The speakers share only watermarked files of this talk, and this file cannot be "
                          "watermarked (only PDFs and PNG or JPEG images can), so it is not served.",
                          "Not served: not watermarked"),
+    Reason.VIEW_ONLY: ("The speakers share this file to read in the browser only, one page at a time, each page "
+                       "stamped with your name. It is not downloaded.", "Read in the browser"),
     Reason.NOT_RELEASED: ("This session is not on the published schedule.", ""),
     Reason.SIGNUPS_CLOSED: ("Sign-ups are open only while the event is open or running.", ""),
     Reason.OWN_SESSION: ("You are speaking in this session, so your seat is kept.", ""),
@@ -874,6 +877,51 @@ def can_require_stamped(user, proposal: Proposal) -> bool:
 def refuses_unstamped(proposal: Proposal) -> bool:
     """Files that cannot be watermarked are refused at upload and not served (but to the speakers)."""
     return bool(proposal.only_stamped)
+
+
+# View-only materials (SPEC section 6): a speaker may make a PDF view-only. It then opens in the
+# in-browser reader, whose every page is decided anew (so revocation, exclusion or the end of access
+# stop it at the next page), and the download route refuses it to everyone but the talk's speakers:
+# it is their file. Organizers read it in the reader like anyone the tier lets in; a download for
+# them would defeat what the speakers chose.
+
+
+def opens_in_reader(material: Material) -> bool:
+    return bool(material.view_only) and material.is_pdf and material.deleted_at is None
+
+
+def download_decision(user, material: Material, now=None) -> Decision:
+    """The download route's answer: ``material_decision``, except that a view-only material is
+    refused (``view only``, a known object: 403) to everyone but its speakers."""
+    decision = material_decision(user, material, now)
+    if decision.allowed and opens_in_reader(material) and decision.reason != Reason.SPEAKER:
+        return Decision(False, Reason.VIEW_ONLY, True)
+    return decision
+
+
+def can_download_material(user, material: Material, now=None) -> bool:
+    return download_decision(user, material, now).allowed
+
+
+def reader_decision(user, material: Material, now=None) -> Decision:
+    """May this person see a page of this view-only material now? Asked for every page, so the reader
+    stops at the next page once access ends. (A material that is not view-only has no reader: the
+    views answer 404 before asking, see ``opens_in_reader``.)"""
+    return material_decision(user, material, now)
+
+
+def can_read_material(user, material: Material, now=None) -> bool:
+    return opens_in_reader(material) and reader_decision(user, material, now).allowed
+
+
+def can_set_view_only(user, material: Material) -> bool:
+    """The talk's speakers choose whether a PDF of theirs is view-only; only PDFs have pages to show."""
+    return material.is_pdf and material.deleted_at is None and can_edit_proposal(user, material.proposal)
+
+
+def can_view_reading_report(user, proposal: Proposal) -> bool:
+    """Who read which pages, and for how long: for those who see who opened the talk's materials."""
+    return can_view_material_log(user, proposal)
 
 
 # --- the schedule -------------------------------------------------------------------------

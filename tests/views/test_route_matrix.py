@@ -46,15 +46,18 @@ from workshop.models import (
     EventMessage,
     InviteWave,
     Material,
+    MaterialAccess,
     MessageStatus,
     OutboxMessage,
+    PageView,
     Proposal,
     ProposalStatus,
     Tier,
     User,
     public_id,
+    utcnow,
 )
-from workshop.services import api_tokens, invites, messages, proposals, signups
+from workshop.services import api_tokens, invites, messages, proposals, reader, signups
 from workshop.services.tokens import new_token
 
 LOGIN = "sign-in"  # 302 to /auth/sign-in: the page exists for anyone who signs in
@@ -183,6 +186,12 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "materials.expiry": {"POST": SPEAKERS_ONLY},
     # Speakers of a session or restricted talk (or one where it is on already) take only watermarked files.
     "materials.only_stamped": {"POST": SPEAKERS_ONLY},
+    # The scene's PDF made view-only (see NEEDS): whoever may have it reads it in the reader, page by page,
+    # and reports how long a page was in view; only the talk's speakers switch it.
+    "reader.read": {"GET": by_role(404, 404, 404, 200, 404, 200, 200)},
+    "reader.page": {"GET": by_role(404, 404, 404, 200, 404, 200, 200)},
+    "reader.seen": {"POST": by_role(404, 404, 404, 204, 404, 204, 204)},
+    "reader.set_view_only": {"POST": SPEAKERS_ONLY},
     "schedule.editor": {"GET": MANAGE_PAGE},
     "schedule.place": {"POST": MANAGE_ACTION},
     "schedule.unplace": {"POST": MANAGE_ACTION},
@@ -291,6 +300,10 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "materials.status": {"GET": {"speaker": 200, "cospeaker": 403}},
     "materials.expiry": {"POST": {"speaker": 302, "cospeaker": 403}},
     "materials.only_stamped": {"POST": {"speaker": 302, "cospeaker": 403}},
+    "reader.read": {"GET": {"speaker": 200}},
+    "reader.page": {"GET": {"speaker": 200}},
+    "reader.seen": {"POST": {"speaker": 204}},
+    "reader.set_view_only": {"POST": {"speaker": 302, "cospeaker": 403}},
     "schedule.editor": {"GET": {"speaker": 403}},
     # Until they confirm, an invited co-speaker is not one of the speakers.
     "schedule.availability": {"GET": {"speaker": 200, "cospeaker": 403}, "POST": {"speaker": 302, "cospeaker": 403}},
@@ -346,6 +359,9 @@ NEEDS = {
     "proposals.answer_request": lambda scene: scene.widening_request,
     "proposals.withdraw_request": lambda scene: scene.widening_request,
     "materials.only_stamped": lambda scene: only_stamped_talk(scene),
+    "reader.read": lambda scene: view_only(scene),
+    "reader.page": lambda scene: view_only(scene),
+    "reader.seen": lambda scene: read_a_minute_ago(scene),
 }
 
 
@@ -356,6 +372,25 @@ def only_stamped_talk(scene: Scene) -> Proposal:
     return scene.talk
 
 
+def view_only(scene: Scene) -> Material:
+    """The scene's PDF, made view-only by its speaker."""
+    material = scene.material
+    reader.set_view_only(scene.speaker, material, True)
+    db.session.commit()
+    return material
+
+
+def read_a_minute_ago(scene: Scene) -> None:
+    """The view-only PDF's first page, shown a minute ago to everyone who may read it, so that a report
+    of time in view has a page view to update."""
+    material = view_only(scene)
+    started = utcnow() - timedelta(minutes=1)
+    for person in (scene.world.attendee, scene.world.organizer, scene.world.admin, scene.speaker):
+        access = MaterialAccess(material_id=material.id, user_id=person.id, allowed=True, reason="test",
+                                created_at=started)
+        db.session.add(PageView(access=access, material_id=material.id, user_id=person.id, page=1,
+                                started_at=started))
+    db.session.commit()
 # Routes about the scene's talk once it is released (the others ask about it as a proposal).
 RELEASED_TALK_ROUTES = ("sessions.", "calendar.")
 
@@ -388,6 +423,7 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "token_id": lambda: attendees_api_token(scene),
         "slot_id": lambda: scene.slot.id,
         "request_id": lambda: scene.widening_request.public_id,
+        "page": lambda: 1,
         "job_id": lambda: (scene.queued_run if endpoint == "autoschedule.cancel" else scene.autoschedule_run).public_id,
         "message_id": lambda: (written_message(scene).public_id if endpoint == "messages.detail"
                                else failed_message(scene)),
@@ -478,6 +514,8 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "materials.upload": {"file": (io.BytesIO(pdf_bytes()), "more-slides.pdf")},
         "materials.expiry": {"expires_at": (date.today() + timedelta(days=30)).isoformat() + "T18:00"},
         "materials.only_stamped": {"only_stamped": "y"},
+        "reader.seen": {"page": "1", "seconds": "30"},
+        "reader.set_view_only": {"mode": "view-only"},
         "schedule.rooms": {"name": "Annex Two", "capacity": "12", "closed_door": "y"},
         "schedule.slots": {"day": scene.world.event.starts_on.isoformat(), "starts": "18:00, 19:00", "minutes": "30"},
         "autoschedule.form": {"scope": "unplaced", "time_limit": "1", "seed": "0"},

@@ -38,6 +38,7 @@ from .proposals import (
     WideningConsent,
     WideningRequest,
 )
+from .reader import PageView
 from .schedule import CalendarFeed, Placement, Room, ScheduleRelease, SignUp, Slot, Unavailability
 from .users import LoginToken, User
 
@@ -62,6 +63,7 @@ __all__ = [
     "Material",
     "MaterialAccess",
     "MaterialState",
+    "PageView",
     "Proposal",
     "ProposalAccess",
     "ProposalExclusion",

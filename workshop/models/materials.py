@@ -27,6 +27,10 @@ class Material(db.Model):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     storage_key: Mapped[str] = mapped_column(sa.String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A view-only PDF opens only in the in-browser reader, one page stamped for its reader at a time
+    # (services/reader.py); ``reader_pages`` is its page count, learned when it is made view-only.
+    view_only: Mapped[bool] = mapped_column(default=False)
+    reader_pages: Mapped[int | None]
     # A deleted material's bytes are gone, but the row and its access log stay, so that a copy
     # downloaded before the deletion can still be traced to its person.
     deleted_at: Mapped[datetime | None]

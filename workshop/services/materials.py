@@ -420,14 +420,14 @@ def open_material(user, material: Material, ip: str, now: datetime | None = None
                   ) -> tuple[Decision, bytes | None, MaterialAccess]:
     """Decide a request for ``material`` and log it. The caller commits the log row.
 
-    Anyone may ask; ``policy.material_decision`` answers. The returned bytes are set only when the
-    request is allowed, and for a PDF, PNG or JPEG they are a copy of the prepared file stamped for
-    this person (other types go out as they are, labelled so). A file that cannot be stamped, or
-    bytes that cannot be read, turn the answer into a refusal (reason ``cannot be stamped`` or ``file
-    unavailable``): nothing stampable is ever served unstamped.
+    Anyone may ask; ``policy.download_decision`` answers (a view-only file opens in the reader instead).
+    The returned bytes are set only when the request is allowed, and for a PDF, PNG or JPEG they are
+    a copy of the prepared file stamped for this person (other types go out as they are, labelled so).
+    A file that cannot be stamped, or bytes that cannot be read, turn the answer into a refusal (reason
+    ``cannot be stamped`` or ``file unavailable``): nothing stampable is ever served unstamped.
     """
     now = now or utcnow()
-    decision = policy.material_decision(user, material, now)
+    decision = policy.download_decision(user, material, now)  # a view-only file opens in the reader instead
     signed_in = bool(getattr(user, "is_authenticated", False))
     access = MaterialAccess(download_id=public_id(), material_id=material.id,
                             user_id=user.id if signed_in else None, allowed=decision.allowed,

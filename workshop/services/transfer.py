@@ -58,6 +58,7 @@ from ..models import (
     Material,
     MaterialAccess,
     MaterialState,
+    PageView,
     Placement,
     Proposal,
     ProposalAccess,
@@ -291,6 +292,8 @@ def _export_proposals(event: Event, person) -> list[dict[str, Any]]:
     for access in db.session.scalars(sa.select(MaterialAccess).where(MaterialAccess.material_id.in_(material_ids))
                                      .order_by(MaterialAccess.id)):
         accesses.setdefault(access.material_id, []).append(access)
+    page_views = {view.access_id: view for view in db.session.scalars(
+        sa.select(PageView).where(PageView.material_id.in_(material_ids)))}
 
     def who(user_id: int | None) -> str | None:
         return person(users.get(user_id)) if user_id is not None else None
@@ -318,12 +321,19 @@ def _export_proposals(event: Event, person) -> list[dict[str, Any]]:
             "public_id": m.public_id, "filename": m.filename, "content_type": m.content_type, "size": m.size,
             "sha256": m.sha256, "storage_key": m.storage_key, "uploaded_by": who(m.uploaded_by_id),
             "created_at": _when(m.created_at), "state": m.state.value, "refusal": m.refusal, "removed": m.removed,
-            "pages": m.pages, "expires_at": _when(m.expires_at),
+            "pages": m.pages, "expires_at": _when(m.expires_at), "view_only": m.view_only,
+            "reader_pages": m.reader_pages,
             "accesses": [{"download_id": a.download_id, "user": who(a.user_id), "allowed": a.allowed,
-                          "reason": a.reason, "ip": a.ip, "created_at": _when(a.created_at)}
+                          "reason": a.reason, "ip": a.ip, "created_at": _when(a.created_at),
+                          **_page_view(page_views.get(a.id))}
                          for a in accesses.get(m.id, [])],
         } for m in materials[p.id]],
     } for p in proposals]
+
+
+def _page_view(view: PageView | None) -> dict:
+    """The page a reader was shown by an access of a view-only material, and its time in view."""
+    return {"page": view.page, "seconds": view.seconds} if view is not None else {}
 
 
 # --- import: read and check the whole file before writing anything ------------------------------
@@ -556,6 +566,8 @@ class AccessPart(_Part):
     reason: str
     ip: str
     created_at: Moment
+    page: StrictInt | None = Field(default=None, ge=1)  # a page shown in the reader of a view-only material
+    seconds: StrictInt = Field(default=0, ge=0)
 
 
 class MaterialPart(_Part):
@@ -573,6 +585,8 @@ class MaterialPart(_Part):
     removed: str = ""
     pages: StrictInt | None = None
     expires_at: OptionalMoment = None
+    view_only: StrictBool = False
+    reader_pages: StrictInt | None = Field(default=None, ge=1)
     accesses: list[AccessPart]
 
 
@@ -868,8 +882,13 @@ def _write_proposals(event: Event, proposals: list[ProposalPart], user_id) -> No
                                 **m.model_dump(exclude={"accesses", "uploaded_by"}))
             db.session.add(material)
             db.session.flush()
-            db.session.add_all([MaterialAccess(material_id=material.id, user_id=user_id(a.user),
-                                               **a.model_dump(exclude={"user"})) for a in m.accesses])
+            for a in m.accesses:
+                access = MaterialAccess(material_id=material.id, user_id=user_id(a.user),
+                                        **a.model_dump(exclude={"user", "page", "seconds"}))
+                db.session.add(access)
+                if a.page is not None:
+                    db.session.add(PageView(access=access, material_id=material.id, user_id=access.user_id,
+                                            page=a.page, started_at=a.created_at, seconds=a.seconds))
 
 
 def import_event(data: dict) -> Event:

@@ -236,9 +236,14 @@ def log(slug: str, public_id: str, material_public_id: str):
                   sa.func.count(sa.distinct(sa.case((MaterialAccess.allowed.is_(True), MaterialAccess.user_id)))))
         .where(MaterialAccess.material_id == material.id)
     ).one()
+    from ..services import reader  # the reading report of a view-only material
+
+    readers = reader.reading_report(material) if policy.can_view_reading_report(current_user, proposal) else []
+    pages = reader.pages_served(entries)
     return render_template("materials/log.html", event=event, proposal=proposal, material=material, entries=entries,
                            older=entries[-1].id if more else None, newest=not before,
-                           total=totals[0], served=totals[1], people=totals[2])
+                           total=totals[0], served=totals[1], people=totals[2], readers=readers, pages=pages,
+                           duration=reader.duration, heat=reader.heat)
 
 
 # --- the one download route ---------------------------------------------------------------
@@ -290,8 +295,11 @@ def download(material_public_id: str):
     unavailable = {policy.Reason.CANNOT_BE_STAMPED: (409, "This file cannot be served"),
                    policy.Reason.FILE_UNAVAILABLE: (503, "This file cannot be read just now")}
     status, heading = unavailable.get(decision.reason, (403, "Not available to you"))
+    reader_url = (url_for("reader.read", material_public_id=material.public_id)
+                  if policy.can_read_material(current_user, material) else None)
     return render_template("materials/denied.html", material=material, proposal=proposal, back=back,
-                           status=status, heading=heading, message=decision.reason.explanation), status
+                           status=status, heading=heading, message=decision.reason.explanation,
+                           reader_url=reader_url), status
 
 
 # --- tracing a leaked copy ----------------------------------------------------------------
