@@ -1335,12 +1335,20 @@ class Audience:
 
 
 class _AnyMaterial:
-    """A material of the talk, not deleted: what material_decision needs to judge the talk's materials."""
+    """A material of the talk, not deleted, prepared, watermarked and without an end of access: what
+    material_decision needs to judge who opens the talk's materials (a file's own end of access or type
+    narrows that further, and the materials panel says so per file)."""
 
     deleted_at = None
+    stamped = True
+    state = MaterialState.READY
+    expires_at = None
 
     def __init__(self, proposal: Proposal):
         self.proposal = proposal
+
+    def expired(self, now) -> bool:
+        return False
 
 
 def _why_reads(user, proposal: Proposal, now) -> Why:

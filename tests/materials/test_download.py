@@ -255,9 +255,13 @@ def test_speakers_and_organizers_see_who_opened_it(client, talk):
         assert "ada@example.org" in page and "198.51.100.7" in page
         assert "stranger@example.org" in page and "no access to the event" in page
         assert page.index("stranger@example.org") < page.index("ada@example.org")  # newest first
-    for person, status in ((talk.ada, 403), (talk.unsigned, 404), (talk.stranger, 404), (None, 404)):
+    for person, status in ((talk.ada, 403), (talk.stranger, 404), (None, 404)):
         login_as(client, person)
         assert client.get(log_url).status_code == status
+    # The accepted person who has not signed is led to the agreement (the same for any talk, seen or not).
+    login_as(client, talk.unsigned)
+    response = client.get(log_url)
+    assert response.status_code == 302 and "/agreement?next=" in response.headers["Location"]
 
 
 def test_the_log_is_paged_and_its_query_count_does_not_grow(client, talk):
