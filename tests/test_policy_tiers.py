@@ -58,14 +58,15 @@ ROLES = {
     #                      view P A S R    download P A S R  list  export
     "anonymous":          ((F, F, F, F), (T, F, F, F), 404, 404),
     "stranger":           ((F, F, F, F), (T, F, F, F), 404, 404),
-    "unsigned":           ((F, F, F, F), (T, F, F, F), 403, 403),  # accepted, agreement not signed
+    # Accepted, agreement not signed: led to the agreement (302) from every page past the landing page.
+    "unsigned":           ((F, F, F, F), (T, F, F, F), 302, 403),
     "attendee":           ((T, T, T, F), (T, T, F, F), 200, 403),
     "attended":           ((T, T, T, F), (T, T, T, F), 200, 403),  # attendee who attended the session
     "named":              ((T, T, T, T), (T, T, F, T), 200, 403),  # attendee on the named list
     "speaker":            ((T, T, T, T), (T, T, T, T), 200, 403),
     "cospeaker_invited":  ((T, T, T, T), (T, T, F, F), 200, 403),  # must see the talk to confirm; not a speaker yet
     # Named as co-speaker but has not signed the agreement: nothing past the landing page until they do.
-    "cospeaker_unsigned": ((F, F, F, F), (T, F, F, F), 403, 403),
+    "cospeaker_unsigned": ((F, F, F, F), (T, F, F, F), 302, 403),
     "organizer":          ((T, T, T, T), (T, T, F, F), 200, 200),  # restricted materials: not for organizers
     "other_organizer":    ((F, F, F, F), (T, F, F, F), 404, 404),
     "admin":              ((T, T, T, T), (T, T, F, F), 200, 200),
@@ -334,8 +335,12 @@ def test_routes_show_only_what_the_table_allows(tiers, client, role):
     ):
         response = client.get("/e/retreat/proposals/", query_string={"q": query} if query else None)
         cells.append((f"{role} list q={query!r} (status)", response.status_code, list_status))
+        if response.status_code == 302:  # to the agreement, with this page (and its query) as where to go next
+            cells.append((f"{role} list q={query!r} (to)", response.headers["Location"].split("?")[0],
+                          "/e/retreat/agreement"))
         # The page echoes the query (search box, "no talk matches"); only the talks listed count.
-        text = response.get_data(as_text=True).replace(f'value="{query}"', "").replace(f"“{query}”", "")
+        text = "" if response.status_code == 302 else response.get_data(as_text=True)
+        text = text.replace(f'value="{query}"', "").replace(f"“{query}”", "")
         cells.extend((f"{role} list q={query!r} × {case.label} {tiers.codes[case]}",
                       tiers.codes[case] in codes_in(text), tiers.codes[case] in wanted) for case in CASES)
         if list_status == 200:
@@ -358,7 +363,9 @@ def test_routes_show_only_what_the_table_allows(tiers, client, role):
 
     for case in DETAIL_SAMPLE:
         response = client.get(f"/e/retreat/proposals/{tiers.proposals[case].public_id}")
-        cells.append((f"{role} detail × {case.label}", response.status_code, 200 if expect_view(role, case) else 404))
+        hidden = 302 if list_status == 302 else 404  # the unsigned: to the agreement, seen talk or not
+        cells.append((f"{role} detail × {case.label}", response.status_code,
+                      200 if expect_view(role, case) else hidden))
         if response.status_code == 404:
             cells.append((f"{role} detail × {case.label} (leak)", codes_in(response.get_data(as_text=True)), set()))
     assert_cells(cells)
