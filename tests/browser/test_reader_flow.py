@@ -103,8 +103,11 @@ def expect_page_drawn(page, number: int) -> None:
     reader = page.locator("#reader")
     expect(reader).to_have_attribute("data-shown", str(number))
     expect(page.locator(".reader-count")).to_have_text(f"Page {number} of 3")
-    canvas_box = page.locator("#reader canvas").bounding_box()
-    assert canvas_box and canvas_box["width"] > 300 and canvas_box["height"] > 150
+    # Drawn to the frame's width (after a resize, once the reader has redrawn it).
+    page.wait_for_function("""() => {
+        const box = document.querySelector('#reader canvas').getBoundingClientRect();
+        return box.width > 0.8 * document.querySelector('#reader [data-frame]').clientWidth && box.height > 150;
+    }""")
     # The canvas holds the drawn page: not blank white.
     inked = page.evaluate("""() => {
         const c = document.querySelector('#reader canvas');

@@ -2,15 +2,15 @@
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import event_form, login_as, make_candidate, make_event, make_participant, make_user
+from tests.helpers import event_form, login_as, make_candidate, make_event, make_participant, make_talk, make_user
 from workshop.extensions import db
-from workshop.models import AuditEntry, CandidateStatus
-from workshop.services import agreements, audit, events, invites
+from workshop.models import AuditEntry, CandidateStatus, Invitation
+from workshop.services import agreements, audit, events, invites, schedule
 from workshop.services.errors import DomainError
 from workshop.services.events import EventData
 
@@ -118,7 +118,6 @@ def test_participants_answers_are_recorded(setting):
 
 
 def candidate_invitation(candidate):
-    from workshop.models import Invitation
     return db.session.scalar(sa.select(Invitation).where(Invitation.candidate_id == candidate.id))
 
 
@@ -177,11 +176,6 @@ def test_settings_form_asks_before_lowering_capacity_below_the_accepted(app, cli
 
 
 def test_moving_a_session_records_where_it_was_and_where_it_went(setting):
-    from datetime import time
-
-    from tests.helpers import make_talk
-    from workshop.services import schedule
-
     event, organizer = setting
     speaker = make_participant(event, "speaker@example.org")
     hall = schedule.add_room(organizer, event, "Hall", 40, closed_door=False)

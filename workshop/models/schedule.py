@@ -15,6 +15,7 @@ from .users import User
 
 class Room(db.Model):
     __tablename__ = "rooms"
+    CLONE_WITH_EVENT = True  # a new edition of the event starts with the same rooms (services/cloning.py)
     __table_args__ = (sa.UniqueConstraint("event_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

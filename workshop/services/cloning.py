@@ -31,10 +31,11 @@ class CloneResult:
 
 def clone_event(actor: User | None, source: Event, new_slug: str, starts_on: date, title: str = "",
                 with_invites: bool = False) -> CloneResult:
-    """A new draft event from ``source``: its settings (the public page off), organizers, rooms, the slot
-    grid moved to the new dates (at the same local times), and the current agreement text as version 1;
-    with ``with_invites``, its invite list as "proposed" (names, affiliations, tags and notes; not the
-    revoked). ``actor`` is None from the command line. Raises DomainError for a bad address or date.
+    """A new draft event from ``source``: its settings (the public page off), organizers, rooms (and the rows
+    of every other model marked ``CLONE_WITH_EVENT``, such as message texts), the slot grid moved to the new
+    dates (at the same local times), and the current agreement text as version 1; with ``with_invites``, its
+    invite list as "proposed" (names, affiliations, tags and notes; not the revoked). ``actor`` is None from
+    the command line. Raises DomainError for a bad address or date.
     Who may: policy.can_clone_event (the caller checks)."""
     if starts_on is None:
         raise DomainError("Choose the first day of the new event.", field="starts_on")
@@ -56,18 +57,35 @@ def clone_event(actor: User | None, source: Event, new_slug: str, starts_on: dat
                                 .order_by(Agreement.version.desc()).limit(1))
     db.session.add(Agreement(event_id=event.id, version=1, text=current.text if current else events.DEFAULT_AGREEMENT,
                              created_by_id=actor.id if actor else None))
-    rooms = db.session.scalars(sa.select(Room).where(Room.event_id == source.id).order_by(Room.position, Room.id)).all()
-    db.session.add_all([Room(event_id=event.id, name=r.name, capacity=r.capacity, closed_door=r.closed_door,
-                             position=r.position) for r in rooms])
+    copied = _copy_settings_rows(source, event)
     slots = db.session.scalars(sa.select(Slot).where(Slot.event_id == source.id).order_by(Slot.starts_at)).all()
     db.session.add_all([Slot(event_id=event.id, starts_at=_moved(source, event, s.starts_at, shift),
                              ends_at=_moved(source, event, s.ends_at, shift), block=s.block, is_break=s.is_break)
                         for s in slots])
     people = _copy_invites(source, event) if with_invites else 0
     audit.record(actor, event, "clone event", f"event {event.slug}",
-                 f"from {source.slug}: {len(rooms)} rooms, {len(slots)} slots, {people} people proposed")
+                 f"from {source.slug}: {copied.get(Room, 0)} rooms, {len(slots)} slots, {people} people proposed")
     audit.record(actor, source, "clone event", f"event {source.slug}", f"into {event.slug}")
-    return CloneResult(event, len(rooms), len(slots), people)
+    return CloneResult(event, copied.get(Room, 0), len(slots), people)
+
+
+def _copy_settings_rows(source: Event, event: Event) -> dict[type, int]:
+    """Copy the rows of every model marked ``CLONE_WITH_EVENT = True`` (an event's own settings, such as its
+    rooms or the texts of its messages), column for column but for the id and the event. Returns how many
+    rows of each model were copied."""
+    counts: dict[type, int] = {}
+    for mapper in sorted(db.Model.registry.mappers, key=lambda m: m.class_.__name__):
+        model = mapper.class_
+        if not getattr(model, "CLONE_WITH_EVENT", False) or "event_id" not in mapper.columns:
+            continue
+        names = [c.key for c in mapper.column_attrs if c.key not in ("id", "event_id")]
+        rows = db.session.execute(sa.select(*(getattr(model, n) for n in names))
+                                  .where(model.event_id == source.id).order_by(*mapper.primary_key)).all()
+        if rows:
+            db.session.execute(sa.insert(model), [{**dict(zip(names, row, strict=True)), "event_id": event.id}
+                                                  for row in rows])
+        counts[model] = len(rows)
+    return counts
 
 
 def _moved(source: Event, event: Event, moment, shift: timedelta):

@@ -638,8 +638,12 @@ def open_invitation(token: str) -> Invitation:
 
 
 def _lock_event(event: Event) -> None:
-    """Serialize seat changes for one event (row lock on PostgreSQL; SQLite serializes writers)."""
-    db.session.execute(sa.select(Event.id).where(Event.id == event.id).with_for_update())
+    """Serialize seat changes for one event (row lock on PostgreSQL; SQLite serializes writers).
+
+    FOR NO KEY UPDATE: seat changes wait for one another, but rows that merely reference the event (an
+    audit entry of a decline or a cancelled sign-up written meanwhile) do not wait, so no deadlock.
+    """
+    db.session.execute(sa.select(Event.id).where(Event.id == event.id).with_for_update(key_share=True))
 
 
 def accepted_count(event: Event) -> int:
