@@ -21,7 +21,7 @@ from workshop.models import (
     Room,
     Slot,
 )
-from workshop.services import agreements, cloning, schedule
+from workshop.services import agreements, cloning, schedule, texts
 from workshop.services.errors import DomainError
 
 
@@ -32,6 +32,7 @@ def last_year(ctx):
                        title="Retreat 2025", timezone="Europe/Berlin", venue="Lakeside",
                        starts_on=date(2025, 3, 27), ends_on=date(2025, 3, 29), public_page=True)
     agreements.publish_version(organizer, event, "Version two: nothing leaves the lake.")
+    texts.save(organizer, event, "invitation", "Come to the lake, {name}", "Dear {name}, the lake awaits: {link}")
     schedule.add_room(organizer, event, "Library", 12, closed_door=True)
     schedule.add_room(organizer, event, "Hall", 60, closed_door=False)
     # The last day is after the change to summer time: 09:00 stays 09:00 in Berlin.
@@ -74,6 +75,9 @@ def test_clone_copies_settings_rooms_grid_and_agreement_but_no_talks(last_year):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AgreementAcceptance).join(Agreement)
                              .where(Agreement.event_id == event.id)) == 0
     assert (made.rooms, made.slots, made.people) == (2, 3, 0)
+    # The event's own wording of its messages comes along.
+    copied = texts.own_text(event, "invitation")
+    assert (copied.subject, copied.body) == ("Come to the lake, {name}", "Dear {name}, the lake awaits: {link}")
 
 
 def test_clone_with_invites_proposes_everyone_but_the_revoked(last_year):

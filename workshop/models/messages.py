@@ -20,6 +20,7 @@ class MessageText(db.Model):
 
     __tablename__ = "message_texts"
     __table_args__ = (sa.UniqueConstraint("event_id", "kind"),)
+    CLONE_WITH_EVENT = True  # a new edition of the event keeps its wording (services/cloning.py)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
