@@ -568,27 +568,10 @@ def can_confirm_cospeaking(user, proposal: Proposal) -> bool:
 
 
 def can_change_tier(user, proposal: Proposal) -> bool:
-    """Speakers raise or lower; organizers may only raise (``can_set_tier`` says which tiers)."""
+    """Speakers and organizers change a talk's tier and its scheduled release. Narrowing applies at once;
+    widening it waits for the speakers' consent (tier_change_widens, consent_awaited_from below)."""
     return _open_for_change(proposal) and (can_edit_proposal(user, proposal)
                                            or can_manage_event(user, proposal.event))
-
-
-def may_lower_tier(user, proposal: Proposal) -> bool:
-    """Speakers own their talk's tier: they may widen it, and schedule a release to a wider tier."""
-    return can_edit_proposal(user, proposal)
-
-
-def can_set_tier(user, proposal: Proposal, tier: Tier, now=None) -> bool:
-    """May put the talk at ``tier``: speakers any tier, organizers only one at least as narrow as the
-    tier in force (a raise), never a wider one."""
-    if not can_change_tier(user, proposal):
-        return False
-    return may_lower_tier(user, proposal) or tier.rank >= proposal.effective_tier(now or utcnow()).rank
-
-
-def can_schedule_release(user, proposal: Proposal) -> bool:
-    """A scheduled release widens the tier later, so it is the speakers' alone."""
-    return may_lower_tier(user, proposal)
 
 
 def uses_named_list(proposal: Proposal, now=None) -> bool:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import make_event, make_participant, make_user
+from tests.helpers import TEST_DATABASE_URL, errors, make_event, make_participant, make_user, race
 from workshop import policy
 from workshop.extensions import db
 from workshop.models import (
@@ -19,6 +19,7 @@ from workshop.models import (
     ProposalKind,
     Tier,
     TierChange,
+    User,
     WideningRequest,
     WideningStatus,
     utcnow,
@@ -287,3 +288,43 @@ def test_an_organizer_widening_of_a_talk_nobody_can_answer_for_is_refused(cast):
     with pytest.raises(DomainError, match="None of the talk's speakers can consent"):
         proposals.change_tier(cast.organizer, proposal, Tier.PUBLIC)
     assert proposal.tier == Tier.RESTRICTED
+
+
+def test_a_request_naming_someone_who_has_left_is_set_aside_when_it_would_apply(cast, sent):
+    proposal = cast.talk(Tier.RESTRICTED)
+    request = proposals.set_access(cast.co, proposal, "listener@cs.lab.org", "")
+    db.session.scalar(sa.select(Candidate).where(Candidate.user_id == cast.listener.id)).status = (
+        CandidateStatus.DECLINED)
+    db.session.commit()
+    policy.forget_memo()
+    assert consent.answer(cast.lead, request, accept=True) == W.SUPERSEDED
+    assert proposals.access_lists(proposal) == ([], [])
+
+
+# --- at once, from separate connections (PostgreSQL) ---------------------------------------------------
+
+
+def _answer_job(user_id: int, request_id: int):
+    def job():
+        user, request = db.session.get(User, user_id), db.session.get(WideningRequest, request_id)
+        return consent.answer(user, request, accept=True).value
+    return job
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not TEST_DATABASE_URL.startswith("postgresql"),
+                    reason="concurrency tests need TEST_DATABASE_URL pointing at PostgreSQL")
+@pytest.mark.parametrize("round_", range(3))
+def test_the_last_two_consents_given_at_once_apply_the_request_once(app, cast, round_):
+    """Without the talk's lock each would see only its own consent, and the request would wait forever."""
+    proposal = cast.talk(Tier.RESTRICTED, cospeakers=("co", "third"))
+    request = proposals.change_tier(cast.lead, proposal, Tier.ATTENDEES)
+    db.session.commit()
+    request_id, proposal_id = request.id, proposal.id
+    results = race(app, [_answer_job(cast.co.id, request_id), _answer_job(cast.third.id, request_id)])
+    assert errors(results) == []
+    assert sorted(value for _, value in results) == ["applied", "pending"]
+    db.session.expire_all()
+    assert db.session.get(Proposal, proposal_id).tier == Tier.ATTENDEES
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(TierChange)
+                             .where(TierChange.proposal_id == proposal_id)) == 1

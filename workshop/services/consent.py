@@ -28,6 +28,20 @@ from .errors import DomainError
 W = WideningStatus
 
 
+def lock_talk(proposal: Proposal) -> None:
+    """Take the talk's row lock (PostgreSQL ``SELECT … FOR UPDATE``) and read the talk afresh: consents,
+    declines and changes of one talk then happen one after another, so two last consents given at once
+    still apply the request, and a request is never asked of a tier another request has just changed."""
+    db.session.execute(sa.select(Proposal.id).where(Proposal.id == proposal.id).with_for_update())
+    db.session.refresh(proposal)
+
+
+def _lock(request: WideningRequest) -> None:
+    lock_talk(request.proposal)
+    db.session.refresh(request)
+    db.session.expire(request, ["consents"])
+
+
 def _target(proposal: Proposal) -> str:
     return f"proposal {proposal.public_id}"
 
@@ -61,6 +75,7 @@ def _ask_of(speaker: User, request: WideningRequest, actor: User | None) -> None
 def answer(user: User, request: WideningRequest, accept: bool) -> WideningStatus:
     """A speaker consents to a request or declines it. A decline closes it; the last consent applies it.
     Returns where the request stands afterwards. Raises DomainError when it does not wait for this person."""
+    _lock(request)
     if not policy.can_answer_widening(user, request):
         raise DomainError("This request does not wait for your answer.")
     proposal = request.proposal
@@ -96,7 +111,11 @@ def settle(actor: User | None, request: WideningRequest) -> bool:
     if request.kind == WideningKind.TIER:
         proposals.apply_tier(requester, proposal, request.tier, request.release_tier, request.release_at)
     else:
-        named, people, domains = proposals._parse_access(proposal, request.named, request.excluded)
+        try:
+            named, people, domains = proposals._parse_access(proposal, request.named, request.excluded)
+        except DomainError:  # someone it names has left the event since: what was asked can no longer be done
+            _close(actor, request, W.SUPERSEDED)
+            return False
         proposals.apply_access(requester, proposal, named, people, domains)
     audit.record(actor, proposal.event, "apply widening", _target(proposal), request.summary)
     _tell_everyone(actor, request)
@@ -105,6 +124,7 @@ def settle(actor: User | None, request: WideningRequest) -> bool:
 
 def withdraw(user: User, request: WideningRequest) -> None:
     """Whoever asked takes a pending request back."""
+    _lock(request)
     if not policy.can_withdraw_widening(user, request):
         raise DomainError("Only whoever asked may withdraw this request, while it waits.")
     _close(user, request, W.WITHDRAWN)

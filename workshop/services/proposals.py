@@ -206,6 +206,9 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
     """
     if not policy.can_change_tier(actor, proposal):
         raise DomainError("Only the talk's speakers and the organizers may change its tier.")
+    from . import consent
+
+    consent.lock_talk(proposal)
     now = utcnow()
     current = proposal.effective_tier(now)
     if release_tier is not None or release_at is not None:
@@ -220,8 +223,6 @@ def change_tier(actor: User, proposal: Proposal, tier: Tier, release_tier: Tier 
     if policy.tier_change_widens(proposal, tier, release_tier, release_at, now):
         awaited = policy.consent_awaited_from(actor, proposal)
         if awaited or not policy.is_speaker(actor, proposal):
-            from . import consent
-
             return consent.ask(actor, proposal, awaited, WideningKind.TIER,
                                _tier_summary(current, tier, release_tier, release_at),
                                tier=tier, release_tier=release_tier, release_at=release_at)
@@ -295,13 +296,14 @@ def set_access(actor: User, proposal: Proposal, named_emails: str, excluded: str
     if not policy.can_edit_proposal(actor, proposal):
         raise DomainError("Only the talk's speakers decide who may see it.")
     named, people, domains = _parse_access(proposal, named_emails, excluded)
+    from . import consent
+
+    consent.lock_talk(proposal)
     named_before, excluded_before = access_lists(proposal)
     if policy.access_change_widens(set(named_before), {u.email for u in named},
                                    set(excluded_before), set(people) | set(domains)):
         awaited = policy.consent_awaited_from(actor, proposal)
         if awaited:
-            from . import consent
-
             summary = _access_summary(named_before, [u.email for u in named], excluded_before, people + domains)
             return consent.ask(actor, proposal, awaited, WideningKind.ACCESS, summary,
                                named="\n".join(u.email for u in named), excluded="\n".join(people + domains))

@@ -179,7 +179,9 @@ def answer_request(slug: str, public_id: str, request_id: str):
     accept = request.form.get("answer") == "accept"
     messages = {"applied": "You consented, and every speaker has: the change applies now.",
                 "pending": "You consented. The change waits for the other speakers.",
-                "declined": "You declined: the change does not happen. Everyone has been told."}
+                "declined": "You declined: the change does not happen. Everyone has been told.",
+                "superseded": "Someone it names has left the event since it was asked, so it was set aside; "
+                              "everyone has been told."}
     return run(lambda: consent.answer(current_user, widening, accept),
                lambda status: done(messages.get(status.value, "Answered."), _detail_url(proposal)))
 
