@@ -54,6 +54,7 @@ def test_the_request_only_stores_the_upload_and_the_worker_prepares_it(client, t
     login_as(client, talk.ada)
     response = client.get(f"/m/{material.public_id}")
     assert response.status_code == 403 and "still being checked and prepared" in response.get_data(as_text=True)
+    assert "Not ready yet" in response.get_data(as_text=True)
     panel = client.get(talk.detail_url()).get_data(as_text=True)
     assert "slides.pdf" not in panel  # attendees see ready files only
     assert client.get(talk.upload_url() + "/status").status_code == 403
