@@ -101,6 +101,15 @@ def test_the_materials_panel_in_every_state(app, scene, browser, live_server, sh
     expect(panel.locator(".badge-processing")).to_have_count(0, timeout=15000)
     expect(panel.locator('[data-material]:has-text("appendix.pdf")')).to_contain_text("4 pages")
     shoot(page, "61-materials-speaker-ready")
+
+    # The speaker ends access to the slides at a date, in the event's time zone.
+    slides = panel.locator('[data-material]:has-text("slides.pdf")')
+    slides.locator("summary", has_text="End access").click()
+    slides.get_by_label("Access ends on").fill("2030-01-15T18:00")
+    slides.screenshot(path=str(shoot_path("63-materials-end-access-form")))
+    slides.get_by_role("button", name="Save").click()
+    expect(page.locator("main")).to_contain_text("Access to “slides.pdf” ends on 15 January 2030 at 18:00")
+    expect(page.locator('[data-material]:has-text("slides.pdf")')).to_contain_text("Access ends 15 January 2030")
     errors.assert_none()
 
     page = context.new_page()

@@ -54,6 +54,7 @@ def test_the_request_only_stores_the_upload_and_the_worker_prepares_it(client, t
     login_as(client, talk.ada)
     response = client.get(f"/m/{material.public_id}")
     assert response.status_code == 403 and "still being checked and prepared" in response.get_data(as_text=True)
+    assert "Not ready yet" in response.get_data(as_text=True)
     panel = client.get(talk.detail_url()).get_data(as_text=True)
     assert "slides.pdf" not in panel  # attendees see ready files only
     assert client.get(talk.upload_url() + "/status").status_code == 403
@@ -159,3 +160,24 @@ def test_with_more_pages_allowed_a_thousand_pages_sharing_one_stream_stay_bounde
     served = client.get(f"/m/{material.public_id}")
     assert served.status_code == 200
     assert len(served.data) < len(data) + 1000 * 3 * 1024, (len(data), len(served.data))
+
+
+@pytest.mark.parametrize("settings, data, message", [
+    ({"PDF_PREPARE_SECONDS": 0.05}, lambda: pdfs.many_pages(300, shared=pdfs.busy_drawing(3000)), "takes too long"),
+    ({"PDF_MAX_EXPANDED_MB": 100_000, "PDF_MEMORY_MB": 300}, lambda: pdfs.with_bomb("content", gigabytes=3),
+     "more memory|too long"),
+], ids=["time", "memory"])
+def test_the_worker_s_time_and_memory_limits_refuse_through_the_upload(app, client, talk, monkeypatch, settings, data,
+                                                                      message):
+    usual = {name: app.config[name] for name in settings}
+    for name, value in settings.items():
+        monkeypatch.setitem(app.config, name, value)
+    assert talk.upload(client, data()).status_code == 302
+    material = only_material()
+    assert material.state == P.REFUSED
+    assert any(part in material.refusal for part in message.split("|")), material.refusal
+    assert stored_files(talk.storage_dir) == []
+    app.config.update(usual)  # the usual limits again: the next upload is prepared as usual
+    talk.upload(client, make_pdf("After"))
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Material).order_by(Material.id.desc())).first().state == P.READY

@@ -150,7 +150,8 @@ def test_a_speaker_ends_access_at_a_date_and_then_only_speakers_and_organizers_o
     material.expires_at = utcnow() - timedelta(minutes=1)  # the date has come
     db.session.commit()
     response = client.get(f"/m/{material.public_id}")
-    assert response.status_code == 403 and "ended access" in response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert "Access has ended" in response.get_data(as_text=True) and "ended access" in response.get_data(as_text=True)
     page = client.get(talk.detail_url()).get_data(as_text=True)
     assert "Access ended" in page and f"/m/{material.public_id}" not in page
     for person in (talk.speaker, talk.organizer):

@@ -294,7 +294,13 @@ def download(material_public_id: str):
     # storage that did not answer. Anything else is a refusal, in words they can act on.
     unavailable = {policy.Reason.CANNOT_BE_STAMPED: (409, "This file cannot be served"),
                    policy.Reason.FILE_UNAVAILABLE: (503, "This file cannot be read just now")}
-    status, heading = unavailable.get(decision.reason, (403, "Not available to you"))
+    # Refusals about the file rather than the person: a heading that says which.
+    about_the_file = {policy.Reason.PROCESSING: "Not ready yet",
+                      policy.Reason.REFUSED_AT_UPLOAD: "This upload was refused",
+                      policy.Reason.EXPIRED: "Access has ended",
+                      policy.Reason.NOT_STAMPED: "Not served: not watermarked"}
+    heading = about_the_file.get(decision.reason, "Not available to you")
+    status, heading = unavailable.get(decision.reason, (403, heading))
     reader_url = (url_for("reader.read", material_public_id=material.public_id)
                   if policy.can_read_material(current_user, material) else None)
     return render_template("materials/denied.html", material=material, proposal=proposal, back=back,
