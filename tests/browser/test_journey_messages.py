@@ -77,6 +77,7 @@ def test_wave_progress_writing_to_a_session_and_a_new_agreement(app, scene, live
         expect(panel.locator('[data-field="waiting"]')).to_have_text(str(WAVE))
         expect(panel.locator('[data-field="sent"]')).to_have_text("0")
         assert pending(app) == WAVE
+        shoot(page, "msg-00-invite-list-wave")
 
         panel.get_by_role("link", name=f"Latest invitation wave: {WAVE} emails").click()
         expect(page.get_by_role("heading", name=f"Invitation wave of {WAVE}", level=1)).to_be_visible()

@@ -19,10 +19,11 @@ def by_role(anonymous, stranger, unsigned, attendee, other_organizer, organizer,
 
 
 # An accepted talk of the attendees tier: the speaker acts on it, organizers read its log, attendees download.
-# The accepted person who has not signed is led to the agreement (302) from the talk's pages.
 EXPECTED = {
     ("POST", "upload"): by_role(404, 404, 404, 403, 404, 403, 403, 302),
     ("POST", "delete"): by_role(404, 404, 404, 403, 404, 403, 403, 302),
+    # The unsigned attendee asking for a page is led to the agreement (302); a material's own link names no
+    # event, so there they find nothing.
     ("GET", "log"): by_role(404, 404, 302, 403, 404, 200, 200, 200),
     ("GET", "download"): by_role(404, 404, 404, 200, 404, 200, 200, 200),
     ("GET", "trace"): by_role(404, 404, 403, 403, 404, 200, 200, 403),
