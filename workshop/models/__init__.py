@@ -33,10 +33,11 @@ from .proposals import (
     Vote,
 )
 from .schedule import CalendarFeed, Placement, Room, ScheduleRelease, SignUp, Slot, Unavailability
-from .users import LoginToken, User
+from .users import LoginToken, User, UserSession
 
 __all__ = [
     "ApiToken",
+    "UserSession",
     "AttendanceSource",
     "AuditTarget",
     "SignUpStatus",

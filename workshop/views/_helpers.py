@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Response, abort, request, send_file
+from flask import Response, abort, make_response, request, send_file
 from flask_login import current_user
 
 from .. import policy
@@ -46,6 +47,17 @@ def event_proposal(event: Event, public_id: str | None) -> Proposal | None:
     if not public_id or len(public_id) > PUBLIC_ID_MAX:
         return None
     return db.session.scalar(sa.select(Proposal).where(Proposal.event_id == event.id, Proposal.public_id == public_id))
+
+
+def no_referrer(view: Callable) -> Callable:
+    """For the pages a link with a token leads to: the answer carries ``Referrer-Policy: no-referrer``, so
+    nothing the page loads or links to is told where the browser came from."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        response = make_response(view(*args, **kwargs))
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+    return wrapped
 
 
 def safe_next(target: str | None, fallback: str) -> str:
