@@ -797,6 +797,8 @@ class PageForm:
     action: str
     method: str
     fields: dict[str, list[str]] = field(default_factory=dict)
+    # Where buttons with a ``formaction`` of their own send the same fields.
+    other_actions: list[str] = field(default_factory=list)
     kinds: dict[str, str] = field(default_factory=dict)
     choices: dict[str, list[str]] = field(default_factory=dict)
 
@@ -818,6 +820,8 @@ class _FormReader(HTMLParser):
             self.forms.append(self.current)
             return
         form = self.current
+        if form is not None and tag in ("button", "input") and a.get("formaction"):
+            form.other_actions.append(a["formaction"])
         if form is None or "name" not in a and tag != "option":
             return
         if tag == "input":
