@@ -245,14 +245,16 @@ def crawl(browser: Browser, server: Server, pages: list[str], limit: int = 40):
     return forms
 
 
-@pytest.mark.parametrize("role", ["organizer", "attendee"])
+# The attendee first: what the organizer's fuzzing lets through (a new agreement version, say) would
+# otherwise hide the attendee's pages until they sign again.
+@pytest.mark.parametrize("role", ["attendee", "organizer"])
 def test_fuzzed_forms_never_answer_5xx(server: Server, seeded: Seeded, role: str):
     rng = random.Random(f"{SEED}-{role}")
     email = seeded.organizer if role == "organizer" else seeded.attendee
     browser = server.browser()
     browser.sign_in(email)
     forms = crawl(browser, server, start_pages(seeded.slug, role))
-    assert len(forms) >= (10 if role == "organizer" else 4), sorted(forms)
+    assert len(forms) >= (15 if role == "organizer" else 6), sorted(forms)
     answers: list[tuple[int, str, str, str]] = []
     for (method, action), form in sorted(forms.items()):
         base = form.data()
