@@ -275,3 +275,14 @@ def test_every_post_route_was_fuzzed_by_someone(app):
 # POST routes no page holds a form for: they are sent by a page's script (with the fields the fuzz
 # cannot read from HTML), and are fuzzed by tests/views/test_bad_input.py and tests/schedule_views.
 NO_FORM_ON_ANY_PAGE: set[str] = set()
+
+
+def test_search_boxes_drop_control_characters(client, world):
+    """A search typed with pasted control characters finds what the words alone find."""
+    login_as(client, world.organizer)
+    page = client.get("/e/retreat/manage/invites/", query_string={"q": "\x01atten\x1bdee\x7f "})
+    assert page.status_code == 200
+    assert "attendee@example.org" in page.get_data(as_text=True)
+    login_as(client, world.admin)
+    page = client.get("/admin/users", query_string={"q": "stran\x02ger"})
+    assert page.status_code == 200 and "stranger@example.org" in page.get_data(as_text=True)

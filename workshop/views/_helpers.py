@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from .. import policy
 from ..extensions import db
+from ..forms.base import drop_controls
 from ..models import Event, Proposal
 
 PUBLIC_ID_MAX = 24  # the width of the public_id columns; anything longer is no id of ours
@@ -71,6 +72,13 @@ def safe_next(target: str | None, fallback: str) -> str:
 
 
 MAX_ROW_ID = 2**31 - 1
+
+
+def text_arg(name: str, limit: int, args=None) -> str:
+    """A text query argument (a search box) of ``args`` (the query string by default): without control
+    characters or surrounding spaces, and no longer than ``limit``. (A NUL byte never gets here: the
+    request is refused first.)"""
+    return drop_controls((request.args if args is None else args).get(name, "")).strip()[:limit]
 
 
 def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: int = MAX_ROW_ID) -> int | None:
