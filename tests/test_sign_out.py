@@ -70,6 +70,16 @@ def test_a_copied_cookie_is_signed_out_with_its_owner(app, client, ada):
     assert live_sessions(ada) == 0
 
 
+def test_signing_in_again_ends_the_browsers_earlier_session(app, client, ada):
+    """A copy of the cookie taken before someone signs in again (as anyone) in the same browser dies then."""
+    sign_in(client)
+    thief = copy_of(app, client)
+    sign_in(client)
+    assert signed_in(client)
+    assert not signed_in(thief)
+    assert live_sessions(ada) == 1
+
+
 def test_signing_out_one_browser_leaves_the_others_signed_in(app, ada):
     laptop, phone = app.test_client(), app.test_client()
     sign_in(laptop)

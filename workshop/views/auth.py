@@ -28,9 +28,15 @@ def signing_in(find_user):
     """The act, for ``run``, of a sign-in: find the person (``find_user`` raises DomainError when it may
     not) and record their new session, in one transaction. Answers (user, session key)."""
     def act():
-        user = find_user()
-        return user, accounts.open_session(user)
+        return replace_session(find_user())
     return act
+
+
+def replace_session(user) -> tuple:
+    """End the session this browser had (if any: a copy of its cookie signs nobody in) and open one for
+    ``user``. Answers (user, session key) for ``start_session``."""
+    accounts.close_session(session.get(accounts.SESSION_KEY))
+    return user, accounts.open_session(user)
 
 
 def start_session(user, key: str) -> None:

@@ -10,7 +10,7 @@ from ..services import accounts, invites
 from ..services.errors import DomainError
 from ..services.tokens import hash_token
 from ._helpers import no_referrer
-from .auth import INVITATION_LINK, _token_limit, start_session
+from .auth import INVITATION_LINK, _token_limit, replace_session, start_session
 from .runner import done, run, write_on_read
 
 bp = Blueprint("invitation", __name__, url_prefix="/invitation")
@@ -59,7 +59,7 @@ def answer():
 
     def act():
         candidate = (invites.accept_invitation_hash if answer == "accept" else invites.decline_invitation_hash)(link)
-        return candidate, accounts.open_session(accounts.get_or_create_user(candidate.email))
+        return candidate, replace_session(accounts.get_or_create_user(candidate.email))[1]
 
     return run(act, lambda answered: _answered(*answered, event), button=form,
                refused=lambda error, status: (render_template("invitation/invalid.html", message=error.message),
