@@ -146,7 +146,7 @@ def set_password(user: User, password: str | None) -> None:
 
 
 def _session_lifetime() -> timedelta:
-    return timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
+    return current_app.permanent_session_lifetime  # SESSION_DAYS, as a timedelta whatever the config holds
 
 
 def open_session(user: User) -> str:
