@@ -46,10 +46,16 @@ def throwaway_app(url: str = "", **config) -> Iterator[Flask]:
             db.engine.dispose()
 
 
-def signed_in_client(app: Flask, user_id: str):
+def signed_in_client(app: Flask, user):
+    """A test client signed in as ``user`` (call in an app context): a session row, as a sign-in opens."""
+    from workshop.services import accounts
+
+    key = accounts.open_session(user)
+    db.session.commit()
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = user_id
+        session["_user_id"] = user.get_id()
+        session[accounts.SESSION_KEY] = key
     return client
 
 

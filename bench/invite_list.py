@@ -94,7 +94,7 @@ def main() -> None:
             organizer = populate(args.candidates)
             print(f"database: {db.engine.url.render_as_string().split('@')[-1]}; {args.candidates} candidates "
                   f"built in {time.perf_counter() - started:.1f} s; {args.runs} runs per page\n")
-            client = signed_in_client(app, organizer.get_id())
+            client = signed_in_client(app, organizer)
         print(f"{'page':26} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'KiB':>7}")
         for label, path in PAGES:
             figures = measure(app, client, path, args.runs)

@@ -33,6 +33,7 @@ from tests.fake_sendgrid import FakeSendGrid
 from workshop import create_app, mail, tasks
 from workshop.extensions import db
 from workshop.models import Candidate, CandidateStatus, Event, EventStatus, MessageStatus, OutboxMessage, User
+from workshop.services import accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,10 +56,11 @@ def populate(n: int, slug: str) -> tuple[User, list[int]]:
     return organizer, [p.id for p in people]
 
 
-def invite_all(app, user_id: str, slug: str, ids: list[int]) -> float:
+def invite_all(app, signed_in: tuple[str, str], slug: str, ids: list[int]) -> float:
+    """``signed_in``: the organizer's user id and session key, as a sign-in leaves them in the cookie."""
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = user_id
+        session["_user_id"], session[accounts.SESSION_KEY] = signed_in
     began = time.perf_counter()
     response = client.post(f"/e/{slug}/manage/invites/bulk", data={"action": "invite", "ids": ids})
     elapsed = time.perf_counter() - began
@@ -123,7 +125,8 @@ def main() -> None:
             organizer, queued_ids = populate(args.people, "queued")
             _, inline_ids = populate(args.people, "inline")
             _, drained_ids = populate(args.people, "drained")
-            user_id = organizer.get_id()
+            user_id = (organizer.get_id(), accounts.open_session(organizer))
+            db.session.commit()
         print(f"database: {url.split('@')[-1]}; queue: {queue_url.split('@')[-1]}; {args.people:,} people a wave\n")
 
         # 1. The request that invites a wave, and the same request sending every email before it answers.

@@ -158,8 +158,8 @@ def main() -> None:
             print(f"database: {db.engine.url.render_as_string().split('@')[-1]}; {args.rooms} rooms, "
                   f"{args.attendees} attendees, {', '.join(map(str, sizes))} talks built in "
                   f"{time.perf_counter() - started:.1f} s; {args.runs} runs per page\n")
-            clients = {"organizer": signed_in_client(app, organizer.get_id()),
-                       "attendee": signed_in_client(app, attendee.get_id()), "api": app.test_client()}
+            clients = {"organizer": signed_in_client(app, organizer),
+                       "attendee": signed_in_client(app, attendee), "api": app.test_client()}
             clients["api"].environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_token}"
         print(f"machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; cpu ms is the time the "
               "page took to compute, which a busy machine does not stretch\n")

@@ -80,12 +80,18 @@ def drop_postgres_schema(url: str, schema: str) -> None:
 
 
 def login_as(client, user: User | None) -> None:
-    """Sign the test client in as ``user`` (or out, with None) without the email round-trip."""
+    """Sign the test client in as ``user`` (or out, with None) without the email round-trip: a
+    session row of its own, as a sign-in opens."""
+    key = None
+    if user is not None:
+        key = accounts.open_session(user)
+        db.session.commit()
     with client.session_transaction() as session:
         session.clear()
         if user is not None:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session[accounts.SESSION_KEY] = key
 
 
 def make_user(email: str, name: str = "", admin: bool = False) -> User:
@@ -255,6 +261,17 @@ def link_token(to_email: str, pattern: str) -> str:
     delivered = [m for m in current_app.extensions.get("mail_sent", []) if m["To"] == to_email]
     body = delivered[-1].get_body(("plain",)).get_content()
     return re.search(pattern + r"([\w-]+)", body).group(1)
+
+
+def open_link(client, path: str) -> str:
+    """Open an emailed link (``/auth/link/<token>``, ``/invitation/<token>``) as a browser does: the token
+    moves into the session at once. Returns the token-free page the browser is sent on to."""
+    response = client.get(path)
+    assert response.status_code == 302, response.status_code
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    target = response.headers["Location"]
+    assert path.rsplit("/", 1)[-1] not in target, "the token stayed in the URL"
+    return target
 
 
 def race(app, jobs: list) -> list[tuple[str, object]]:
@@ -778,3 +795,116 @@ def defer_tasks(app, monkeypatch, path) -> None:
     once): what a request leaves for the worker can be seen before the worker does it."""
     monkeypatch.setitem(app.config, "TASK_QUEUE_URL", f"sqlite:///{path}")
     monkeypatch.setitem(app.extensions, tasks.EXTENSION, tasks.TaskQueue(app))
+
+
+# --- the forms a page holds (the fuzz tests read them as a browser would) ------------------------
+
+@dataclass
+class PageForm:
+    """One <form> of a page: where it goes, how, and what a browser would send untouched.
+
+    ``fields`` maps each named control to the values a browser sends for it as the page stands (a
+    checkbox not checked sends nothing, so it is listed with no value); ``kinds`` says what each is
+    (text, select, checkbox, file, ...), and ``choices`` the options of a select or radio group.
+    """
+
+    action: str
+    method: str
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    # Where buttons with a ``formaction`` of their own send the same fields.
+    other_actions: list[str] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, list[str]] = field(default_factory=dict)
+
+    def data(self) -> dict[str, list[str]]:
+        return {name: list(values) for name, values in self.fields.items() if values}
+
+
+class _FormReader(HTMLParser):
+    def __init__(self, page_url: str):
+        super().__init__(convert_charrefs=True)
+        self.page_url, self.forms, self.current = page_url, [], None
+        self.select, self.option, self.textarea = None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v if v is not None else "") for k, v in attrs}
+        if tag == "form":
+            action = a.get("action") or self.page_url
+            self.current = PageForm(action=action, method=(a.get("method") or "get").upper())
+            self.forms.append(self.current)
+            return
+        form = self.current
+        if form is not None and tag in ("button", "input") and a.get("formaction"):
+            form.other_actions.append(a["formaction"])
+        if form is None or "name" not in a and tag != "option":
+            return
+        if tag == "input":
+            kind = (a.get("type") or "text").lower()
+            name = a["name"]
+            if kind in ("submit", "button", "image", "reset"):
+                form.kinds.setdefault(name, "submit")
+                form.choices.setdefault(name, []).append(a.get("value", ""))
+                form.fields.setdefault(name, [])
+                return
+            form.kinds.setdefault(name, kind)
+            values = form.fields.setdefault(name, [])
+            if kind in ("checkbox", "radio"):
+                form.choices.setdefault(name, []).append(a.get("value", "on"))
+                if "checked" in a:
+                    values.append(a.get("value", "on"))
+            elif kind != "file":
+                values.append(a.get("value", ""))
+        elif tag == "button":
+            name = a["name"]
+            form.kinds.setdefault(name, "submit")
+            form.choices.setdefault(name, []).append(a.get("value", ""))
+            form.fields.setdefault(name, [])
+        elif tag == "select":
+            self.select = a["name"]
+            form.kinds.setdefault(self.select, "select")
+            form.fields.setdefault(self.select, [])
+            form.choices.setdefault(self.select, [])
+            self.select_multiple = "multiple" in a
+        elif tag == "option" and self.select:
+            value = a.get("value")
+            self.option = [value, "selected" in a, ""]
+        elif tag == "textarea":
+            self.textarea = a["name"]
+            form.kinds.setdefault(self.textarea, "textarea")
+            form.fields.setdefault(self.textarea, []).append("")
+
+    def handle_data(self, data):
+        if self.option is not None:
+            self.option[2] += data
+        elif self.textarea is not None and self.current is not None:
+            self.current.fields[self.textarea][-1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "option" and self.option is not None:
+            self._end_option()
+        elif tag == "select" and self.select:
+            if self.option is not None:
+                self._end_option()
+            form = self.current
+            if not form.fields[self.select] and form.choices[self.select] and not self.select_multiple:
+                form.fields[self.select] = [form.choices[self.select][0]]  # a browser sends the first option
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+        elif tag == "form":
+            self.current = None
+
+    def _end_option(self):
+        value, selected, text = self.option
+        value = text.strip() if value is None else value
+        self.current.choices[self.select].append(value)
+        if selected:
+            self.current.fields[self.select].append(value)
+        self.option = None
+
+
+def forms_on(page_html: str, page_url: str) -> list[PageForm]:
+    """Every form of a page, with the values a browser would send for it unchanged."""
+    reader = _FormReader(page_url)
+    reader.feed(page_html)
+    return reader.forms

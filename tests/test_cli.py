@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import make_event, make_user, wipe_database
+from tests.helpers import make_event, make_user, open_link, wipe_database
 from workshop.extensions import db
 from workshop.models import (
     Agreement,
@@ -113,7 +113,7 @@ def test_demo_has_every_status_and_a_working_invitation(cli, client, sent):
     assert not db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.status != "sent")).all()
     [invited] = [c for c in candidates if c.status == S.INVITED]
     [message] = sent.to(invited.email)
-    assert client.get(invitation_path(message)).status_code == 200
+    assert client.get(open_link(client, invitation_path(message))).status_code == 200
 
     # A second run refuses, and adds nobody.
     people = len(candidates)

@@ -60,10 +60,16 @@ def create_app(config: dict | None = None) -> Flask:
 
     @login_manager.user_loader
     def load_user(user_id: str):
+        # Signed in only while the browser's session row lives (see UserSession): a cookie signed out
+        # of, or a remember-me cookie (never issued, and carrying no session key), signs nobody in.
+        from flask import session
+
+        from .services.accounts import SESSION_KEY, session_user
+
         try:
             raw_id, raw_version = user_id.split(":", 1)
-            user = db.session.get(models.User, int(raw_id))
-        except (ValueError, TypeError):
+            user = session_user(int(raw_id), session.get(SESSION_KEY))
+        except (ValueError, TypeError, OverflowError):
             return None
         if not policy.user_may_sign_in(user) or str(user.session_version) != raw_version:
             return None
@@ -121,8 +127,10 @@ def _register_templating(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
+    from . import logs
     from .forms.base import refuse_nul_bytes
 
+    logs.init_app(app)
     app.before_request(refuse_nul_bytes)
 
     @app.after_request

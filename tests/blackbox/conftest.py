@@ -170,7 +170,7 @@ def server(tmp_path_factory) -> Server:
     with server.log.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-             "--timeout", "60", "--graceful-timeout", "5", "app:app"],
+             "--timeout", "60", "--graceful-timeout", "5", "--access-logfile", "-", "app:app"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_until_up(server.url, process, server.log)

@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from tests.helpers import DESKTOP, PHONE, ROOT, SCREENSHOTS, BrowserErrors
 from workshop.extensions import db
 from workshop.models import Candidate, Event, EventKind, Material, MaterialAccess, Proposal, User
-from workshop.services import events
+from workshop.services import accounts, events
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +54,7 @@ class Scene:
 
     slug: str
     empty_slug: str  # a second event, just created: the organizer's empty states
-    session_ids: dict[str, str]  # email -> the user id Flask-Login keeps in the session
+    session_ids: dict[str, tuple[str, str]]  # email -> the user id and session key a sign-in leaves in the cookie
     talks: dict[str, str]  # short name -> public id
     red_team_notes: str  # public id of the session-tier slides
     kofi: int  # the nominated candidate, with two vouches
@@ -83,7 +83,9 @@ def scene(app, live_server) -> Scene:
         notes = db.session.scalar(sa.select(Material).where(Material.proposal_id == talks["red_team"].id))
         kofi = db.session.scalar(sa.select(Candidate).where(Candidate.event_id == event.id,
                                                             Candidate.email == "kofi.mensah@example.org"))
-        built = Scene(slug=event.slug, empty_slug=empty.slug, session_ids={u.email: u.get_id() for u in users},
+        session_ids = {u.email: (u.get_id(), accounts.open_session(u)) for u in users}
+        db.session.commit()
+        built = Scene(slug=event.slug, empty_slug=empty.slug, session_ids=session_ids,
                       talks={name: talk.public_id for name, talk in talks.items()},
                       red_team_notes=notes.public_id, kofi=kofi.id, invitation_path="")
         db.session.remove()
@@ -105,7 +107,8 @@ class Browser:
             context.set_default_timeout(15000)
             if email is not None:
                 serializer = self.app.session_interface.get_signing_serializer(self.app)
-                cookie = serializer.dumps({"_user_id": self.scene.session_ids[email], "_fresh": True})
+                user_id, key = self.scene.session_ids[email]
+                cookie = serializer.dumps({"_user_id": user_id, accounts.SESSION_KEY: key, "_fresh": True})
                 context.add_cookies([{"name": self.app.config["SESSION_COOKIE_NAME"], "value": cookie,
                                       "url": self.server.url}])
             page = context.new_page()

@@ -5,7 +5,7 @@ import re
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
-from tests.helpers import login_as, make_candidate, make_event, make_user
+from tests.helpers import login_as, make_candidate, make_event, make_user, open_link
 from workshop.extensions import db
 from workshop.models import Candidate, CandidateStatus, EventStatus, Invitation
 
@@ -39,8 +39,8 @@ def test_add_invite_accept_sign_and_see_event(client, sent):
     assert db.session.scalar(sa.select(Invitation.token_hash)) != token  # only the hash is kept
 
     login_as(client, None)
-    assert client.get(link).status_code == 200
-    response = client.post(link, data={"answer": "accept"})
+    assert client.get(open_link(client, link)).status_code == 200
+    response = client.post(open_link(client, link), data={"answer": "accept"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/e/retreat/agreement")
     db.session.refresh(grace)
     assert grace.status == S.ACCEPTED and grace.user is not None
@@ -58,7 +58,7 @@ def test_add_invite_accept_sign_and_see_event(client, sent):
 
     # The link was single-use.
     login_as(client, None)
-    assert client.get(link).status_code == 410
+    assert client.get(open_link(client, link)).status_code == 410
 
 
 def test_full_event_waitlists_and_a_decline_promotes(client, sent):
@@ -70,11 +70,11 @@ def test_full_event_waitlists_and_a_decline_promotes(client, sent):
     links = {p.email: invitation_link(sent.to(p.email)[0]) for p in people}
 
     login_as(client, None)
-    client.post(links["p0@example.org"], data={"answer": "accept"})
+    client.post(open_link(client, links["p0@example.org"]), data={"answer": "accept"})
     login_as(client, None)
-    client.post(links["p1@example.org"], data={"answer": "accept"})
+    client.post(open_link(client, links["p1@example.org"]), data={"answer": "accept"})
     login_as(client, None)
-    client.post(links["p2@example.org"], data={"answer": "accept"})
+    client.post(open_link(client, links["p2@example.org"]), data={"answer": "accept"})
     statuses = {c.email: c.status for c in db.session.scalars(sa.select(Candidate))}
     assert statuses == {"p0@example.org": S.ACCEPTED, "p1@example.org": S.WAITLISTED, "p2@example.org": S.WAITLISTED}
 

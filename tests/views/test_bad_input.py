@@ -25,6 +25,7 @@ from tests.helpers import (
     link_token,
     login_as,
     make_candidate,
+    open_link,
     snapshot,
     stored_files,
     talk_form,
@@ -442,19 +443,19 @@ def invite(world, email: str = "ivy@example.org") -> tuple[Candidate, str]:
 def test_unknown_invitation_link_is_refused(client, world):
     invite(world)  # a live invitation exists; a made-up token must still not find it
     with nothing_changes():
-        shown = client.get("/invitation/made-up-token")
-        answered = client.post("/invitation/made-up-token", data={"answer": "accept"})
+        shown = client.get(open_link(client, "/invitation/made-up-token"))
+        answered = client.post(open_link(client, "/invitation/made-up-token"), data={"answer": "accept"})
     for response in (shown, answered):
         assert_refused(response, 410, "This invitation link is not valid.")
 
 
 def test_used_invitation_link_is_refused(client, world):
     candidate, token = invite(world)
-    assert client.post(f"/invitation/{token}", data={"answer": "accept"}).status_code == 302
+    assert client.post(open_link(client, f"/invitation/{token}"), data={"answer": "accept"}).status_code == 302
     login_as(client, None)
     with nothing_changes():
-        shown = client.get(f"/invitation/{token}")
-        answered = client.post(f"/invitation/{token}", data={"answer": "decline"})
+        shown = client.get(open_link(client, f"/invitation/{token}"))
+        answered = client.post(open_link(client, f"/invitation/{token}"), data={"answer": "decline"})
     for response in (shown, answered):
         assert_refused(response, 410, "This invitation link is not valid.")
     db.session.refresh(candidate)
@@ -468,11 +469,11 @@ def test_invitation_link_superseded_by_a_reminder_is_refused(client, world):
     new_token = link_token(candidate.email, "/invitation/")
     assert new_token != old_token
     with nothing_changes():
-        shown = client.get(f"/invitation/{old_token}")
-        answered = client.post(f"/invitation/{old_token}", data={"answer": "accept"})
+        shown = client.get(open_link(client, f"/invitation/{old_token}"))
+        answered = client.post(open_link(client, f"/invitation/{old_token}"), data={"answer": "accept"})
     for response in (shown, answered):
         assert_refused(response, 410, "replaced by a newer email")
-    assert client.get(f"/invitation/{new_token}").status_code == 200
+    assert client.get(open_link(client, f"/invitation/{new_token}")).status_code == 200
 
 
 def test_expired_invitation_link_is_refused(client, world):
@@ -481,7 +482,7 @@ def test_expired_invitation_link_is_refused(client, world):
     db.session.execute(sa.update(Invitation).values(expires_at=past))
     candidate.invite_expires_at = past
     db.session.commit()
-    response = client.post(f"/invitation/{token}", data={"answer": "accept"})
+    response = client.post(open_link(client, f"/invitation/{token}"), data={"answer": "accept"})
     assert_refused(response, 410, "This invitation has expired.")
     db.session.refresh(candidate)
     assert (candidate.status, candidate.user_id) == (S.EXPIRED, None)
@@ -491,7 +492,7 @@ def test_expired_invitation_link_is_refused(client, world):
 def test_invitation_answer_must_be_accept_or_decline(client, world, answer):
     _, token = invite(world)
     with nothing_changes():
-        response = client.post(f"/invitation/{token}", data={"answer": answer})
+        response = client.post(open_link(client, f"/invitation/{token}"), data={"answer": answer})
     assert_refused(response, 400, "Choose to accept or decline.")
 
 
@@ -506,8 +507,8 @@ def sign_in_link(world) -> str:
 
 def assert_link_refused(client, token: str) -> None:
     with nothing_changes():
-        shown = client.get(f"/auth/link/{token}")
-        used = client.post(f"/auth/link/{token}")
+        shown = client.get(open_link(client, f"/auth/link/{token}"))
+        used = client.post(open_link(client, f"/auth/link/{token}"))
     for response in (shown, used):
         assert_refused(response, 410, "This sign-in link is not valid any more.")
     with client.session_transaction() as session:
@@ -521,7 +522,7 @@ def test_unknown_sign_in_link_is_refused(client, world):
 
 def test_used_sign_in_link_is_refused(client, world):
     token = sign_in_link(world)
-    assert client.post(f"/auth/link/{token}").status_code == 302
+    assert client.post(open_link(client, f"/auth/link/{token}")).status_code == 302
     login_as(client, None)
     assert_link_refused(client, token)
 

@@ -32,6 +32,7 @@ from tests.helpers import (
     login_as,
     make_candidate,
     make_participant,
+    open_link,
     pdf_bytes,
     proposed_and_accepted,
     snapshot,
@@ -106,7 +107,10 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "main.home": {"GET": everyone(200)},
     "main.health": {"GET": everyone(200)},
     "auth.sign_in": {"GET": everyone(200), "POST": everyone(200)},  # "check your email", whoever asks
-    "auth.redeem_link": {"GET": everyone(200), "POST": everyone(302)},  # the token, not the session, decides
+    # An emailed link moves its token into the session at once, whoever opens it; the token-free page that
+    # follows then shows and uses the link (the link, not who is signed in, decides).
+    "auth.open_link": {"GET": everyone(302)},
+    "auth.redeem_link": {"GET": everyone(200), "POST": everyone(302)},
     "auth.sign_out": {"POST": everyone(302)},
     "auth.account": {"GET": ACCOUNT_PAGE, "POST": ACCOUNT_ACTION},
     "auth.sign_out_everywhere": {"POST": ACCOUNT_ACTION},
@@ -128,6 +132,7 @@ EXPECTED: dict[str, dict[str, dict]] = {
                         "POST": by_role(404, 404, 403, 302, 404, 403, 403)},
     "events.withdraw": {"POST": by_role(404, 404, 302, 302, 404, 403, 403)},
     # An invitation is for its addressee: anyone else signed in is asked to sign out first.
+    "invitation.open_link": {"GET": everyone(302)},
     "invitation.answer": {"GET": by_role(200, 409, 409, 409, 409, 409, 409),
                           "POST": by_role(302, 409, 409, 409, 409, 409, 409)},
     "manage.dashboard": {"GET": MANAGE_PAGE},
@@ -413,7 +418,7 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "candidate_id": lambda: scene.candidate.id,
         "user_id": lambda: scene.world.stranger.id if endpoint == "admin.user_action" else scene.co_organizer.id,
         "action": lambda: "disable",
-        "token": lambda: {"invitation.answer": scene.invitation_token, "calendar.personal": new_token()[0],
+        "token": lambda: {"invitation.open_link": scene.invitation_token, "calendar.personal": new_token()[0],
                           "exports.personal_json": new_token()[0], "exports.personal_xml": new_token()[0],
                           }.get(endpoint, scene.login_token),  # never issued
         "public_id": lambda: talk_of(endpoint, scene).public_id,
@@ -464,6 +469,16 @@ def attendees_api_token(scene: Scene) -> str:
         db.session.commit()
         scene.api_token_id = token.public_id
     return scene.api_token_id
+
+
+# Pages that show the link a browser opened: the link is opened (its token moved into the session) first.
+OPENED_FIRST = {"auth.redeem_link": lambda scene: f"/auth/link/{scene.login_token}",
+                "invitation.answer": lambda scene: f"/invitation/{scene.invitation_token}"}
+
+
+def open_first(client, endpoint: str, scene: Scene) -> None:
+    if endpoint in OPENED_FIRST:
+        open_link(client, OPENED_FIRST[endpoint](scene))
 
 
 def post_data(endpoint: str, scene: Scene) -> dict:
@@ -563,6 +578,7 @@ def assert_answer(response, expected, url: str = "") -> None:
 @pytest.mark.parametrize(("endpoint", "method", "person"), SPEAKER_CASES)
 def test_route_answers_the_talks_people(app, client, scene, endpoint, method, person):
     login_as(client, scene.user(person))
+    open_first(client, endpoint, scene)
     url = url_of(app, endpoint, scene)
     response = request_as(client, method, url, post_data(endpoint, scene))
     assert_answer(response, SPEAKERS[endpoint][method][person], url)
@@ -571,6 +587,7 @@ def test_route_answers_the_talks_people(app, client, scene, endpoint, method, pe
 @pytest.mark.parametrize(("endpoint", "method", "role"), CASES)
 def test_route_answers_each_role(app, client, scene, endpoint, method, role):
     login_as(client, scene.world.users[role])
+    open_first(client, endpoint, scene)
     url = url_of(app, endpoint, scene)
     response = request_as(client, method, url, post_data(endpoint, scene))
     assert_answer(response, EXPECTED[endpoint][method][role], url)
@@ -849,8 +866,8 @@ TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_
 PREFERENCE = ("organizer", "admin", "attendee", "unsigned", "anonymous", "speaker", "cospeaker")
 POST_ROUTES = sorted(endpoint for endpoint, methods in EXPECTED.items() if "POST" in methods)
 # Routes whose allowed answer writes nothing: the sign-in form tells a signed-in person they are signed
-# in, signing out only clears the session, and an import's first step only shows a preview.
-WRITE_NOTHING = {"auth.sign_in", "auth.sign_out", "invites.import_csv"}
+# in, and an import's first step only shows a preview. (Signing out deletes the session's row.)
+WRITE_NOTHING = {"auth.sign_in", "invites.import_csv"}
 # Routes tried as someone further down the list: organizers hold no seat, so only the attendee has one to give up.
 TRY_AS = {"sessions.cancel": "attendee"}
 
@@ -888,6 +905,7 @@ def test_post_without_token_is_refused_and_changes_nothing(app, client, scene, c
     # The URL and form first: they may make the talk or the file they name, which the snapshot must include.
     url, data = url_of(app, endpoint, scene), post_data(endpoint, scene)
     login_as(client, scene.user(allowed_role(endpoint)))
+    open_first(client, endpoint, scene)
     before = snapshot()
 
     response = client.post(url, data=data)
@@ -901,6 +919,7 @@ def test_post_without_token_is_refused_and_changes_nothing(app, client, scene, c
 def test_post_with_wrong_token_is_refused(app, client, scene, csrf_on, endpoint):
     url, data = url_of(app, endpoint, scene), post_data(endpoint, scene)
     login_as(client, scene.user(allowed_role(endpoint)))
+    open_first(client, endpoint, scene)
     csrf_token_from(client.get("/auth/sign-in"))  # the session holds a real token; the form sends another
     before = snapshot()
     response = client.post(url, data={**data, "csrf_token": "forged"})
@@ -915,6 +934,7 @@ def test_post_with_token_from_a_page_gets_through(app, client, scene, csrf_on, e
     role = allowed_role(endpoint)
     url, data = url_of(app, endpoint, scene), post_data(endpoint, scene)
     login_as(client, scene.user(role))
+    open_first(client, endpoint, scene)
     token = csrf_token_from(client.get("/auth/sign-in"))
     before = snapshot()
     response = client.post(url, data={**data, "csrf_token": token})

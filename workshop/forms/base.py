@@ -14,6 +14,7 @@ import re
 from flask import abort, request
 from flask_wtf import FlaskForm
 from wtforms import Field, FieldList, FormField
+from wtforms.fields.choices import SelectFieldBase
 
 _INVISIBLE = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -21,6 +22,16 @@ _INVISIBLE = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 def drop_controls(value):
     """Text without control characters other than tab, line feed and carriage return."""
     return _INVISIBLE.sub("", value) if isinstance(value, str) else value
+
+
+def strip_choice(value):
+    """A choice without the spaces around it: no option has any, and a blank one is no choice at all
+    (``Optional`` lets whitespace through untouched, which no view should take for an option)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return [item.strip() if isinstance(item, str) else item for item in value]
+    return value
 
 
 class Form(FlaskForm):
@@ -31,7 +42,8 @@ class Form(FlaskForm):
             field_class = unbound_field.field_class
             if not issubclass(field_class, (FieldList, FormField)) and issubclass(field_class, Field):
                 filters = tuple(unbound_field.kwargs.get("filters", ()))
-                unbound_field.kwargs["filters"] = (drop_controls, *filters) if drop_controls not in filters else filters
+                first = (drop_controls, strip_choice) if issubclass(field_class, SelectFieldBase) else (drop_controls,)
+                unbound_field.kwargs["filters"] = (*first, *(f for f in filters if f not in first))
             return super().bind_field(form, unbound_field, options)
 
 

@@ -40,7 +40,7 @@ from .proposals import (
 )
 from .reader import PageView
 from .schedule import CalendarFeed, Placement, Room, ScheduleRelease, SignUp, Slot, Unavailability
-from .users import LoginToken, User
+from .users import LoginToken, User, UserSession
 
 __all__ = [
     "WideningConsent",
@@ -48,6 +48,7 @@ __all__ = [
     "WideningRequest",
     "WideningStatus",
     "ApiToken",
+    "UserSession",
     "AttendanceSource",
     "AuditTarget",
     "SignUpStatus",

@@ -51,3 +51,18 @@ class LoginToken(db.Model):
     used_at: Mapped[datetime | None]
 
     user: Mapped[User] = db.relationship()
+
+
+class UserSession(db.Model):
+    """A signed-in browser. The session cookie carries a random key; only its SHA-256 is stored here.
+
+    A request is signed in only while its key's row exists: signing out deletes the row, so a copy
+    of the cookie (kept, stolen or replayed) signs nobody in afterwards.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

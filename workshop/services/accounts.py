@@ -12,7 +12,7 @@ from flask import current_app
 
 from .. import mail
 from ..extensions import db
-from ..models import LoginToken, MessageKind, User, utcnow
+from ..models import LoginToken, MessageKind, User, UserSession, utcnow
 from . import audit
 from .errors import DomainError
 from .tokens import hash_token, new_token
@@ -20,6 +20,8 @@ from .tokens import hash_token, new_token
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both answers take the same time.
 _DUMMY_HASH = _hasher.hash("not a real password")
+# The key in the (signed) session cookie naming the browser's UserSession row.
+SESSION_KEY = "_session_key"
 INVALID_LINK = "This sign-in link is not valid any more. Links work once and for 15 minutes; ask for a new one."
 
 
@@ -85,7 +87,15 @@ def mint_sign_in_link(email: str) -> dict:
 
 def peek_login_token(token: str) -> LoginToken:
     """The unused, unexpired token, or DomainError. Does not consume it."""
-    row = db.session.scalar(sa.select(LoginToken).where(LoginToken.token_hash == hash_token(token)))
+    return peek_login_hash(hash_token(token))
+
+
+def peek_login_hash(token_hash: str | None) -> LoginToken:
+    """As ``peek_login_token``, for the hash of a link's token (what a browser's session keeps once the
+    link has been opened)."""
+    if not token_hash:
+        raise DomainError(INVALID_LINK)
+    row = db.session.scalar(sa.select(LoginToken).where(LoginToken.token_hash == token_hash))
     if row is None or row.used_at is not None or row.expires_at < utcnow() or row.user.is_disabled:
         raise DomainError(INVALID_LINK)
     return row
@@ -93,7 +103,12 @@ def peek_login_token(token: str) -> LoginToken:
 
 def redeem_login_token(token: str) -> User:
     """Consume a sign-in link and return its user. A link works once."""
-    row = peek_login_token(token)
+    return redeem_login_hash(hash_token(token))
+
+
+def redeem_login_hash(token_hash: str | None) -> User:
+    """As ``redeem_login_token``, for the hash of the link's token."""
+    row = peek_login_hash(token_hash)
     used = db.session.execute(
         sa.update(LoginToken).where(LoginToken.id == row.id, LoginToken.used_at.is_(None)).values(used_at=utcnow())
     ).rowcount
@@ -130,9 +145,41 @@ def set_password(user: User, password: str | None) -> None:
     user.password_hash = _hasher.hash(password)
 
 
+def _session_lifetime() -> timedelta:
+    return current_app.permanent_session_lifetime  # SESSION_DAYS, as a timedelta whatever the config holds
+
+
+def open_session(user: User) -> str:
+    """Record a newly signed-in browser and return the key its session cookie carries (only its hash
+    is stored). Sessions of this user that outlived the sign-in lifetime are cleared on the way."""
+    db.session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id,
+                                                    UserSession.created_at < utcnow() - _session_lifetime()))
+    key, key_hash = new_token()
+    db.session.add(UserSession(user_id=user.id, key_hash=key_hash))
+    return key
+
+
+def session_user(user_id: int, key: str | None) -> User | None:
+    """The user a session cookie signs in: only while its key's row lives (not signed out, not ended
+    everywhere, not older than the sign-in lifetime). One query."""
+    if not key or not isinstance(key, str) or not 0 < user_id < 2**31:
+        return None
+    return db.session.scalar(
+        sa.select(User).join(UserSession, UserSession.user_id == User.id)
+        .where(User.id == user_id, UserSession.key_hash == hash_token(key),
+               UserSession.created_at >= utcnow() - _session_lifetime()))
+
+
+def close_session(key: str | None) -> None:
+    """Sign one browser out for good: its cookie, wherever it is replayed, signs nobody in."""
+    if key and isinstance(key, str):
+        db.session.execute(sa.delete(UserSession).where(UserSession.key_hash == hash_token(key)))
+
+
 def end_all_sessions(user: User) -> None:
     """Every browser signed in as this user is signed out on its next request."""
     user.session_version = (user.session_version or 1) + 1
+    db.session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
 
 
 def set_disabled(actor: User, user: User, disabled: bool) -> None:

@@ -627,7 +627,15 @@ def expire_overdue(event: Event) -> int:
 
 def open_invitation(token: str) -> Invitation:
     """The live invitation behind a token, or DomainError. Consumes nothing."""
-    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    return open_invitation_hash(hash_token(token))
+
+
+def open_invitation_hash(token_hash: str | None) -> Invitation:
+    """As ``open_invitation``, for the hash of the link's token (what a browser's session keeps once the
+    link has been opened). An invitation not sent yet has no hash: none is ever found by an empty one."""
+    if not token_hash:
+        raise DomainError(INVALID_INVITATION)
+    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == token_hash))
     if (invitation is None or invitation.used_at is not None or invitation.superseded
             or invitation.candidate.status != S.INVITED):
         raise DomainError(INVALID_INVITATION)
@@ -665,7 +673,12 @@ def _consume(invitation: Invitation) -> None:
 
 def accept_invitation(token: str) -> Candidate:
     """Accept: a seat if one is free, the waitlist otherwise. Returns the candidate, linked to a user."""
-    invitation = open_invitation(token)
+    return accept_invitation_hash(hash_token(token))
+
+
+def accept_invitation_hash(token_hash: str | None) -> Candidate:
+    """As ``accept_invitation``, for the hash of the link's token."""
+    invitation = open_invitation_hash(token_hash)
     candidate, event = invitation.candidate, invitation.candidate.event
     if not policy.can_answer_invitations(event):
         raise DomainError("This event is not taking answers to invitations any more.")
@@ -691,7 +704,12 @@ def accept_invitation(token: str) -> Candidate:
 
 
 def decline_invitation(token: str) -> Candidate:
-    invitation = open_invitation(token)
+    return decline_invitation_hash(hash_token(token))
+
+
+def decline_invitation_hash(token_hash: str | None) -> Candidate:
+    """Decline the invitation behind the hash of a link's token."""
+    invitation = open_invitation_hash(token_hash)
     candidate = invitation.candidate
     _consume(invitation)
     user = accounts.get_or_create_user(candidate.email, candidate.name)

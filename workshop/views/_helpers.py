@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Response, abort, redirect, request, send_file, url_for
+from flask import Response, abort, make_response, redirect, request, send_file, url_for
 from flask_login import current_user
 
 from .. import policy
 from ..extensions import db
+from ..forms.base import drop_controls
 from ..models import Event, Proposal
 
 PUBLIC_ID_MAX = 24  # the width of the public_id columns; anything longer is no id of ours
@@ -70,6 +72,17 @@ def event_proposal(event: Event, public_id: str | None) -> Proposal | None:
     return db.session.scalar(sa.select(Proposal).where(Proposal.event_id == event.id, Proposal.public_id == public_id))
 
 
+def no_referrer(view: Callable) -> Callable:
+    """For the pages a link with a token leads to: the answer carries ``Referrer-Policy: no-referrer``, so
+    nothing the page loads or links to is told where the browser came from."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        response = make_response(view(*args, **kwargs))
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+    return wrapped
+
+
 def safe_next(target: str | None, fallback: str) -> str:
     """Only same-site paths are followed after a form."""
     if not target:
@@ -81,6 +94,13 @@ def safe_next(target: str | None, fallback: str) -> str:
 
 
 MAX_ROW_ID = 2**31 - 1
+
+
+def text_arg(name: str, limit: int, args=None) -> str:
+    """A text query argument (a search box) of ``args`` (the query string by default): without control
+    characters or surrounding spaces, and no longer than ``limit``. (A NUL byte never gets here: the
+    request is refused first.)"""
+    return drop_controls((request.args if args is None else args).get(name, "")).strip()[:limit]
 
 
 def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: int = MAX_ROW_ID) -> int | None:

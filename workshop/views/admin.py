@@ -3,7 +3,7 @@
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -13,6 +13,7 @@ from ..forms.accounts import ConfirmForm, UserForm
 from ..forms.events import NewEventForm
 from ..models import Event, EventKind, User
 from ..services import accounts, events
+from ._helpers import text_arg
 from .runner import done, page, run
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -62,7 +63,7 @@ def users():
 
 
 def _users_page(form, status: int | None = None):
-    query = request.args.get("q", "").strip()[:254]
+    query = text_arg("q", 254)
     statement = sa.select(User).order_by(User.email).limit(500)
     if query:
         statement = statement.where(User.email.contains(query.lower(), autoescape=True))

@@ -5,10 +5,15 @@ from ..extensions import limiter
 from ..forms.accounts import AccountForm, ConfirmForm, SignInForm
 from ..services import accounts
 from ..services.errors import DomainError
-from ._helpers import safe_next
+from ..services.tokens import hash_token
+from ._helpers import no_referrer, safe_next
 from .runner import done, page, run
 
 bp = Blueprint("auth", __name__)
+
+# What a browser's session keeps of a link it opened: the hash of its token, never the token.
+SIGN_IN_LINK = "sign_in_link"
+INVITATION_LINK = "invitation_link"
 
 
 def _signin_limit() -> str:
@@ -19,10 +24,27 @@ def _token_limit() -> str:
     return current_app.config["TOKEN_RATE_LIMIT"]
 
 
-def start_session(user) -> None:
-    """Sign in on a fresh session, so nothing from before sign-in carries over."""
+def signing_in(find_user):
+    """The act, for ``run``, of a sign-in: find the person (``find_user`` raises DomainError when it may
+    not) and record their new session, in one transaction. Answers (user, session key)."""
+    def act():
+        return replace_session(find_user())
+    return act
+
+
+def replace_session(user) -> tuple:
+    """End the session this browser had (if any: a copy of its cookie signs nobody in) and open one for
+    ``user``. Answers (user, session key) for ``start_session``."""
+    accounts.close_session(session.get(accounts.SESSION_KEY))
+    return user, accounts.open_session(user)
+
+
+def start_session(user, key: str) -> None:
+    """Sign in on a fresh session, so nothing from before sign-in carries over. ``key`` names the
+    session's row (``accounts.open_session``): signing out deletes it."""
     session.clear()
     login_user(user)
+    session[accounts.SESSION_KEY] = key
     session.permanent = True
 
 
@@ -32,7 +54,8 @@ def sign_in():
     form = SignInForm()
     next_url = safe_next(request.values.get("next"), url_for("main.home"))
     if form.password.data:
-        answer = run(lambda: _password_user(form), lambda user: _signed_in(user, next_url), form=form)
+        answer = run(signing_in(lambda: _password_user(form)), lambda opened: _signed_in(opened, next_url),
+                     form=form)
     else:
         answer = run(lambda: accounts.request_sign_in(form.email.data),
                      lambda _: render_template("auth/check_email.html", email=form.email.data), form=form)
@@ -46,25 +69,41 @@ def _password_user(form):
     return user
 
 
-def _signed_in(user, next_url: str, message: str | None = None):
-    start_session(user)
+def _signed_in(opened, next_url: str, message: str | None = None):
+    start_session(*opened)
     if message:
         flash(message, "success")
     return redirect(next_url)
 
 
-@bp.route("/auth/link/<token>", methods=["GET", "POST"])
+@bp.get("/auth/link/<token>")
 @limiter.limit(_token_limit)
-def redeem_link(token: str):
-    # GET only shows a button: mail scanners that follow links do not use up the sign-in.
+@no_referrer
+def open_link(token: str):
+    """The emailed sign-in link. Its token leaves the URL at once: the session keeps the token's hash and
+    the browser goes on to a page without it, so the token reaches no history entry, no Referer and no
+    later log line. Nothing is looked up or used up here."""
+    session[SIGN_IN_LINK] = hash_token(token)
+    return redirect(url_for("auth.redeem_link"))
+
+
+@bp.route("/auth/link", methods=["GET", "POST"])
+@limiter.limit(_token_limit)
+@no_referrer
+def redeem_link():
+    """The link opened in this browser: GET only shows a button (mail scanners that follow links do not
+    use up the sign-in); POST signs in."""
+    link = session.get(SIGN_IN_LINK)
+
     def invalid(error, _status):
         return render_template("auth/link_invalid.html", message=error.message), 410
 
     if request.method == "POST":
-        return run(lambda: accounts.redeem_login_token(token),
-                   lambda user: _signed_in(user, url_for("main.home"), f"Signed in as {user.email}."), refused=invalid)
+        return run(signing_in(lambda: accounts.redeem_login_hash(link)),
+                   lambda opened: _signed_in(opened, url_for("main.home"), f"Signed in as {opened[0].email}."),
+                   refused=invalid)
     try:
-        row = accounts.peek_login_token(token)
+        row = accounts.peek_login_hash(link)
     except DomainError as error:
         return invalid(error, 410)
     return render_template("auth/confirm_link.html", form=ConfirmForm(), email=row.user.email)
@@ -72,13 +111,20 @@ def redeem_link(token: str):
 
 @bp.post("/auth/sign-out")
 def sign_out():
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        return render_template("errors/error.html", error=None, message="The form expired; try again."), 400
-    logout_user()
-    session.clear()
-    flash("You are signed out.", "info")
-    return redirect(safe_next(request.form.get("next"), url_for("main.home")))
+    """Sign this browser out, on the server too: its session row goes, so a copy of its cookie replayed
+    anywhere afterwards is signed out as well."""
+    def signed_out(_):
+        # An invitation opened in this browser is for whoever answers it: it outlasts signing out, so that
+        # "this invitation is for someone else" can offer to sign out and continue.
+        invitation = session.get(INVITATION_LINK)
+        logout_user()
+        session.clear()
+        if invitation:
+            session[INVITATION_LINK] = invitation
+        flash("You are signed out.", "info")
+        return redirect(safe_next(request.form.get("next"), url_for("main.home")))
+
+    return run(lambda: accounts.close_session(session.get(accounts.SESSION_KEY)), signed_out)
 
 
 @bp.route("/account", methods=["GET", "POST"])

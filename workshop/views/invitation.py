@@ -1,14 +1,16 @@
 """Answering an invitation from its emailed link."""
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from .. import policy
 from ..extensions import limiter
 from ..forms.accounts import ConfirmForm
-from ..services import invites
+from ..services import accounts, invites
 from ..services.errors import DomainError
-from .auth import _token_limit, start_session
+from ..services.tokens import hash_token
+from ._helpers import no_referrer
+from .auth import INVITATION_LINK, _token_limit, replace_session, start_session
 from .runner import done, run, write_on_read
 
 bp = Blueprint("invitation", __name__, url_prefix="/invitation")
@@ -18,18 +20,32 @@ def _someone_else_signed_in(candidate) -> bool:
     return current_user.is_authenticated and current_user.email != candidate.email
 
 
-@bp.route("/<token>", methods=["GET", "POST"])
+@bp.get("/<token>")
 @limiter.limit(_token_limit)
-def answer(token: str):
-    """GET shows the invitation (no change: mail scanners follow links); POST accepts or declines.
+@no_referrer
+def open_link(token: str):
+    """The emailed link. Its token leaves the URL at once: the session keeps the token's hash and the
+    browser goes on to ``/invitation/``, so the token reaches no history entry, no Referer and no later
+    log line. Nothing is looked up or changed here."""
+    session[INVITATION_LINK] = hash_token(token)
+    return redirect(url_for("invitation.answer"))
+
+
+@bp.route("/", methods=["GET", "POST"])
+@limiter.limit(_token_limit)
+@no_referrer
+def answer():
+    """The invitation opened in this browser. GET shows it (no change: mail scanners follow links);
+    POST accepts or declines.
 
     The token is the proof of the address. If someone else is signed in in this browser, the
     invitation is not handed to them: they are asked to sign out first.
     """
+    link = session.get(INVITATION_LINK)
     form = ConfirmForm()
     try:
         # Opening a link that ran out marks its invitation expired.
-        invitation = write_on_read(lambda: invites.open_invitation(token))
+        invitation = write_on_read(lambda: invites.open_invitation_hash(link))
     except DomainError as error:
         return render_template("invitation/invalid.html", message=error.message), 410
     candidate, event = invitation.candidate, invitation.candidate.event
@@ -40,14 +56,18 @@ def answer(token: str):
         error = None if request.method == "GET" else "Choose to accept or decline."
         return render_template("invitation/show.html", event=event, candidate=candidate, form=form, error=error,
                                agreement=policy.current_agreement(event)), 400 if error else 200
-    return run(lambda: (invites.accept_invitation if answer == "accept" else invites.decline_invitation)(token),
-               lambda candidate: _answered(candidate, event), button=form,
+
+    def act():
+        candidate = (invites.accept_invitation_hash if answer == "accept" else invites.decline_invitation_hash)(link)
+        return candidate, replace_session(accounts.get_or_create_user(candidate.email))[1]
+
+    return run(act, lambda answered: _answered(*answered, event), button=form,
                refused=lambda error, status: (render_template("invitation/invalid.html", message=error.message),
                                               409 if status == 409 else 400))
 
 
-def _answered(candidate, event):
-    start_session(candidate.user)
+def _answered(candidate, key: str, event):
+    start_session(candidate.user, key)
     if policy.is_attendee(candidate.user, event):
         return done("Welcome! One last step: read and sign the confidentiality agreement.",
                     url_for("events.agreement", slug=event.slug))

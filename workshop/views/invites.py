@@ -15,7 +15,7 @@ from ..forms.invites import BulkForm, CandidateEditForm, CandidateForm, ImportCo
 from ..models import Candidate, CandidateStatus, CandidateTag, Invitation, User, Vouch
 from ..services import invites
 from ..services.errors import DomainError
-from ._helpers import MAX_ROW_ID, attachment, int_arg, load_event, safe_next
+from ._helpers import MAX_ROW_ID, attachment, int_arg, load_event, safe_next, text_arg
 from .runner import done, form_message, page, run, write_on_read
 
 bp = Blueprint("invites", __name__, url_prefix="/e/<slug>/manage/invites")
@@ -35,8 +35,8 @@ ACTION_WORDS = {"approve": "approved", "invite": "invited", "remind": "reminded"
 
 def _filtered(event, args) -> tuple[sa.Select, dict]:
     """The list's query for the filters in ``args``; the same filters drive 'act on all matching'."""
-    filters = {"status": args.get("status", ""), "tag": args.get("tag", "").strip().lower()[:40],
-               "q": args.get("q", "").strip()[:200], "sort": args.get("sort", "added")}
+    filters = {"status": args.get("status", ""), "tag": text_arg("tag", 40, args).lower(),
+               "q": text_arg("q", 200, args), "sort": args.get("sort", "added")}
     if filters["status"] and filters["status"] not in STATUS_NAMES:
         abort(400, "Unknown status filter.")
     if filters["sort"] not in SORTS:

@@ -22,7 +22,7 @@ from ..models import (
     utcnow,
 )
 from ..services import consent, proposals
-from ._helpers import attachment, client_ip, int_arg, load_event, load_proposal
+from ._helpers import attachment, client_ip, int_arg, load_event, load_proposal, text_arg
 from .runner import done, page, run
 
 bp = Blueprint("proposals", __name__, url_prefix="/e/<slug>/proposals")
@@ -42,7 +42,7 @@ def _data(form, proposal: Proposal | None = None) -> proposals.ProposalData:
 @bp.get("/")
 def index(slug: str):
     event = load_event(slug, policy.can_view_event, policy.can_view_event_content)
-    query = request.args.get("q", "").strip()[:200]
+    query = text_arg("q", 200)
     statement = policy.proposals_visible_to(current_user, event).options(
         selectinload(Proposal.speakers).selectinload(ProposalSpeaker.user))
     newest_first = proposals.search(statement, query).order_by(Proposal.created_at.desc(), Proposal.id.desc())

@@ -20,7 +20,7 @@ from ..models import Event, Proposal, Room, Slot, User, utcnow
 from ..services import proposals, signups
 from ..services import schedule as schedule_service
 from ..services.schedule import Published, Session, published
-from ._helpers import int_arg, load_event, load_proposal, safe_next
+from ._helpers import int_arg, load_event, load_proposal, safe_next, text_arg
 from .runner import done, page, run
 
 bp = Blueprint("sessions", __name__)
@@ -132,7 +132,7 @@ def self_checkin(slug: str):
     filled in: checking in is still a POST); it checks them in to the session under way."""
     event = load_event(slug, policy.can_view_event, policy.can_check_in_self_at)
     if request.method == "GET":
-        code = request.args.get("code", "")[:20]
+        code = text_arg("code", 20)
         return _checkin_form_page(event, RoomCodeForm(formdata=None, code=code))
     form = RoomCodeForm()
     answer = run(lambda: signups.check_in_with_code(current_user, event, form.code.data),
