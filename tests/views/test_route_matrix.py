@@ -154,6 +154,8 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "materials.log": {"GET": TALK_MANAGE_PAGE},
     "materials.download": {"GET": by_role(404, 404, 404, 200, 404, 200, 200)},
     "materials.trace": {"GET": MANAGE_PAGE},
+    "materials.trace_file": {"POST": by_role(404, 404, 403, 403, 404, 303, 303)},
+    "materials.trace_result": {"GET": MANAGE_PAGE},
     "schedule.editor": {"GET": MANAGE_PAGE},
     "schedule.place": {"POST": MANAGE_ACTION},
     "schedule.unplace": {"POST": MANAGE_ACTION},
@@ -241,6 +243,8 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "materials.log": {"GET": {"speaker": 200, "cospeaker": 403}},
     "materials.download": {"GET": {"speaker": 200}},
     "materials.trace": {"GET": {"speaker": 403}},
+    "materials.trace_file": {"POST": {"speaker": 403}},
+    "materials.trace_result": {"GET": {"speaker": 403}},
     "schedule.editor": {"GET": {"speaker": 403}},
     # Until they confirm, an invited co-speaker is not one of the speakers.
     "schedule.availability": {"GET": {"speaker": 200, "cospeaker": 403}, "POST": {"speaker": 302, "cospeaker": 403}},
@@ -322,7 +326,8 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "talk_id": lambda: scene.talk.public_id,
         "token_id": lambda: attendees_api_token(scene),
         "slot_id": lambda: scene.slot.id,
-        "job_id": lambda: (scene.queued_run if endpoint == "autoschedule.cancel" else scene.autoschedule_run).public_id,
+        "job_id": lambda: (scene.leak_trace if endpoint.startswith("materials.") else
+                           scene.queued_run if endpoint == "autoschedule.cancel" else scene.autoschedule_run).public_id,
     }
     [rule] = app.url_map.iter_rules(endpoint)
     arguments = {name: values[name]() for name in rule.arguments}
@@ -381,6 +386,7 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "proposals.terms": {"agree": "y"},
         # A fresh stream for every request: a read one would upload nothing.
         "materials.upload": {"file": (io.BytesIO(pdf_bytes()), "more-slides.pdf")},
+        "materials.trace_file": {"file": (io.BytesIO(pdf_bytes()), "leaked.pdf")},
         "schedule.rooms": {"name": "Annex Two", "capacity": "12", "closed_door": "y"},
         "schedule.slots": {"day": scene.world.event.starts_on.isoformat(), "starts": "18:00, 19:00", "minutes": "30"},
         "autoschedule.form": {"scope": "unplaced", "time_limit": "1", "seed": "0"},

@@ -21,3 +21,12 @@ class TraceForm(Form):
 
     download_id = StringField("Download id", description="Printed at the foot of every page of the copy.",
                               validators=[Optional(), Length(max=200)])
+
+
+class LeakFileForm(Form):
+    """Organizers hand in a leaked copy (PDF, PNG or JPEG) to find every download id it still carries."""
+
+    file = FileField("Leaked file", validators=[FileRequired("Choose the leaked file.")],
+                     description="A PDF, or a screenshot or photo of a page (PNG or JPEG). The type is read "
+                                 "from the file itself.",
+                     render_kw={"accept": ".pdf,.png,.jpg,.jpeg"})
