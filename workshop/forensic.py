@@ -445,9 +445,11 @@ def _cell_at(grey: np.ndarray, module_px: float, size: int, flatten_lines: bool 
     return _fold(residual, weight, size)
 
 
-def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = SIZE) -> set[str]:
+def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = SIZE,
+                      deadline: float | None = None) -> set[str]:
     """Every download id whose mark this greyscale image holds. ``module_px``: the module size when
-    known (a page rendered at a known dpi); otherwise it is searched for."""
+    known (a page rendered at a known dpi); otherwise it is searched for, scale after scale until
+    ``deadline`` (``time.monotonic()``), when given, has passed."""
     grey = np.asarray(grey, np.float32)
     if grey.shape[0] < 2 * size or grey.shape[1] < 2 * size:
         return set()
@@ -462,6 +464,8 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
     guesses += [m for m in (7.6, 10.3) if all(abs(m / g - 1) > 0.03 for g in guesses)]
     attempts = [(guess, False) for guess in guesses] + [(guesses[0], True)]  # the likeliest scale, read again
     for guess, flatten_lines in attempts:
+        if deadline is not None and time.monotonic() > deadline:
+            break
         residual, weight = _residual(_at_scale(grey, guess), flatten_lines)
         # Slightly finer and coarser periods (the residual is resampled, not recomputed): each folded
         # cell is scored by how well the shared modules stand out in it, and only the best two are read.
@@ -547,7 +551,7 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
             for index, grey in greys[:5]:
                 if time.monotonic() > deadline:
                     break
-                for download_id in find_ids_in_image(grey):
+                for download_id in find_ids_in_image(grey, deadline=deadline):
                     _note(found, download_id, "forensic mark", index + 1)
     finally:
         document.close()
@@ -556,7 +560,7 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
 
 def find_in_image(data: bytes, seconds: float) -> list[dict]:
     """Ids in a leaked PNG or JPEG: the mark, at a scale searched for."""
-    del seconds  # one image: the search is bounded by its own loop
+    deadline = time.monotonic() + seconds * 0.8
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         image = open_image(data)
@@ -564,6 +568,6 @@ def find_in_image(data: bytes, seconds: float) -> list[dict]:
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise Refusal("This image cannot be read.") from error
     found: dict = {}
-    for download_id in find_ids_in_image(grey_of(image)):
+    for download_id in find_ids_in_image(grey_of(image), deadline=deadline):
         _note(found, download_id, "forensic mark", None)
     return list(found.values())
