@@ -38,6 +38,9 @@ from bench.stamp import legacy_stamp
 from workshop import watermark
 from workshop.models.base import public_id
 
+# A machine shared with other work can stretch a search past the production deadline; the bench
+# measures what is found (and prints the time), so it allows far longer.
+READ_LIMITS = watermark.Limits(prepare_seconds=900.0)
 ATTACKS = ("stripped", "reprinted", "raster", "screenshot", "quarter", "jpeg60", "grey", "all")
 
 
@@ -160,7 +163,7 @@ def main() -> None:
         for name in ATTACKS:
             leaked = attacked(name, stamped, lines, page, rng)
             start = time.perf_counter()
-            found = {row.download_id for row in watermark.find_download_ids(leaked)}
+            found = {row.download_id for row in watermark.find_download_ids(leaked, READ_LIMITS)}
             seconds[name].append(time.perf_counter() - start)
             right[name] += download_id in found
             wrong[name] += len(found - {download_id})
@@ -173,7 +176,7 @@ def main() -> None:
         stamped = legacy_stamp(deck, lines, mark=f"{lines[0]} · {download_id}")
         for name in ATTACKS:
             found = {row.download_id for row in watermark.find_download_ids(
-                attacked(name, stamped, lines, person % len(kinds), rng))}
+                attacked(name, stamped, lines, person % len(kinds), rng), READ_LIMITS)}
             before[name] += download_id in found
     print(f"{args.people} copies of a 20-page deck; image attacks use one page each, every kind in turn")
     print(f"  {'attack':11} {'right person':>13} {'anyone else':>12} {'search':>9}   {'before':>8}   pages missed")
@@ -182,7 +185,7 @@ def main() -> None:
         print(f"  {name:11} {right[name]:>6} / {args.people:<4} {wrong[name]:>12} {search:8.2f}s"
               f"   {before[name]:>2} / {args.baseline_people:<3}   {', '.join(sorted(set(missed[name]))) or '-'}")
     noise = unmarked_files(rng, args.people)
-    named = sum(len(watermark.find_download_ids(data)) for data in noise)
+    named = sum(len(watermark.find_download_ids(data, READ_LIMITS)) for data in noise)
     print(f"  {'no mark':11} {'':>13} {named:>12}            ({len(noise)} files: noise, unstamped pages)")
     paper = watermark.prepare(samples.paper(30), watermark.PDF).data
     paper_times = []

@@ -615,6 +615,15 @@ class Scene:
         return job
 
     @cached_property
+    def leak_trace(self) -> Job:
+        """A finished trace of a leaked file (an unstamped PDF: it names nobody), handed in by the organizer."""
+        job = materials.start_leak_trace(self.world.organizer, self.world.event, "leaked.pdf", io.BytesIO(pdf_bytes()))
+        db.session.commit()
+        db.session.refresh(job)
+        assert job.status == JobStatus.DONE, job.error
+        return job
+
+    @cached_property
     def queued_run(self) -> Job:
         """An auto-scheduler run no worker has taken yet (written straight to the table: nothing queues it)."""
         job = Job(kind=autoschedule.KIND, event_id=self.world.event.id, started_by_id=self.world.organizer.id,

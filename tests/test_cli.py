@@ -346,3 +346,61 @@ def test_send_mail_retry_failed_gives_failed_messages_another_round(cli, sent):
 def test_a_worker_has_nothing_to_do_where_tasks_run_at_once(cli):
     result = cli("worker")
     assert result.exit_code != 0 and "immediate" in result.output
+
+
+# --- trace-leak -------------------------------------------------------------------------------
+
+
+def test_trace_leak_names_the_person_behind_each_id_and_fails_when_none(cli, tmp_path, monkeypatch):
+    import io
+
+    from bench.trace import strip_visible_line
+    from tests.helpers import keep_materials_in, make_participant, make_pdf, make_talk
+    from workshop.services import materials
+
+    keep_materials_in(monkeypatch, tmp_path / "materials")
+    organizer = make_user("org@example.org", "Olga Organizer")
+    event = make_event("retreat", organizers=[organizer])
+    speaker = make_participant(event, "speaker@example.org")
+    reader = make_participant(event, "ada@example.org")
+    reader.name = "Ada Lovelace"
+    elsewhere = make_event("elsewhere")
+    far_reader = make_participant(elsewhere, "far@example.org")
+    here = materials.store_upload(speaker, make_talk(event, speaker), "slides.pdf", io.BytesIO(make_pdf(pages=2)))
+    far_speaker = make_participant(elsewhere, "far-speaker@example.org")
+    there = materials.store_upload(far_speaker, make_talk(elsewhere, far_speaker), "far.pdf",
+                                   io.BytesIO(make_pdf(pages=1)))
+    db.session.commit()
+    copies = {}
+    for user, material in ((reader, here), (far_reader, there)):
+        _decision, data, access = materials.open_material(user, material, "192.0.2.7")
+        db.session.commit()
+        lines = materials.watermark_lines(user, access.created_at, access.download_id)
+        copies[user.email] = (strip_visible_line(data, lines), access)
+    leaked, access = copies["ada@example.org"]
+    path = tmp_path / "leak.pdf"
+    path.write_bytes(leaked)
+
+    result = cli("trace-leak", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{access.download_id} Ada Lovelace ada@example.org slides.pdf {access.created_at:%Y-%m-%dT%H:%M:%S}Z"]
+    assert db.session.scalars(sa.select(AuditEntry.detail).where(AuditEntry.action == "leak traced")).all() == [
+        f"from the command line: leak.pdf names download {access.download_id}"]
+
+    far_path = tmp_path / "far.pdf"
+    far_path.write_bytes(copies["far@example.org"][0])
+    result = cli("trace-leak", str(far_path), "--event", "retreat")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [f"{copies['far@example.org'][1].download_id} not from this event"]
+    assert "far@example.org" not in result.output
+
+    blank = tmp_path / "blank.pdf"
+    blank.write_bytes(make_pdf())
+    result = cli("trace-leak", str(blank))
+    assert result.exit_code == 1 and "No download id found" in result.output
+    words = tmp_path / "notes.txt"
+    words.write_text("download id AAAAAAAAAAAAAAAA")
+    result = cli("trace-leak", str(words))
+    assert result.exit_code != 0 and "PDF, PNG and JPEG" in result.output
+    assert cli("trace-leak", str(path), "--event", "nowhere").exit_code != 0

@@ -1,4 +1,4 @@
-"""Flask commands: users, mail, demo data, export and import."""
+"""Flask commands: users, mail, demo data, export and import, tracing a leaked file."""
 
 from __future__ import annotations
 
@@ -120,6 +120,55 @@ def register_cli(app: Flask) -> None:
             click.echo(f"Wrote {output}.", err=True)
         else:
             sys.stdout.write(text + "\n")
+
+    @app.cli.command("trace-leak")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--event", "slug", default=None, help="Name only downloads of this event's materials.")
+    def trace_leak_command(path: str, slug: str | None) -> None:
+        """Find whose copy a leaked PDF, PNG or JPEG was: one line per download id found,
+        "<download id> <name> <email> <material> <time>". An id that is not a download (of the
+        event given) is printed as "not from this event" or "not in the access log". Exits 1 when
+        the file names nobody. The trace is recorded in the audit log."""
+        import sqlalchemy as sa
+
+        from .models import Event
+        from .services import audit, materials
+        from .watermark import StampError, find_download_ids, limits_from_config
+
+        event = None
+        if slug:
+            event = db.session.scalar(sa.select(Event).where(Event.slug == slug))
+            if event is None:
+                raise click.ClickException(f"No event has the slug {slug!r}.")
+        data = Path(path).read_bytes()
+        if materials.leak_type(data) is None:
+            raise click.ClickException("Conclave reads download ids from PDF, PNG and JPEG files.")
+        try:
+            found = find_download_ids(data, limits_from_config(app.config))
+        except StampError as error:
+            raise click.ClickException(error.message) from error
+        named = materials.accesses_by_download_id(event, [f.download_id for f in found])
+        name = Path(path).name
+        for item in found:
+            access = named.get(item.download_id)
+            if access is None:
+                click.echo(f"{item.download_id} {'not from this event' if event else 'not in the access log'}")
+                continue
+            person = access.user
+            click.echo(" ".join([item.download_id, person.display_name if person else "(public copy)",
+                                 person.email if person else "-", access.material.filename,
+                                 f"{access.created_at:%Y-%m-%dT%H:%M:%S}Z"]))
+            audit.record(None, access.material.proposal.event, "leak traced",
+                         f"material {access.material.public_id}",
+                         f"from the command line: {name} names download {item.download_id}")
+        if not named:
+            audit.record(None, event, "leak traced", "", f"from the command line: {name} names nobody"
+                         + (f" ({len(found)} id(s) not from this event)" if found else ""))
+        db.session.commit()
+        if not found:
+            click.echo("No download id found in this file.", err=True)
+        if not named:
+            sys.exit(1)
 
     @app.cli.command("import-event")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))

@@ -41,11 +41,22 @@ SIZE = 22  # modules across a copy: a 20 × 20 symbol and its quiet zone
 ROW_STEP = 12  # in modules: each row of copies sits this far below the previous one, shifted by a copy's width
 # Opacity of the dark and light modules, by how busy the page is under a copy: plain, textured,
 # very textured (see ``busyness``). Texture hides the mark from the eye and from the reader alike.
-MARK_ALPHAS = ((0.02, 0.02), (0.03, 0.03), (0.045, 0.045))
+# The fourth: a copy over a near-black ground (``DARK_GROUND``). There a lighter module cannot hide
+# in a darker one's shade: any light added shows, and SSIM (its luminance term) punishes a mean shift
+# of a grey level or two over black. So the light modules add one grey level, drawn ``DARK_LIGHT_SIDE``
+# of a module across (centred, where the reader samples), and the dark ones darken only what is light
+# under them (text).
+MARK_ALPHAS = ((0.02, 0.02), (0.03, 0.03), (0.045, 0.045), (0.02, 0.0042))
 BUSY_LEVELS = (9.0, 18.0)  # local contrast (grey levels) from which a copy is drawn stronger
+DARK_GROUND = 16.0  # median grey level under a plain copy below which it is drawn as level 3
+DARK_LIGHT_SIDE = 0.7
+LEVEL_DIGITS = "0123"
 CHECK_DOMAIN = b"conclave forensic mark v1"
 FOLD_MODULE_PX = 8
 PEAKS = 5  # places in a folded cell tried for the symbol, best first
+# Finer and coarser periods tried around each guess of an image's scale: a JPEG's 8-pixel blocks pull
+# the lattice's autocorrelation peak towards them by up to a percent.
+SCALE_STEPS = (0.0, -0.005, 0.005, -0.0025, 0.0025, -0.0075, 0.0075, -0.01, 0.01)
 LIKELY = 0.15  # correlation with the shared modules above which doubtful modules are tried flipped
 
 
@@ -141,9 +152,18 @@ def _runs(modules: np.ndarray) -> bytes:
     return b"\n".join(parts)
 
 
+def _squares(modules: np.ndarray, side: float) -> bytes:
+    """The marked modules as one path of squares ``side`` of a module across, centred, y up."""
+    size = modules.shape[0]
+    margin = (1 - side) / 2
+    return b"\n".join(b"%.2f %.2f %.2f %.2f re" % (j + margin, size - 1 - i + margin, side, side)
+                       for i, j in zip(*np.nonzero(modules), strict=True))
+
+
 def busyness(grey: np.ndarray, px_per_pt: float) -> str:
     """One digit per copy of the mark (in ``geometry``'s order) saying how textured the page is
-    under it: 0 plain, 1 textured, 2 very. ``grey``: the page rendered upright at ``px_per_pt``."""
+    under it: 0 plain, 1 textured, 2 very, 3 plain and near black. ``grey``: the page rendered upright at
+    ``px_per_pt``."""
     h, w = grey.shape
     _, corners = geometry(w / px_per_pt, h / px_per_pt)
     module_px = geometry(w / px_per_pt, h / px_per_pt)[0] * px_per_pt
@@ -162,8 +182,9 @@ def busyness(grey: np.ndarray, px_per_pt: float) -> str:
         # photograph) is drawn stronger.
         plain = float((np.abs(shades - np.median(shades)) <= 4).mean())
         level = float(np.median(area))
-        digits.append("2" if plain < 0.15 and level >= BUSY_LEVELS[1] else
-                      "1" if plain < 0.3 and level >= BUSY_LEVELS[0] else "0")
+        digit = ("2" if plain < 0.15 and level >= BUSY_LEVELS[1] else
+                 "1" if plain < 0.3 and level >= BUSY_LEVELS[0] else "0")
+        digits.append("3" if digit == "0" and float(np.median(shades)) < DARK_GROUND else digit)
     return "".join(digits)
 
 
@@ -186,7 +207,7 @@ def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, hei
     else:
         seen_w, seen_h, to_user = width, height, b"1 0 0 1 %.3f %.3f cm" % (left, bottom)
     module, corners = geometry(seen_w, seen_h)
-    if len(levels) != len(corners) or set(levels) - {"0", "1", "2"}:
+    if len(levels) != len(corners) or set(levels) - set(LEVEL_DIGITS):
         levels = "0" * len(corners)
     dark = _runs(modules)
     out = [b"q", to_user, b"%.4f 0 0 %.4f 0 0 cm" % (module, module)]
@@ -195,7 +216,11 @@ def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, hei
         out.append(b"/MarkDark%s gs 0 g" % level.encode())
         out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, dark) for x, y in chosen]
         out.append(b"/MarkLight%s gs 1 g" % level.encode())
-        out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, size, size, dark) for x, y in chosen]
+        if level == "3":
+            light = _squares(~modules, DARK_LIGHT_SIDE)
+            out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, light) for x, y in chosen]
+        else:
+            out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, size, size, dark) for x, y in chosen]
     out.append(b"Q")
     return b"\n".join(out) + b"\n"
 
@@ -389,16 +414,24 @@ def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int, likely: bool
     the usual failure, and Reed-Solomon plus the id's check keep a flip from naming anyone else."""
     known = ring != 0
     data = np.flatnonzero(~known)
-    doubtful = data[np.argsort(np.abs(means.ravel()[data]))[:12]]
-    trials = [()]
+    # Where light and dark modules meet: between the shared modules' two means, which is not always
+    # zero (a JPEG of a near-black page lifts whole blocks, so light modules stand out more than dark
+    # ones sink). A few thresholds around that are tried before any flip.
+    light, dark = float(means[ring > 0].mean()), float(means[ring < 0].mean())
+    middle = (light + dark) / 2 if light > dark else 0.0
+    spread = max(light - dark, 0.0)
+    thresholds = [middle, 0.0, middle - 0.15 * spread, middle + 0.15 * spread]
+    doubtful = data[np.argsort(np.abs(means.ravel()[data] - middle))[:12]]
+    trials = [((), t) for t in thresholds]
     if likely:  # only where the shared modules stand out: the flips cost time, not certainty
-        trials += [(i,) for i in doubtful] + [(i, j) for n, i in enumerate(doubtful) for j in doubtful[n + 1:]]
-    base = means < 0
-    base[known] = ring[known] < 0  # the shared modules are known: no error there
-    for flips in trials:
-        modules = base.copy().ravel()
+        trials += [((i,), middle) for i in doubtful]
+        trials += [((i, j), middle) for n, i in enumerate(doubtful) for j in doubtful[n + 1:]]
+    for flips, threshold in trials:
+        modules = means < threshold
+        modules[known] = ring[known] < 0  # the shared modules are known: no error there
+        modules = modules.ravel()
         modules[list(flips)] ^= True
-        picture = _pure(np.rot90(modules.reshape(base.shape), -turn))
+        picture = _pure(np.rot90(modules.reshape(means.shape), -turn))
         for result in zxingcpp.read_barcodes(picture, formats=zxingcpp.BarcodeFormat.DataMatrix, is_pure=True,
                                              try_rotate=False, try_downscale=False, try_invert=False):
             download_id = id_from_payload(result.bytes)
@@ -412,9 +445,11 @@ def _cell_at(grey: np.ndarray, module_px: float, size: int, flatten_lines: bool 
     return _fold(residual, weight, size)
 
 
-def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = SIZE) -> set[str]:
+def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = SIZE,
+                      deadline: float | None = None) -> set[str]:
     """Every download id whose mark this greyscale image holds. ``module_px``: the module size when
-    known (a page rendered at a known dpi); otherwise it is searched for."""
+    known (a page rendered at a known dpi); otherwise it is searched for, scale after scale until
+    ``deadline`` (``time.monotonic()``), when given, has passed."""
     grey = np.asarray(grey, np.float32)
     if grey.shape[0] < 2 * size or grey.shape[1] < 2 * size:
         return set()
@@ -429,14 +464,33 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
     guesses += [m for m in (7.6, 10.3) if all(abs(m / g - 1) > 0.03 for g in guesses)]
     attempts = [(guess, False) for guess in guesses] + [(guesses[0], True)]  # the likeliest scale, read again
     for guess, flatten_lines in attempts:
+        if deadline is not None and time.monotonic() > deadline:
+            break
         residual, weight = _residual(_at_scale(grey, guess), flatten_lines)
-        for step in (0.0, -0.005, 0.005):
-            # A half-percent finer or coarser period: the residual is resampled, not recomputed.
-            found, _ = _read_cell(_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0), size),
-                                  size)
+        # Slightly finer and coarser periods (the residual is resampled, not recomputed): each folded
+        # cell is scored by how well the shared modules stand out in it, and only the best two are read.
+        cells = [_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0), size)
+                 for step in SCALE_STEPS]
+        scores = [_ring_score(cell, size) for cell in cells]
+        for index in sorted(range(len(cells)), key=lambda i: -scores[i])[:2]:
+            found, _ = _read_cell(cells[index], size)
             if found:
                 return found
     return set()
+
+
+def _ring_score(cell: np.ndarray, size: int) -> float:
+    """How strongly the ring every symbol shares stands out in a folded cell (normalised correlation)."""
+    spectrum = np.fft.rfft2(cell)
+    best = 0.0
+    for turn in range(4):
+        template = np.zeros_like(cell)
+        block = np.kron(np.rot90(_ring(size), turn), np.ones((FOLD_MODULE_PX, FOLD_MODULE_PX), np.float32))
+        template[: block.shape[0], : block.shape[1]] = block
+        score = np.fft.irfft2(spectrum * np.conj(np.fft.rfft2(template)), s=cell.shape)
+        norm = float(np.sqrt((cell**2).sum() * (template**2).sum())) + 1e-9
+        best = max(best, float(score.max()) / norm)
+    return best
 
 
 def grey_of(image: Image.Image) -> np.ndarray:
@@ -497,7 +551,7 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
             for index, grey in greys[:5]:
                 if time.monotonic() > deadline:
                     break
-                for download_id in find_ids_in_image(grey):
+                for download_id in find_ids_in_image(grey, deadline=deadline):
                     _note(found, download_id, "forensic mark", index + 1)
     finally:
         document.close()
@@ -506,7 +560,7 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
 
 def find_in_image(data: bytes, seconds: float) -> list[dict]:
     """Ids in a leaked PNG or JPEG: the mark, at a scale searched for."""
-    del seconds  # one image: the search is bounded by its own loop
+    deadline = time.monotonic() + seconds * 0.8
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         image = open_image(data)
@@ -514,6 +568,6 @@ def find_in_image(data: bytes, seconds: float) -> list[dict]:
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise Refusal("This image cannot be read.") from error
     found: dict = {}
-    for download_id in find_ids_in_image(grey_of(image)):
+    for download_id in find_ids_in_image(grey_of(image), deadline=deadline):
         _note(found, download_id, "forensic mark", None)
     return list(found.values())

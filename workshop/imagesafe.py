@@ -92,8 +92,13 @@ def _mark(rgb: np.ndarray, download_id: str) -> np.ndarray:
     size = modules.shape[0]
     dark = np.zeros((height, width), np.float32)
     light = np.zeros((height, width), np.float32)
+    side = max(1, round(size * module_px))
     cell = np.asarray(Image.fromarray(np.where(modules, 255, 0).astype(np.uint8)).resize(
-        (max(1, round(size * module_px)), max(1, round(size * module_px))), Image.NEAREST), np.float32) / 255
+        (side, side), Image.NEAREST), np.float32) / 255
+    # On a near-black ground (level 3) the light modules are smaller squares, as in a PDF.
+    within = (np.arange(side) + 0.5) / module_px % 1
+    centred = np.abs(within - 0.5) <= forensic.DARK_LIGHT_SIDE / 2
+    dark_ground_light = (1 - cell) * (centred[:, None] & centred[None, :])
     for (x, y), level in zip(corners, levels, strict=True):
         dark_alpha, light_alpha = forensic.MARK_ALPHAS[int(level)]
         left, top = round(x * module_px), round(height - (y + size) * module_px)
@@ -103,7 +108,8 @@ def _mark(rgb: np.ndarray, download_id: str) -> np.ndarray:
             continue
         block = cell[ys:ye, xs:xe]
         dark[top + ys:top + ye, left + xs:left + xe] = block * dark_alpha
-        light[top + ys:top + ye, left + xs:left + xe] = (1 - block) * light_alpha
+        light_block = dark_ground_light[ys:ye, xs:xe] if level == "3" else 1 - block
+        light[top + ys:top + ye, left + xs:left + xe] = light_block * light_alpha
     out = rgb * (1 - dark[..., None])
     return out + light[..., None] * (255 - out)
 

@@ -63,10 +63,8 @@ def test_stamp_resources_are_shared_and_streams_compressed():
 def test_every_kind_of_slide_keeps_its_look(index, kind):
     before, after = rendered("deck")[index]
     assert quality.psnr(before, after) >= 30
-    if kind != "black":
-        assert quality.ssim_outside_stamp(before, after) >= 0.97
-    # On a pure black page SSIM's luminance term punishes any lift of black at all, so the mark's
-    # light modules cost it there; bench.stamp prints that figure. PSNR holds.
+    # On a pure black page too: there the mark lifts black by one grey level, in smaller squares.
+    assert quality.ssim_outside_stamp(before, after) >= 0.97
 
 
 def test_paper_pages_keep_their_look():

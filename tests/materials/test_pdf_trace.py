@@ -63,18 +63,21 @@ def test_a_reprint_on_other_paper_still_names_the_person():
     assert ids(reprinted(copies()[IDS[1]])) == {IDS[1]}
 
 
-@pytest.mark.parametrize("kind", ["title", "text", "chart", "photo", "dark", "table"])
+@pytest.mark.parametrize("kind", ["title", "text", "chart", "photo", "dark", "table", "black"])
 def test_one_page_rasterized_screenshotted_jpeg_or_grey_names_the_person(kind):
     download_id = IDS[KINDS.index(kind) % 2]
     rgb = page(download_id, kind)
     assert ids(png(rgb)) == {download_id}
-    assert ids(jpeg_bytes(rgb, 60)) == {download_id}
+    # On pure black the mark is one grey level (for the page's look): JPEG's rounding of whole blocks
+    # keeps it only sometimes there, and then names nobody rather than anyone else.
+    from_jpeg = ids(jpeg_bytes(rgb, 60))
+    assert from_jpeg <= {download_id} if kind == "black" else from_jpeg == {download_id}
     assert ids(png(grey_rgb(rgb))) == {download_id}
     screen = page(download_id, kind, dpi=72 * 1366 / 720)
     assert ids(png(screen)) == {download_id}
 
 
-@pytest.mark.parametrize("kind", ["title", "text", "photo", "dark", "diagram", "photo-text"])
+@pytest.mark.parametrize("kind", ["title", "text", "photo", "dark", "diagram", "photo-text", "black"])
 def test_any_quarter_of_a_page_names_the_person_even_after_everything(kind):
     download_id = IDS[KINDS.index(kind) % 2]
     rng = np.random.default_rng(KINDS.index(kind))
@@ -82,6 +85,8 @@ def test_any_quarter_of_a_page_names_the_person_even_after_everything(kind):
     h, w = rgb.shape[:2]
     for top, left in ((0, 0), (0, w - w // 2), (h - h // 2, 0), (h - h // 2, w - w // 2)):  # the four corners
         assert ids(png(rgb[top:top + h // 2, left:left + w // 2])) == {download_id}
+    if kind == "black":
+        return  # on black the mark is one grey level: a quarter survives, JPEG on top of it not always
     # Stripped, 100 dpi, grey, a random quarter, JPEG at quality 60: all together.
     assert ids(jpeg_bytes(quarter(grey_rgb(rgb), rng), 60)) == {download_id}
 

@@ -197,6 +197,8 @@ EXPECTED: dict[str, dict[str, dict]] = {
     "reader.page": {"GET": by_role(404, 404, 404, 200, 404, 200, 200)},
     "reader.seen": {"POST": by_role(404, 404, 404, 204, 404, 204, 204)},
     "reader.set_view_only": {"POST": SPEAKERS_ONLY},
+    "materials.trace_file": {"POST": by_role(404, 404, 403, 403, 404, 303, 303)},
+    "materials.trace_result": {"GET": MANAGE_PAGE},
     "schedule.editor": {"GET": MANAGE_PAGE},
     "schedule.place": {"POST": MANAGE_ACTION},
     "schedule.unplace": {"POST": MANAGE_ACTION},
@@ -309,6 +311,8 @@ SPEAKERS: dict[str, dict[str, dict]] = {
     "reader.page": {"GET": {"speaker": 200}},
     "reader.seen": {"POST": {"speaker": 204}},
     "reader.set_view_only": {"POST": {"speaker": 302, "cospeaker": 403}},
+    "materials.trace_file": {"POST": {"speaker": 403}},
+    "materials.trace_result": {"GET": {"speaker": 403}},
     "schedule.editor": {"GET": {"speaker": 403}},
     # Until they confirm, an invited co-speaker is not one of the speakers.
     "schedule.availability": {"GET": {"speaker": 200, "cospeaker": 403}, "POST": {"speaker": 302, "cospeaker": 403}},
@@ -429,7 +433,8 @@ def url_of(app, endpoint: str, scene: Scene) -> str:
         "slot_id": lambda: scene.slot.id,
         "request_id": lambda: scene.widening_request.public_id,
         "page": lambda: 1,
-        "job_id": lambda: (scene.queued_run if endpoint == "autoschedule.cancel" else scene.autoschedule_run).public_id,
+        "job_id": lambda: (scene.leak_trace if endpoint.startswith("materials.") else
+                           scene.queued_run if endpoint == "autoschedule.cancel" else scene.autoschedule_run).public_id,
         "message_id": lambda: (written_message(scene).public_id if endpoint == "messages.detail"
                                else failed_message(scene)),
         "kind": lambda: "invitation",
@@ -531,6 +536,7 @@ def post_data(endpoint: str, scene: Scene) -> dict:
         "materials.only_stamped": {"only_stamped": "y"},
         "reader.seen": {"page": "1", "seconds": "30"},
         "reader.set_view_only": {"mode": "view-only"},
+        "materials.trace_file": {"file": (io.BytesIO(pdf_bytes()), "leaked.pdf")},
         "schedule.rooms": {"name": "Annex Two", "capacity": "12", "closed_door": "y"},
         "schedule.slots": {"day": scene.world.event.starts_on.isoformat(), "starts": "18:00, 19:00", "minutes": "30"},
         "autoschedule.form": {"scope": "unplaced", "time_limit": "1", "seed": "0"},

@@ -38,3 +38,12 @@ class OnlyStampedForm(Form):
     only_stamped = BooleanField("Only watermarked files",
                                 description="Refuse files that cannot be watermarked (anything but PDF, PNG and "
                                             "JPEG), and stop serving those already here to anyone but the speakers.")
+
+
+class LeakFileForm(Form):
+    """Organizers hand in a leaked copy (PDF, PNG or JPEG) to find every download id it still carries."""
+
+    file = FileField("Leaked file", validators=[FileRequired("Choose the leaked file.")],
+                     description="A PDF, or a screenshot or photo of a page (PNG or JPEG). The type is read "
+                                 "from the file itself.",
+                     render_kw={"accept": ".pdf,.png,.jpg,.jpeg"})

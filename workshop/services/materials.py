@@ -31,7 +31,9 @@ from sqlalchemy.orm import Session, selectinload
 from .. import mail, policy, tasks
 from ..extensions import db
 from ..models import (
+    AuditEntry,
     Event,
+    Job,
     Material,
     MaterialAccess,
     MaterialState,
@@ -43,8 +45,8 @@ from ..models import (
 )
 from ..policy import Decision, Reason
 from ..storage import StorageError, get_storage, new_key
-from ..watermark import StampError, can_stamp, limits_from_config, prepare, stamp
-from . import audit
+from ..watermark import StampError, can_stamp, find_download_ids, limits_from_config, prepare, stamp
+from . import audit, jobs
 from .errors import DomainError
 
 PDF = "application/pdf"
@@ -491,6 +493,149 @@ def trace_download(event: Event, download_id: str) -> MaterialAccess | None:
         .options(selectinload(MaterialAccess.user),
                  selectinload(MaterialAccess.material).selectinload(Material.proposal))
     )
+
+
+def look_up_download(actor: User, event: Event, raw: str) -> tuple[MaterialAccess | None, AuditEntry]:
+    """``trace_download`` for an organizer who typed an id, recorded in the audit log whatever it finds:
+    the access row (or None) and the audit entry. Who may: ``policy.can_trace_downloads`` (the view
+    checks). The caller commits."""
+    access = trace_download(event, raw)
+    shown = clean_download_id(raw) or raw.strip()[:40]
+    entry = audit.record(actor, event, "trace download id", f"material {access.material.public_id}" if access
+                         else "", f"download id {shown}: " + ("found" if access else "no download of this event"))
+    return access, entry
+
+
+# Tracing from evidence: an organizer hands in a leaked PDF, PNG or JPEG; the worker reads every download
+# id it carries (the visible line and the forensic mark, ``watermark.find_download_ids``) and the page names
+# the people behind the ids of this event's materials. Reading a file takes seconds, so it is a job.
+
+TRACE_KIND = "trace leak"
+LEAK_TYPES = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG"}
+
+
+@dataclass(frozen=True)
+class TracedId:
+    """A download id found in a leaked file: how and on which pages, and the access row behind it, or
+    None when it is not a download of this event's materials (nothing more is said about it)."""
+
+    download_id: str
+    how: tuple[str, ...]
+    pages: tuple[int, ...]
+    access: MaterialAccess | None
+
+
+def leak_type(data: bytes) -> str | None:
+    """'PDF', 'PNG' or 'JPEG' from the bytes (never from a name), or None."""
+    if b"%PDF-" in data[:1024]:
+        return "PDF"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    return None
+
+
+def accesses_by_download_id(event: Event | None, download_ids) -> dict[str, MaterialAccess]:
+    """The access rows behind ``download_ids``, among ``event``'s materials only (every event's when None:
+    the command line). One query."""
+    download_ids = {d for d in download_ids if DOWNLOAD_ID_RE.fullmatch(d or "")}
+    if not download_ids:
+        return {}
+    statement = (sa.select(MaterialAccess)
+                 .join(Material, MaterialAccess.material_id == Material.id)
+                 .join(Proposal, Material.proposal_id == Proposal.id)
+                 .where(MaterialAccess.download_id.in_(download_ids))
+                 .options(selectinload(MaterialAccess.user),
+                          selectinload(MaterialAccess.material).selectinload(Material.proposal)
+                          .selectinload(Proposal.event)))
+    if event is not None:
+        statement = statement.where(Proposal.event_id == event.id)
+    return {access.download_id: access for access in db.session.scalars(statement)}
+
+
+def start_leak_trace(actor: User, event: Event, filename: str | None, stream: BinaryIO) -> Job:
+    """An organizer hands in a leaked file to find whose copy it was; the worker reads it. The caller commits.
+
+    Who may: ``policy.can_trace_downloads``. The file is kept (outside the web root) only until the
+    worker has read it. Raises MaterialTooLarge over MATERIAL_MAX_BYTES, DomainError for an empty file,
+    a type other than PDF, PNG or JPEG (from the bytes), or storage that cannot be written.
+    """
+    if not policy.can_trace_downloads(actor, event):
+        raise DomainError("Only the organizers of this event may trace leaked copies.")
+    limit = current_app.config["MATERIAL_MAX_BYTES"]
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise MaterialTooLarge(limit)
+    if not data:
+        raise DomainError("The file is empty.", field="file")
+    label = leak_type(data)
+    if label is None:
+        raise DomainError(f"Conclave reads download ids from PDF, PNG and JPEG files; this is "
+                          f"{_describe_unknown(data)}. Save the page as an image or print it to PDF.", field="file")
+    name = sanitize_filename(filename, "leaked file")
+    key = new_key()
+    try:
+        get_storage().put(key, data)
+    except StorageError as error:
+        current_app.logger.error("leaked file could not be stored: %s", error)
+        raise DomainError("The file could not be stored just now; please try again in a moment.") from error
+    db.session.info.setdefault(_WRITTEN, []).append(key)
+    job = jobs.start(TRACE_KIND, event=event, actor=actor, params={
+        "key": key, "filename": name, "type": label, "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest()})
+    audit.record(actor, event, "trace leak", "", f"{name} ({label}, {human_size(len(data))}, sha256 "
+                 f"{hashlib.sha256(data).hexdigest()[:16]}…) handed in to be traced")
+    return job
+
+
+@jobs.handler(TRACE_KIND)
+def _trace_leak_job(run: jobs.JobRun) -> dict:
+    """The worker's side: read the file, note what it carries, and forget the file once the outcome is
+    committed. Run twice (after a crash) it reads the same file again and writes the same outcome."""
+    job, params = run.job, run.params
+    event = db.session.get(Event, job.event_id)
+    run.progress(0, 1, "reading the file")
+    try:
+        data = get_storage().get(params["key"])
+    except StorageError:
+        return {"error": "The file handed in is no longer stored; hand it in again.", "found": []}
+    try:
+        found = find_download_ids(data, limits_from_config(current_app.config))
+    except StampError as error:
+        result = {"error": error.message, "found": []}
+    else:
+        result = {"found": [{"download_id": f.download_id, "how": list(f.how), "pages": list(f.pages)}
+                            for f in found]}
+    named = accesses_by_download_id(event, [row["download_id"] for row in result["found"]])
+    ours = [row["download_id"] for row in result["found"] if row["download_id"] in named]
+    others = len(result["found"]) - len(ours)
+    outcome = (f"names download(s) {', '.join(ours)}" if ours else "names nobody of this event")
+    audit.record(job.started_by, event, "leak traced", "",
+                 f"{params.get('filename', 'file')}: {outcome}"
+                 + (f"; {others} id(s) not from this event" if others else "")
+                 + (f" ({result['error']})" if result.get("error") else ""))
+    db.session.info.setdefault(_TO_DELETE, []).append(params["key"])  # gone once the outcome is committed
+    return result
+
+
+def load_leak_trace(event: Event, job_public_id: str) -> Job | None:
+    """A trace of ``event`` by its public id; None for another event's, or any other kind of job."""
+    job = jobs.get(job_public_id) if len(job_public_id or "") <= 24 else None
+    return job if job is not None and job.kind == TRACE_KIND and job.event_id == event.id else None
+
+
+def leak_trace_outcome(event: Event, job: Job) -> list[TracedId]:
+    """What a finished trace found, each id with this event's access row behind it (or None)."""
+    rows = (job.result or {}).get("found", [])
+    named = accesses_by_download_id(event, [row["download_id"] for row in rows])
+    return [TracedId(row["download_id"], tuple(row.get("how", ())), tuple(row.get("pages", ())),
+                     named.get(row["download_id"])) for row in rows]
+
+
+def recent_leak_traces(event: Event, limit: int = 5) -> list[Job]:
+    return list(db.session.scalars(jobs.jobs_of_event(event, TRACE_KIND).options(selectinload(Job.started_by))
+                                   .limit(limit)))
 
 
 def notify_revocation(event: Event, user: User | None) -> int:

@@ -6,7 +6,7 @@ import unicodedata
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -14,7 +14,7 @@ from werkzeug.http import dump_options_header
 
 from .. import dates, policy
 from ..extensions import db
-from ..forms.materials import MaterialExpiryForm, MaterialUploadForm, OnlyStampedForm, TraceForm
+from ..forms.materials import LeakFileForm, MaterialExpiryForm, MaterialUploadForm, OnlyStampedForm, TraceForm
 from ..models import Material, MaterialAccess, Proposal, utcnow
 from ..services import materials
 from ._helpers import PUBLIC_ID_MAX, attachment, client_ip, int_arg, load_event, load_proposal
@@ -311,22 +311,63 @@ def download(material_public_id: str):
 # --- tracing a leaked copy ----------------------------------------------------------------
 
 
+def _trace_page(event, form, searched: bool, access=None, entry=None, file_form=None, status: int = 200):
+    return render_template("materials/trace.html", event=event, form=form, searched=searched, access=access,
+                           entry=entry, file_form=file_form or LeakFileForm(formdata=None),
+                           traces=materials.recent_leak_traces(event)), status
+
+
 @bp.get("/e/<slug>/manage/trace")
 def trace(slug: str):
-    """Organizers type the download id printed on a leaked copy and find whose copy it was."""
+    """Organizers type the download id printed on a leaked copy and find whose copy it was, or hand in the
+    leaked file itself (``trace_file``). A search is recorded in the audit log."""
     event = load_event(slug, policy.can_view_event, policy.can_trace_downloads)
     form = TraceForm(formdata=request.args)
     raw = (form.download_id.data or "").strip()
     if not raw:
-        return render_template("materials/trace.html", event=event, form=form, searched=False, access=None)
+        return _trace_page(event, form, False)
     if not form.validate():
-        return render_template("materials/trace.html", event=event, form=form, searched=False, access=None), 400
-    access = materials.trace_download(event, raw)
+        return _trace_page(event, form, False, status=400)
+    access, _entry = write_on_read(lambda: materials.look_up_download(current_user, event, raw))
     if access is None:
         form.download_id.errors = [*form.download_id.errors,
                                    f"No download of this event's materials has the id “{raw[:40]}”. "
                                    "Check the characters: the id is case-sensitive."]
-        return render_template("materials/trace.html", event=event, form=form, searched=True, access=None), 404
+        return _trace_page(event, form, True, status=404)
     entry = policy.participation(access.user, event) if access.user is not None else None
-    return render_template("materials/trace.html", event=event, form=form, searched=True, access=access,
-                           entry=entry)
+    return _trace_page(event, form, True, access=access, entry=entry)
+
+
+@bp.post("/e/<slug>/manage/trace")
+def trace_file(slug: str):
+    """Hand in a leaked PDF, PNG or JPEG; the worker reads the ids it carries and the trace's page shows
+    whose they are. Organizers and admins; 400 without a file, 413 over the size limit, 422 for a file
+    of another type."""
+    event = load_event(slug, policy.can_view_event, policy.can_trace_downloads)
+    file_form = LeakFileForm()
+
+    def refused(error, status):
+        if isinstance(error, materials.MaterialTooLarge):
+            return _too_large()
+        if error.message not in file_form.file.errors:  # an expired form, say: said above the page
+            flash(error.message, "error")
+        return _trace_page(event, TraceForm(formdata=None), False, file_form=file_form,
+                           status=422 if status == 409 else status)
+
+    return run(lambda: materials.start_leak_trace(current_user, event, file_form.file.data.filename or "",
+                                                  file_form.file.data.stream),
+               lambda job: redirect(url_for("materials.trace_result", slug=slug, job_id=job.public_id), 303),
+               form=file_form, refused=refused) or _trace_page(event, TraceForm(formdata=None), False,
+                                                                 file_form=file_form, status=400)
+
+
+@bp.get("/e/<slug>/manage/trace/<job_id>")
+def trace_result(slug: str, job_id: str):
+    """One trace of a leaked file: while the worker reads it, a page that reloads itself; then every id
+    found, with the person, file and time of this event's downloads, and the others only as "not from
+    this event". Organizers and admins; 404 for another event's trace."""
+    event = load_event(slug, policy.can_view_event, policy.can_trace_downloads)
+    job = materials.load_leak_trace(event, job_id) or abort(404)
+    found = materials.leak_trace_outcome(event, job) if job.status.finished else []
+    return render_template("materials/trace_result.html", event=event, job=job, found=found,
+                           error=(job.result or {}).get("error") or job.error)
