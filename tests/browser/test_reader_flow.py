@@ -1,11 +1,12 @@
 """A view-only PDF in a real browser: the speaker makes it view-only; an attendee reads it page by page in
 the reader (pdf.js drawing the pages the server stamped for her) and finds no download anywhere; each page
 she opens is logged, with its time in view; the speaker reads the report; a revoked reader is stopped at
-the next page."""
+the next page, and so is everyone once the speakers end access to the file."""
 
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from reportlab.pdfgen import canvas
 
 from tests.helpers import DESKTOP, ROOT, BrowserErrors, make_event, make_participant, make_talk, make_user, sign_in
 from workshop.extensions import db
-from workshop.models import Candidate, EventStatus, Material, MaterialAccess, PageView, Proposal, User
+from workshop.models import Candidate, EventStatus, Material, MaterialAccess, PageView, Proposal, User, utcnow
 from workshop.services import invites, materials
 
 pytestmark = pytest.mark.browser
@@ -208,3 +209,24 @@ def test_view_only_reader_for_an_attendee_a_revoked_one_and_the_speaker(app, sce
         assert material.view_only
         db.session.remove()
     assert [tuple(row) for row in outcomes] == [(False, "no access to the event")]
+
+    # The speakers end access to the slides: Nia's open reader stops at the next page, and the reader,
+    # opened again, says access has ended. The speaker still reads them.
+    reader_page.goto(reader_url)
+    expect_page_drawn(reader_page, 1)
+    with app.app_context():
+        material = db.session.scalar(sa.select(Material).where(Material.public_id == scene["material"]))
+        material.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+        db.session.remove()
+    reader_page.get_by_role("button", name="Next page").click()
+    expect(reader_page.locator(".reader-message")).to_have_text(
+        "The speakers ended access to this file. Only they and the organizers open it now.")
+    expect(reader_page.locator("#reader canvas")).to_be_hidden()
+    response = reader_page.goto(reader_url)
+    assert response.status == 403
+    expect(reader_page.locator("main")).to_contain_text("The speakers ended access to this file")
+    shoot(reader_page, "65-reader-expired")
+    assert accesses(app, READER)[-1] == (False, "access ended")
+    page.goto(reader_url)
+    expect_page_drawn(page, 1)
