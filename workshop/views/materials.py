@@ -369,5 +369,7 @@ def trace_result(slug: str, job_id: str):
     event = load_event(slug, policy.can_view_event, policy.can_trace_downloads)
     job = materials.load_leak_trace(event, job_id) or abort(404)
     found = materials.leak_trace_outcome(event, job) if job.status.finished else []
-    return render_template("materials/trace_result.html", event=event, job=job, found=found,
-                           error=(job.result or {}).get("error") or job.error)
+    error = (job.result or {}).get("error") or job.error
+    failed = job.status.finished and (job.result is None or bool(error))
+    return render_template("materials/trace_result.html", event=event, job=job, found=found, error=error,
+                           failed=failed)
