@@ -157,7 +157,7 @@ def _trace_emekas_copy(scene: Scene, browsers: Browser) -> Callable:
                                             .where(MaterialAccess.allowed.is_(True))
                                             .order_by(MaterialAccess.id.desc()))
             db.session.remove()
-        page.get_by_label("Download id").fill(download_id)
+        page.get_by_role("textbox", name="Download id").fill(download_id)
         page.get_by_role("button", name="Find the download").click()
         expect(page.get_by_role("heading", name=f"Download {download_id}")).to_be_visible()
     return trace

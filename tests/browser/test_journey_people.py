@@ -236,7 +236,7 @@ def test_attendee_signs_up_subscribes_checks_in_and_downloads(app, scene, browse
     # And downloads the slides, stamped with their own name.
     agenda_item.get_by_role("link", name=LIVE).click()
     expect(page.get_by_role("heading", name=LIVE, level=1)).to_be_visible()
-    expect(page.locator("#materials")).to_contain_text("Every page of a PDF you download carries your name")
+    expect(page.locator("#materials")).to_contain_text("Every page of a PDF or image you download carries your name")
     errors.assert_none()
     shoot(page, "j3-attendee-talk", phone=True)
     with page.expect_download() as download_info:
@@ -263,7 +263,7 @@ def test_speaker_uploads_lowers_the_tier_after_the_event_and_sees_who_downloaded
     errors.assert_none()
     slides = tmp_path / "steering.pdf"
     slides.write_bytes(pdf("Steering result"))
-    page.get_by_label("File").set_input_files(str(slides))
+    page.get_by_label("File", exact=True).set_input_files(str(slides))
     page.get_by_role("button", name="Upload").click()
     expect(page.locator(".flash")).to_contain_text("“steering.pdf” is uploaded")
     expect(page.locator("#materials")).to_contain_text("steering.pdf")

@@ -65,7 +65,7 @@ def test_speaker_restricts_slides_to_a_named_colleague(app, scene, browser, live
     page.get_by_label("Abstract").fill("What we found when we traced refusal.")
     page.get_by_role("button", name="Submit proposal").click()
     expect(page.get_by_role("heading", name=TALK)).to_be_visible()
-    page.get_by_label("File").set_input_files(slides(tmp_path))
+    page.get_by_label("File", exact=True).set_input_files(slides(tmp_path))
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#materials")).to_contain_text("refusal-circuits.pdf")
     page.get_by_role("link", name="Named people & exclusions").click()
