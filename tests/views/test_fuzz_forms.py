@@ -71,7 +71,8 @@ QUERY_ARGUMENTS = ("q", "status", "tag", "sort", "page", "before", "move", "code
 # Pages that show more forms with a query argument: the editor's move panel (place, unplace).
 EXTRA_PAGES = {"schedule.editor": lambda scene: {"move": scene.talk.public_id}}
 # Pages that write on every read, allowed or refused, by design: a denied download is logged.
-LOGGED_ON_READ = {"materials.download"}
+# So is every trace of a leak, found or not (issue: "a trace is itself audited").
+LOGGED_ON_READ = {"materials.download", "materials.trace"}
 
 
 @pytest.fixture

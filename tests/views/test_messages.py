@@ -251,5 +251,5 @@ def test_an_invitee_reads_the_description_and_the_agreement_on_the_invitation(cl
     person = make_candidate(world.event, "grace@example.org", S.APPROVED)
     invites.send_wave(world.organizer, world.event, [person])
     db.session.commit()
-    page = text_of(client.get(f"/invitation/{link_token('grace@example.org', '/invitation/')}"))
+    page = text_of(client.get(f"/invitation/{link_token('grace@example.org', '/invitation/')}", follow_redirects=True))
     assert "Three days on quiet results." in page and "Keep it in the room." in page
