@@ -212,6 +212,17 @@ def _forget_bytes(key: str) -> None:
 # --- uploading and deleting ---------------------------------------------------------------
 
 
+def _read_upload(stream: BinaryIO) -> bytes:
+    """An uploaded file's bytes; MaterialTooLarge over MATERIAL_MAX_BYTES, DomainError when empty."""
+    limit = current_app.config["MATERIAL_MAX_BYTES"]
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise MaterialTooLarge(limit)
+    if not data:
+        raise DomainError("The file is empty.", field="file")
+    return data
+
+
 def store_upload(actor: User, proposal: Proposal, filename: str, stream: BinaryIO) -> Material:
     """A speaker adds a file to their proposal. The caller commits.
 
@@ -224,12 +235,7 @@ def store_upload(actor: User, proposal: Proposal, filename: str, stream: BinaryI
     """
     if not policy.can_edit_proposal(actor, proposal):
         raise DomainError("Only the speakers of this talk may add materials to it.")
-    limit = current_app.config["MATERIAL_MAX_BYTES"]
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise MaterialTooLarge(limit)
-    if not data:
-        raise DomainError("The file is empty.", field="file")
+    data = _read_upload(stream)
     content_type = detect_type(data)
     stamped = can_stamp(content_type)
     if not stamped and policy.refuses_unstamped(proposal):
@@ -563,12 +569,7 @@ def start_leak_trace(actor: User, event: Event, filename: str | None, stream: Bi
     """
     if not policy.can_trace_downloads(actor, event):
         raise DomainError("Only the organizers of this event may trace leaked copies.")
-    limit = current_app.config["MATERIAL_MAX_BYTES"]
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise MaterialTooLarge(limit)
-    if not data:
-        raise DomainError("The file is empty.", field="file")
+    data = _read_upload(stream)
     label = leak_type(data)
     if label is None:
         raise DomainError(f"Conclave reads download ids from PDF, PNG and JPEG files; this is "

@@ -44,7 +44,6 @@ from . import agreements, audit, texts
 from .errors import DomainError
 
 S = CandidateStatus
-MAX_SUBJECT = 200
 MAX_BODY = 20_000
 MAX_RECIPIENTS = 20_000
 SHORTEST_TITLE = 4  # a shorter title ("AI") would be found inside ordinary words
@@ -158,16 +157,7 @@ def count(event: Event, audience: Audience) -> int:
 
 
 def validate(audience: Audience, subject: str, body: str) -> tuple[str, str]:
-    subject = " ".join((subject or "").split())
-    body = (body or "").replace("\r\n", "\n").strip()
-    if not subject:
-        raise DomainError("Write a subject.", field="subject")
-    if len(subject) > MAX_SUBJECT:
-        raise DomainError(f"Keep the subject under {MAX_SUBJECT} characters.", field="subject")
-    if not body:
-        raise DomainError("Write the message.", field="body")
-    if len(body) > MAX_BODY:
-        raise DomainError(f"Keep the message under {MAX_BODY:,} characters.", field="body")
+    subject, body = texts.clean_subject_and_body(subject, body, MAX_BODY)
     allowed = placeholders_for(audience.segment)
     texts.check_placeholders(subject, tuple(p for p in allowed if p not in PERSONAL), "subject",
                              " a subject may hold")

@@ -142,8 +142,9 @@ def own_texts(event: Event) -> dict[str, MessageText]:
     return {t.kind: t for t in db.session.scalars(sa.select(MessageText).where(MessageText.event_id == event.id))}
 
 
-def validate(kind: TextKind, subject: str, body: str) -> tuple[str, str]:
-    """The cleaned subject and body, or DomainError naming the field and what is wrong."""
+def clean_subject_and_body(subject: str, body: str, max_body: int = MAX_BODY) -> tuple[str, str]:
+    """A subject on one line and a body with plain line ends, both present and within their limits;
+    DomainError naming the field otherwise. Shared by the event's texts and messages to people."""
     subject = " ".join((subject or "").split())
     body = (body or "").replace("\r\n", "\n").strip()
     if not subject:
@@ -152,8 +153,14 @@ def validate(kind: TextKind, subject: str, body: str) -> tuple[str, str]:
         raise DomainError(f"Keep the subject under {MAX_SUBJECT} characters.", field="subject")
     if not body:
         raise DomainError("Write the message.", field="body")
-    if len(body) > MAX_BODY:
-        raise DomainError(f"Keep the message under {MAX_BODY:,} characters.", field="body")
+    if len(body) > max_body:
+        raise DomainError(f"Keep the message under {max_body:,} characters.", field="body")
+    return subject, body
+
+
+def validate(kind: TextKind, subject: str, body: str) -> tuple[str, str]:
+    """The cleaned subject and body, or DomainError naming the field and what is wrong."""
+    subject, body = clean_subject_and_body(subject, body)
     # A link in a subject line would be kept in the outbox as it waits: the subject takes no links.
     check_placeholders(subject, tuple(p for p in kind.placeholders if p != "link"), "subject",
                        " a subject may hold")
