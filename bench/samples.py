@@ -108,8 +108,10 @@ def _slide(c: canvas.Canvas, kind: str, number: int, rng: np.random.Generator) -
         c.setFont(body, 15)
         for line in range(6):
             c.drawString(420, 290 - 30 * line, _sentence(rng, 4))
-    elif kind in ("dark", "black"):
-        c.setFillColorRGB(*((0.08, 0.1, 0.18) if kind == "dark" else (0.0, 0.0, 0.0)))
+    elif kind in ("dark", "black") or kind.startswith("ground "):
+        ground = (0.08, 0.1, 0.18) if kind == "dark" else (0.0, 0.0, 0.0) if kind == "black" else (
+            (int(kind.split()[1]) / 255,) * 3)
+        c.setFillColorRGB(*ground)
         c.rect(0, 0, w, h, stroke=0, fill=1)
         c.setFillColorRGB(0.95, 0.95, 0.95)
         c.setFont(bold, 28)
@@ -151,6 +153,16 @@ def deck(pages: int = 20, seed: int = 1) -> bytes:
     for number in range(pages):
         _slide(c, deck_kinds(pages)[number], number, rng)
         c.showPage()
+    c.save()
+    return out.getvalue()
+
+
+def ground_slide(level: int, seed: int = 1) -> bytes:
+    """One slide like the black one, on a flat grey ground of ``level`` (0–255) instead."""
+    out = io.BytesIO()
+    c = canvas.Canvas(out, pagesize=SLIDE)
+    _slide(c, f"ground {int(level)}", 0, np.random.default_rng(seed))
+    c.showPage()
     c.save()
     return out.getvalue()
 

@@ -616,8 +616,8 @@ class Scene:
 
     @cached_property
     def leak_trace(self) -> Job:
-        """A finished trace of a leaked file (an unstamped PDF: it names nobody), handed in by the organizer."""
-        job = materials.start_leak_trace(self.world.organizer, self.world.event, "leaked.pdf", io.BytesIO(pdf_bytes()))
+        """A finished trace of a leaked file (a blank image: it names nobody), handed in by the organizer."""
+        job = materials.start_leak_trace(self.world.organizer, self.world.event, "leaked.png", io.BytesIO(blank_png()))
         db.session.commit()
         db.session.refresh(job)
         assert job.status == JobStatus.DONE, job.error
@@ -690,6 +690,17 @@ def signed_attendees(event, *emails: str) -> list[User]:
 @cache
 def pdf_bytes() -> bytes:
     return make_pdf("Scene slide")
+
+
+@cache
+def blank_png(side: int = 32) -> bytes:
+    """A small white PNG: a leaked file that names nobody, read at once (the mark search over a whole
+    unmarked page runs to its deadline: ``test_pdf_trace`` covers that)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), "white").save(out, "PNG")
+    return out.getvalue()
 
 
 def talk_form(**changes) -> dict:

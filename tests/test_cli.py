@@ -355,7 +355,7 @@ def test_trace_leak_names_the_person_behind_each_id_and_fails_when_none(cli, tmp
     import io
 
     from bench.trace import strip_visible_line
-    from tests.helpers import keep_materials_in, make_participant, make_pdf, make_talk
+    from tests.helpers import blank_png, keep_materials_in, make_participant, make_pdf, make_talk
     from workshop.services import materials
 
     keep_materials_in(monkeypatch, tmp_path / "materials")
@@ -395,8 +395,8 @@ def test_trace_leak_names_the_person_behind_each_id_and_fails_when_none(cli, tmp
     assert result.output.splitlines() == [f"{copies['far@example.org'][1].download_id} not from this event"]
     assert "far@example.org" not in result.output
 
-    blank = tmp_path / "blank.pdf"
-    blank.write_bytes(make_pdf())
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(blank_png())
     result = cli("trace-leak", str(blank))
     assert result.exit_code == 1 and "No download id found" in result.output
     words = tmp_path / "notes.txt"

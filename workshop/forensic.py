@@ -39,18 +39,23 @@ MODULE_PT = 5.76  # 8 px at 100 dpi
 QUIET = 1  # light modules around the symbol, part of each copy
 SIZE = 22  # modules across a copy: a 20 × 20 symbol and its quiet zone
 ROW_STEP = 12  # in modules: each row of copies sits this far below the previous one, shifted by a copy's width
-# Opacity of the dark and light modules, by how busy the page is under a copy: plain, textured,
-# very textured (see ``busyness``). Texture hides the mark from the eye and from the reader alike.
-# The fourth: a copy over a near-black ground (``DARK_GROUND``). There a lighter module cannot hide
-# in a darker one's shade: any light added shows, and SSIM (its luminance term) punishes a mean shift
-# of a grey level or two over black. So the light modules add one grey level, drawn ``DARK_LIGHT_SIDE``
-# of a module across (centred, where the reader samples), and the dark ones darken only what is light
-# under them (text).
-MARK_ALPHAS = ((0.02, 0.02), (0.03, 0.03), (0.045, 0.045), (0.02, 0.0042))
+# Opacity of the dark and light modules, by what is under a copy (see ``busyness``): 0 plain, 1
+# textured, 2 very textured (texture hides the mark from the eye and from the reader alike), 3 black,
+# 4 near black.
+# On a dark ground SSIM's luminance term punishes a shift of a grey level or two, and JPEG at
+# quality 60 rounds each 8 × 8 block's mean to steps of 1.6 grey levels, so a mark of one level
+# vanishes. Near black (level 4), light modules add and dark ones take away a level over whole
+# modules: two levels between them outlive that rounding. On black (level 3) nothing can be taken
+# away and every level added is costly, so light modules add two levels over a centred square
+# ``BLACK_LIGHT_SIDE`` of a module across and dark ones do nothing: a block of black that holds most
+# of such a square is rounded up, not away. (Renderers draw an opacity of n/255 over black as n
+# grey levels; over a ground of g a little less, which pdfium rounds down: hence 2, not 1.)
+MARK_ALPHAS = ((0.02, 0.02), (0.03, 0.03), (0.045, 0.045), (0.0, 0.008), (0.02, 0.008))
 BUSY_LEVELS = (9.0, 18.0)  # local contrast (grey levels) from which a copy is drawn stronger
-DARK_GROUND = 16.0  # median grey level under a plain copy below which it is drawn as level 3
-DARK_LIGHT_SIDE = 0.7
-LEVEL_DIGITS = "0123"
+BLACK_GROUND = 2.5  # median grey level under a plain copy below which it is drawn as level 3
+DARK_GROUND = 16.0  # ... and below which as level 4
+BLACK_LIGHT_SIDE = 0.58
+LEVEL_DIGITS = "01234"
 CHECK_DOMAIN = b"conclave forensic mark v1"
 FOLD_MODULE_PX = 8
 PEAKS = 5  # places in a folded cell tried for the symbol, best first
@@ -162,8 +167,8 @@ def _squares(modules: np.ndarray, side: float) -> bytes:
 
 def busyness(grey: np.ndarray, px_per_pt: float) -> str:
     """One digit per copy of the mark (in ``geometry``'s order) saying how textured the page is
-    under it: 0 plain, 1 textured, 2 very, 3 plain and near black. ``grey``: the page rendered upright at
-    ``px_per_pt``."""
+    under it: 0 plain, 1 textured, 2 very, 3 plain and black, 4 plain and near black. ``grey``: the
+    page rendered upright at ``px_per_pt``."""
     h, w = grey.shape
     _, corners = geometry(w / px_per_pt, h / px_per_pt)
     module_px = geometry(w / px_per_pt, h / px_per_pt)[0] * px_per_pt
@@ -184,7 +189,10 @@ def busyness(grey: np.ndarray, px_per_pt: float) -> str:
         level = float(np.median(area))
         digit = ("2" if plain < 0.15 and level >= BUSY_LEVELS[1] else
                  "1" if plain < 0.3 and level >= BUSY_LEVELS[0] else "0")
-        digits.append("3" if digit == "0" and float(np.median(shades)) < DARK_GROUND else digit)
+        ground = float(np.median(shades))
+        if digit == "0" and ground < DARK_GROUND:
+            digit = "3" if ground < BLACK_GROUND else "4"
+        digits.append(digit)
     return "".join(digits)
 
 
@@ -213,11 +221,12 @@ def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, hei
     out = [b"q", to_user, b"%.4f 0 0 %.4f 0 0 cm" % (module, module)]
     for level in sorted(set(levels)):
         chosen = [corner for corner, mine in zip(corners, levels, strict=True) if mine == level]
-        out.append(b"/MarkDark%s gs 0 g" % level.encode())
-        out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, dark) for x, y in chosen]
+        if MARK_ALPHAS[int(level)][0] > 0:
+            out.append(b"/MarkDark%s gs 0 g" % level.encode())
+            out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, dark) for x, y in chosen]
         out.append(b"/MarkLight%s gs 1 g" % level.encode())
         if level == "3":
-            light = _squares(~modules, DARK_LIGHT_SIDE)
+            light = _squares(~modules, BLACK_LIGHT_SIDE)
             out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, light) for x, y in chosen]
         else:
             out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, size, size, dark) for x, y in chosen]
@@ -305,7 +314,7 @@ def _fold(residual: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
 
 def _at_scale(grey: np.ndarray, module_px: float, target: float = FOLD_MODULE_PX) -> np.ndarray:
     """``grey`` resampled so that a module of ``module_px`` pixels becomes ``target`` pixels."""
-    if abs(module_px - target) < 0.0025 * target:
+    if abs(module_px - target) < 0.0005 * target:
         return grey
     h, w = grey.shape
     factor = target / module_px
@@ -422,12 +431,13 @@ def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int, likely: bool
     spread = max(light - dark, 0.0)
     thresholds = [middle, 0.0, middle - 0.15 * spread, middle + 0.15 * spread]
     doubtful = data[np.argsort(np.abs(means.ravel()[data] - middle))[:12]]
-    trials = [((), t) for t in thresholds]
+    first = [means < t for t in thresholds] + [_equalized(means, ring, middle)]
+    trials: list[tuple[np.ndarray, tuple]] = [(modules, ()) for modules in first]
     if likely:  # only where the shared modules stand out: the flips cost time, not certainty
-        trials += [((i,), middle) for i in doubtful]
-        trials += [((i, j), middle) for n, i in enumerate(doubtful) for j in doubtful[n + 1:]]
-    for flips, threshold in trials:
-        modules = means < threshold
+        trials += [(first[0], (i,)) for i in doubtful]
+        trials += [(first[0], (i, j)) for n, i in enumerate(doubtful) for j in doubtful[n + 1:]]
+    for decided, flips in trials:
+        modules = decided.copy()
         modules[known] = ring[known] < 0  # the shared modules are known: no error there
         modules = modules.ravel()
         modules[list(flips)] ^= True
@@ -438,6 +448,32 @@ def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int, likely: bool
             if download_id:
                 return {download_id}
     return set()
+
+
+def _equalized(means: np.ndarray, ring: np.ndarray, middle: float, rounds: int = 4) -> np.ndarray:
+    """The dark modules, each decided with what its neighbours spill into it taken out.
+
+    A JPEG of a dark page rounds whole 8-pixel blocks up or down, so a light module among dark ones
+    reads darker than one among light ones (and the other way round). The sampled value is taken
+    as a constant plus the module's own part plus a part of its four side and four corner
+    neighbours; the parts are fitted by least squares on the current decisions (the shared modules
+    are known), each module is decided again with its neighbours' spill removed, and so on."""
+    known = ring != 0
+    light = means >= middle
+    light[known] = ring[known] > 0
+    for _ in range(rounds):
+        padded = np.pad(light.astype(np.float32), 1, mode="edge")
+        sides = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+        corners = padded[:-2, :-2] + padded[:-2, 2:] + padded[2:, :-2] + padded[2:, 2:]
+        terms = np.stack([np.ones(means.size), light.ravel(), sides.ravel(), corners.ravel()], 1)
+        (base, own, side, corner), *_ = np.linalg.lstsq(terms, means.ravel().astype(np.float64), rcond=None)
+        spill = base + side * sides + corner * corners
+        decided = np.abs(means - spill - own) < np.abs(means - spill)
+        decided[known] = ring[known] > 0
+        if (decided == light).all():
+            break
+        light = decided
+    return ~light
 
 
 def _cell_at(grey: np.ndarray, module_px: float, size: int, flatten_lines: bool = False) -> np.ndarray:
@@ -468,11 +504,11 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
             break
         residual, weight = _residual(_at_scale(grey, guess), flatten_lines)
         # Slightly finer and coarser periods (the residual is resampled, not recomputed): each folded
-        # cell is scored by how well the shared modules stand out in it, and only the best two are read.
+        # cell is scored by how well the shared modules stand out in it, and only the best three are read.
         cells = [_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0), size)
                  for step in SCALE_STEPS]
         scores = [_ring_score(cell, size) for cell in cells]
-        for index in sorted(range(len(cells)), key=lambda i: -scores[i])[:2]:
+        for index in sorted(range(len(cells)), key=lambda i: -scores[i])[:3]:
             found, _ = _read_cell(cells[index], size)
             if found:
                 return found

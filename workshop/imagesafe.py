@@ -95,9 +95,12 @@ def _mark(rgb: np.ndarray, download_id: str) -> np.ndarray:
     side = max(1, round(size * module_px))
     cell = np.asarray(Image.fromarray(np.where(modules, 255, 0).astype(np.uint8)).resize(
         (side, side), Image.NEAREST), np.float32) / 255
-    # On a near-black ground (level 3) the light modules are smaller squares, as in a PDF.
+    # On a black ground (level 3) the light modules are smaller squares, as in a PDF. Near black
+    # (level 4) a PDF renderer adds or takes away a whole grey level (see ``forensic.MARK_ALPHAS``);
+    # here that is done directly, since blending in floating point would take away nothing.
+    shift = np.zeros((height, width), np.float32)
     within = (np.arange(side) + 0.5) / module_px % 1
-    centred = np.abs(within - 0.5) <= forensic.DARK_LIGHT_SIDE / 2
+    centred = np.abs(within - 0.5) <= forensic.BLACK_LIGHT_SIDE / 2
     dark_ground_light = (1 - cell) * (centred[:, None] & centred[None, :])
     for (x, y), level in zip(corners, levels, strict=True):
         dark_alpha, light_alpha = forensic.MARK_ALPHAS[int(level)]
@@ -107,11 +110,14 @@ def _mark(rgb: np.ndarray, download_id: str) -> np.ndarray:
         if xe <= xs or ye <= ys:
             continue
         block = cell[ys:ye, xs:xe]
+        if level == "4":
+            shift[top + ys:top + ye, left + xs:left + xe] = 1 - 2 * block
+            continue
         dark[top + ys:top + ye, left + xs:left + xe] = block * dark_alpha
         light_block = dark_ground_light[ys:ye, xs:xe] if level == "3" else 1 - block
         light[top + ys:top + ye, left + xs:left + xe] = light_block * light_alpha
     out = rgb * (1 - dark[..., None])
-    return out + light[..., None] * (255 - out)
+    return np.clip(out + light[..., None] * (255 - out) + shift[..., None], 0, 255)
 
 
 def _footer(image: Image.Image, lines: list[str]) -> None:

@@ -101,3 +101,14 @@ def test_transparency_is_kept():
     stamped = Image.open(io.BytesIO(stamp(prepare(out.getvalue(), PNG).data, PNG, LINES, DOWNLOAD_ID)))
     assert stamped.mode == "RGBA"
     assert np.array_equal(np.asarray(stamped)[..., 3], rgba[..., 3])
+
+
+@pytest.mark.parametrize("level", [0, 8])
+def test_a_black_or_near_black_slide_image_keeps_its_look_and_survives_jpeg(level):
+    """As on a PDF page: on black the light modules add two levels in smaller squares; near black the
+    mark adds a level to light modules and takes one from dark ones, which JPEG's rounding keeps."""
+    original = png(quality.render(samples.ground_slide(level), 144)[0])
+    prepared = prepare(original, PNG).data
+    before, after = decoded(prepared), decoded(stamp(prepared, PNG, LINES, DOWNLOAD_ID))
+    assert quality.ssim_outside_stamp(before, after, dpi=144) >= 0.97
+    assert [found.download_id for found in find_download_ids(jpeg_bytes(after, 60))] == [DOWNLOAD_ID]

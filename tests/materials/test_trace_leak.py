@@ -11,7 +11,7 @@ from PIL import Image
 
 from bench import quality
 from bench.trace import strip_visible_line
-from tests.helpers import login_as, make_event, make_participant, make_pdf, make_talk, make_user
+from tests.helpers import blank_png, login_as, make_event, make_participant, make_pdf, make_talk, make_user
 from workshop.extensions import db
 from workshop.models import AuditEntry, Job, JobStatus, MaterialAccess
 from workshop.services import materials
@@ -136,11 +136,11 @@ def test_a_damaged_pdf_says_so_on_the_trace_page(client, talk):
 
 def test_a_trace_is_for_its_events_organizers_only(client, talk):
     login_as(client, talk.organizer)
-    url = hand_in(client, make_pdf()).headers["Location"]
+    url = hand_in(client, blank_png(), "leak.png").headers["Location"]
     for person, status in ((talk.speaker, 403), (talk.ada, 403), (talk.stranger, 404), (None, 404)):
         login_as(client, person)
         assert client.get(url).status_code == status
-        assert hand_in(client, make_pdf()).status_code == status
+        assert hand_in(client, blank_png(), "leak.png").status_code == status
     other_organizer = make_user("else@example.org")
     make_event("elsewhere", organizers=[other_organizer])
     login_as(client, other_organizer)
