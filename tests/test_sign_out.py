@@ -149,6 +149,25 @@ def test_old_sessions_are_cleared_at_the_next_sign_in(app, client, ada):
     assert live_sessions(ada) == 1
 
 
+def test_the_worker_s_sweep_deletes_expired_sessions_and_sign_in_links_and_keeps_live_ones(app, client, ada):
+    from workshop.models import LoginToken
+    from workshop.tasks import run_sweep
+
+    sign_in(client)
+    sign_in(app.test_client())
+    old_browser = db.session.scalars(sa.select(UserSession).order_by(UserSession.id)).first()
+    old_browser.created_at = utcnow() - timedelta(days=30)
+    now = utcnow()
+    db.session.add_all([LoginToken(user_id=ada.id, token_hash="a" * 64, expires_at=now - timedelta(days=2)),
+                        LoginToken(user_id=ada.id, token_hash="b" * 64, expires_at=now - timedelta(hours=1)),
+                        LoginToken(user_id=ada.id, token_hash="c" * 64, expires_at=now + timedelta(minutes=10))])
+    db.session.commit()
+    assert run_sweep()["sign-ins"] == 2
+    assert live_sessions(ada) == 1 and signed_in(client) is False
+    assert sorted(db.session.scalars(sa.select(LoginToken.token_hash))) == ["b" * 64, "c" * 64]
+    assert run_sweep()["sign-ins"] == 0
+
+
 def test_only_the_hash_of_the_session_key_is_stored(client, ada):
     sign_in(client)
     with client.session_transaction() as session:

@@ -154,7 +154,8 @@ def _define_tasks(huey: Huey, app: Flask) -> dict[str, Callable]:
 
     @huey.periodic_task(crontab(minute="*"), name="sweep")
     def sweep() -> None:
-        """Messages and jobs whose task was lost, or whose worker died, go back in line."""
+        """Messages and jobs whose task was lost, or whose worker died, go back in line; expired
+        sessions and sign-in links are deleted."""
         with app.app_context():
             run_sweep()
 
@@ -172,8 +173,10 @@ def _define_tasks(huey: Huey, app: Flask) -> dict[str, Callable]:
 
 
 def run_sweep() -> dict[str, int]:
-    """Requeue what was left behind (in an app context); the worker runs it at start and every minute."""
+    """Requeue what was left behind and delete expired sign-ins (in an app context); the worker runs it
+    at start and every minute."""
     from . import mail
-    from .services import jobs, materials
+    from .services import accounts, jobs, materials
 
-    return {"messages": mail.sweep(), "jobs": jobs.sweep(), "uploads": materials.sweep_uploads()}
+    return {"messages": mail.sweep(), "jobs": jobs.sweep(), "uploads": materials.sweep_uploads(),
+            "sign-ins": accounts.sweep_sessions()}

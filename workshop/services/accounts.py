@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -157,6 +157,16 @@ def open_session(user: User) -> str:
     key, key_hash = new_token()
     db.session.add(UserSession(user_id=user.id, key_hash=key_hash))
     return key
+
+
+def sweep_sessions(now: datetime | None = None) -> int:
+    """Delete what can no longer sign anyone in: browser sessions older than the sign-in lifetime and
+    sign-in links a day past their expiry. The worker runs it every minute; returns how many rows went."""
+    now = now or utcnow()
+    gone = db.session.execute(sa.delete(UserSession).where(UserSession.created_at < now - _session_lifetime()))
+    links = db.session.execute(sa.delete(LoginToken).where(LoginToken.expires_at < now - timedelta(days=1)))
+    db.session.commit()
+    return gone.rowcount + links.rowcount
 
 
 def session_user(user_id: int, key: str | None) -> User | None:
