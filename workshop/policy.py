@@ -1190,6 +1190,15 @@ def consent_awaited_from(requester, proposal: Proposal) -> list[User]:
     return [u for u in consenting_speakers(proposal) if u.id != requester_id]
 
 
+def expiry_change_widens(before, after) -> bool:
+    """Whether moving a file's end of access from ``before`` to ``after`` (None: no end) lets anyone open
+    it longer: a later end, or none, where one was set (past or not). Setting an end where there was none,
+    or an earlier one, only narrows."""
+    if before is None:
+        return False
+    return after is None or after > before
+
+
 def _release_pending(proposal: Proposal, now) -> bool:
     return proposal.release_tier is not None and proposal.release_at is not None and proposal.release_at > now
 

@@ -14,8 +14,19 @@ from PIL import Image
 from tests.helpers import attend, login_as, make_pdf
 from workshop import dates
 from workshop.extensions import db
-from workshop.models import AuditEntry, Material, MaterialAccess, MaterialState, Tier, utcnow
-from workshop.services import materials
+from workshop.models import (
+    AuditEntry,
+    Material,
+    MaterialAccess,
+    MaterialState,
+    ProposalSpeaker,
+    Tier,
+    WideningKind,
+    WideningRequest,
+    WideningStatus,
+    utcnow,
+)
+from workshop.services import consent, materials
 from workshop.services.errors import DomainError
 from workshop.storage import get_storage
 from workshop.watermark import can_stamp, find_download_ids
@@ -200,3 +211,111 @@ def test_only_speakers_end_access(client, talk, role, status):
     assert client.post(expiry_url(talk, material), data={"expires_at": "2030-01-01T10:00"}).status_code == status
     db.session.refresh(material)
     assert material.expires_at is None
+
+
+# --- a file travels longer or unwatermarked only with every speaker's consent -------------------
+
+
+def with_cospeaker(talk):
+    """Bob joins the talk as a confirmed co-speaker."""
+    talk.proposal.speakers.append(ProposalSpeaker(user_id=talk.bob.id, is_lead=False, confirmed=True))
+    db.session.commit()
+    return talk.bob
+
+
+def pending_requests(talk) -> list[WideningRequest]:
+    return list(db.session.scalars(sa.select(WideningRequest).where(
+        WideningRequest.proposal_id == talk.proposal.id, WideningRequest.status == WideningStatus.PENDING)))
+
+
+def test_moving_the_end_of_access_later_waits_for_the_co_speaker_and_applies_at_their_consent(client, talk, sent):
+    material = talk.upload_ok(client, make_pdf())
+    bob = with_cospeaker(talk)
+    soon = utcnow().replace(second=0, microsecond=0) + timedelta(days=2)
+    materials.set_expiry(talk.speaker, material, soon)  # narrowing: at once
+    db.session.commit()
+    assert material.expires_at == soon and pending_requests(talk) == []
+    already = len(sent.refresh())
+    later = soon + timedelta(days=30)
+    response = client.post(expiry_url(talk, material), data={"expires_at": dates.local(
+        talk.event, later).strftime("%Y-%m-%dT%H:%M")})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "waits for the consent of every speaker" in page and "Waiting for the speakers" in page
+    db.session.refresh(material)
+    assert material.expires_at == soon  # not yet
+    (request,) = pending_requests(talk)
+    assert request.kind == WideningKind.EXPIRY and request.material_id == material.id
+    asked = sent.refresh()[already:]
+    assert [m["To"] for m in asked] == [bob.email] and "consent" in asked[0]["Subject"].lower()
+    assert consent.answer(bob, request, accept=True) == WideningStatus.APPLIED
+    db.session.commit()
+    db.session.refresh(material)
+    assert material.expires_at == later
+    # Removing the end altogether is wider still: it waits too, and a decline keeps the date.
+    assert isinstance(materials.set_expiry(talk.speaker, material, None), WideningRequest)
+    db.session.commit()
+    (request,) = pending_requests(talk)
+    assert consent.answer(bob, request, accept=False) == WideningStatus.DECLINED
+    db.session.commit()
+    db.session.refresh(material)
+    assert material.expires_at == later
+
+
+def test_an_earlier_end_applies_at_once_and_sets_a_waiting_extension_of_that_file_aside(client, talk):
+    first, second = talk.upload_ok(client, make_pdf(), "a.pdf"), talk.upload_ok(client, make_pdf(), "b.pdf")
+    with_cospeaker(talk)
+    end = utcnow().replace(microsecond=0) + timedelta(days=5)
+    for material in (first, second):
+        materials.set_expiry(talk.speaker, material, end)
+    materials.set_expiry(talk.speaker, first, None)
+    materials.set_expiry(talk.speaker, second, None)
+    db.session.commit()
+    assert sorted(r.material_id for r in pending_requests(talk)) == sorted([first.id, second.id])
+    materials.set_expiry(talk.bob, first, end - timedelta(days=1))  # narrower: at once, and the wish is moot
+    db.session.commit()
+    assert [r.material_id for r in pending_requests(talk)] == [second.id]
+    assert first.expires_at == end - timedelta(days=1)
+    with pytest.raises(DomainError, match="Nothing changed"):
+        materials.set_expiry(talk.speaker, second, end)
+
+
+def test_a_talk_with_one_speaker_moves_its_end_of_access_at_once(client, talk):
+    material = talk.upload_ok(client, make_pdf())
+    end = utcnow().replace(microsecond=0) + timedelta(days=1)
+    materials.set_expiry(talk.speaker, material, end)
+    assert materials.set_expiry(talk.speaker, material, None) is None
+    assert material.expires_at is None and pending_requests(talk) == []
+
+
+def test_taking_any_file_type_again_waits_for_the_co_speaker_turning_it_on_does_not(client, talk, sent):
+    talk.proposal.tier = Tier.SESSION
+    db.session.commit()
+    unstamped = talk.upload_ok(client, GIF, "anim.gif")
+    bob = with_cospeaker(talk)
+    assert only_watermarked(client, talk).status_code == 302  # narrowing: at once
+    assert talk.proposal.only_stamped is True
+    already = len(sent.refresh())
+    response = only_watermarked(client, talk, on=False)
+    assert "waits for the consent of every speaker" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert talk.proposal.only_stamped is True
+    (request,) = pending_requests(talk)
+    assert request.kind == WideningKind.ANY_FILE and [m["To"] for m in sent.refresh()[already:]] == [bob.email]
+    attend(talk.proposal, talk.ada)
+    login_as(client, talk.ada)
+    assert client.get(f"/m/{unstamped.public_id}").status_code == 403  # still refused while it waits
+    login_as(client, bob)
+    response = client.post(f"{talk.detail_url()}/requests/{request.public_id}/answer", data={"answer": "accept"})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+    db.session.refresh(talk.proposal)
+    assert talk.proposal.only_stamped is False
+    login_as(client, talk.ada)
+    assert client.get(f"/m/{unstamped.public_id}").status_code == 200
+    # Turned on again while a new request to turn it off waits: that request is set aside.
+    materials.set_only_stamped(talk.speaker, talk.proposal, True)
+    materials.set_only_stamped(talk.speaker, talk.proposal, False)
+    db.session.commit()
+    assert len(pending_requests(talk)) == 1
+    materials.set_only_stamped(bob, talk.proposal, True)
+    db.session.commit()
+    assert pending_requests(talk) == [] and talk.proposal.only_stamped is True

@@ -37,7 +37,8 @@ class OnlyStampedForm(Form):
 
     only_stamped = BooleanField("Only watermarked files",
                                 description="Refuse files that cannot be watermarked (anything but PDF, PNG and "
-                                            "JPEG), and stop serving those already here to anyone but the speakers.")
+                                            "JPEG), and stop serving those already here to anyone but the speakers. "
+                                            "Turning it off waits for every other confirmed speaker's consent.")
 
 
 class LeakFileForm(Form):

@@ -134,10 +134,13 @@ class AuditTarget(enum.StrEnum):
 
 
 class WideningKind(enum.StrEnum):
-    """What a request to widen a talk changes: its tier (and scheduled release), or its named and excluded."""
+    """What a request to widen a talk changes: its tier (and scheduled release), its named and excluded, a
+    file's end of access, or whether it takes only watermarked files."""
 
     TIER = "tier change"
     ACCESS = "access change"
+    EXPIRY = "end of access later"
+    ANY_FILE = "any file type"
 
 
 class WideningStatus(enum.StrEnum):

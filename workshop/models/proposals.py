@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -10,6 +11,9 @@ from .base import public_id, utcnow
 from .enums import AttendanceSource, ProposalKind, ProposalStatus, Tier, WideningKind, WideningStatus, enum_column
 from .events import Event
 from .users import User
+
+if TYPE_CHECKING:
+    from .materials import Material
 
 
 class Proposal(db.Model):
@@ -172,8 +176,9 @@ class WideningRequest(db.Model):
 
     ``kind`` says which part of the talk it changes, and the columns for that kind hold the whole state
     asked for: ``tier``, ``release_tier`` and ``release_at`` for a tier change; ``named`` and ``excluded``
-    (one address or domain a line, as typed) for the named list and the exclusions. ``summary`` says in
-    words what travels wider.
+    (one address or domain a line, as typed) for the named list and the exclusions; ``material_id`` and
+    ``expires_at`` for a file's end of access moved later or removed; nothing more for taking any file
+    type again (only watermarked files turned off). ``summary`` says in words what travels wider.
     """
 
     __tablename__ = "widening_requests"
@@ -188,12 +193,15 @@ class WideningRequest(db.Model):
     release_at: Mapped[datetime | None]
     named: Mapped[str] = mapped_column(sa.Text, default="")
     excluded: Mapped[str] = mapped_column(sa.Text, default="")
+    material_id: Mapped[int | None] = mapped_column(sa.ForeignKey("materials.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime | None]
     summary: Mapped[str] = mapped_column(sa.String(1000), default="")
     status: Mapped[WideningStatus] = mapped_column(enum_column(WideningStatus), default=WideningStatus.PENDING)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
 
     proposal: Mapped[Proposal] = relationship()
+    material: Mapped[Material | None] = relationship()
     requested_by: Mapped[User | None] = relationship()
     consents: Mapped[list[WideningConsent]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="WideningConsent.answered_at")

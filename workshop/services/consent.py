@@ -1,9 +1,10 @@
 """Consent before a talk travels wider: the request, the speakers' answers, and applying what they accepted.
 
-A change that would let more people see a talk (services.proposals.change_tier and set_access decide
-which changes do) waits here as a WideningRequest while other confirmed speakers must consent. Each of
-them is emailed; the first decline closes it, and the last consent applies it. A later change of the same
-kind, or a newer request, sets it aside; whoever asked may withdraw it. Every step is in the audit log.
+A change that would let more people see a talk or its files (services.proposals.change_tier and
+set_access, services.materials.set_expiry and set_only_stamped decide which changes do) waits here as a
+WideningRequest while other confirmed speakers must consent. Each of them is emailed; the first decline
+closes it, and the last consent applies it. A later change of the same kind, or a newer request, sets it
+aside; whoever asked may withdraw it. Every step is in the audit log.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def ask(actor: User, proposal: Proposal, awaited: list[User], kind: WideningKind
     still in the event)."""
     if not awaited:
         raise DomainError("None of the talk's speakers can consent now, so it cannot be made wider.", field="tier")
-    supersede(actor, proposal, kind)
+    supersede(actor, proposal, kind, change.get("material_id"))
     request = WideningRequest(proposal_id=proposal.id, kind=kind, requested_by_id=actor.id, summary=summary,
                               status=W.PENDING, **change)
     db.session.add(request)
@@ -110,13 +111,23 @@ def settle(actor: User | None, request: WideningRequest) -> bool:
     db.session.flush()
     if request.kind == WideningKind.TIER:
         proposals.apply_tier(requester, proposal, request.tier, request.release_tier, request.release_at)
-    else:
+    elif request.kind == WideningKind.ACCESS:
         try:
             named, people, domains = proposals._parse_access(proposal, request.named, request.excluded)
         except DomainError:  # someone it names has left the event since: what was asked can no longer be done
             _close(actor, request, W.SUPERSEDED)
             return False
         proposals.apply_access(requester, proposal, named, people, domains)
+    else:
+        from . import materials
+
+        if request.kind == WideningKind.EXPIRY:
+            if request.material is None or request.material.deleted_at is not None:  # the file is gone since
+                _close(actor, request, W.SUPERSEDED)
+                return False
+            materials.apply_expiry(requester, request.material, request.expires_at)
+        else:
+            materials.apply_only_stamped(requester, proposal, False)
     audit.record(actor, proposal.event, "apply widening", _target(proposal), request.summary)
     _tell_everyone(actor, request)
     return True
@@ -130,11 +141,12 @@ def withdraw(user: User, request: WideningRequest) -> None:
     _close(user, request, W.WITHDRAWN)
 
 
-def supersede(actor: User | None, proposal: Proposal, kind: WideningKind) -> None:
-    """Set aside the pending requests of ``kind``: the part of the talk they would change has changed since
-    they were asked (applying one of them would undo what was done meanwhile)."""
+def supersede(actor: User | None, proposal: Proposal, kind: WideningKind, material_id: int | None = None) -> None:
+    """Set aside the pending requests of ``kind`` (for one file: ``material_id``): the part of the talk they
+    would change has changed since they were asked (applying one of them would undo what was done meanwhile)."""
     for request in db.session.scalars(sa.select(WideningRequest).where(
             WideningRequest.proposal_id == proposal.id, WideningRequest.kind == kind,
+            WideningRequest.material_id == material_id if material_id is not None else sa.true(),
             WideningRequest.status == W.PENDING)):
         _close(actor, request, W.SUPERSEDED)
 

@@ -40,6 +40,8 @@ from ..models import (
     Proposal,
     ProposalSpeaker,
     User,
+    WideningKind,
+    WideningRequest,
     public_id,
     utcnow,
 )
@@ -359,16 +361,47 @@ def sweep_uploads(now: datetime | None = None) -> int:
 # --- settings: end of access, only watermarked files --------------------------------------
 
 
-def set_expiry(actor: User, material: Material, expires_at: datetime | None, now: datetime | None = None) -> None:
+def set_expiry(actor: User, material: Material, expires_at: datetime | None,
+               now: datetime | None = None) -> WideningRequest | None:
     """A speaker ends access to a file at ``expires_at`` (naive UTC; None: never). The caller commits.
 
     Who may: ``policy.can_set_material_expiry``. After that moment only the speakers and the
     organizers (as far as the tier lets them) open it. A moment already past ends access at once.
+    An earlier end applies at once; a later one, or none where there was one, lets the file travel
+    longer and waits for the other speakers' consent: returns that request (None when applied).
     Raises DomainError otherwise.
     """
     proposal = material.proposal
     if not policy.can_set_material_expiry(actor, proposal):
         raise DomainError("Only the speakers of this talk may end access to its materials.")
+    from . import consent
+
+    consent.lock_talk(proposal)
+    db.session.refresh(material)
+    now = now or utcnow()
+    before = material.expires_at
+    if expires_at == before:
+        raise DomainError("Nothing changed: access to this file already ends then.", field="expires_at")
+    if policy.expiry_change_widens(before, expires_at):
+        awaited = policy.consent_awaited_from(actor, proposal)
+        if awaited or not policy.is_speaker(actor, proposal):
+            return consent.ask(actor, proposal, awaited, WideningKind.EXPIRY,
+                               f"“{material.filename}” open {_until(expires_at)} (was {_until(before)})",
+                               material_id=material.id, expires_at=expires_at)
+    apply_expiry(actor, material, expires_at, now)
+    return None
+
+
+def _until(moment: datetime | None) -> str:
+    return f"until {moment:%Y-%m-%d %H:%M} UTC" if moment is not None else "with no end"
+
+
+def apply_expiry(actor: User | None, material: Material, expires_at: datetime | None,
+                 now: datetime | None = None) -> None:
+    """Set a file's end of access, audited; a waiting request to move it later is set aside."""
+    from . import consent
+
+    proposal = material.proposal
     now = now or utcnow()
     before = material.expires_at
     material.expires_at = expires_at
@@ -377,24 +410,46 @@ def set_expiry(actor: User, material: Material, expires_at: datetime | None, now
                  f"{material.filename}: access ends {ends}"
                  + (f" (was {before:%Y-%m-%d %H:%M} UTC)" if before is not None else "")
                  + (" (already past: ended now)" if expires_at is not None and expires_at <= now else ""))
+    consent.supersede(actor, proposal, WideningKind.EXPIRY, material.id)
+    policy.forget_memo()
 
 
-def set_only_stamped(actor: User, proposal: Proposal, on: bool) -> int:
+def set_only_stamped(actor: User, proposal: Proposal, on: bool) -> int | WideningRequest:
     """A speaker lets the talk take only watermarked files, or any file again. The caller commits.
 
     Who may: ``policy.can_require_stamped`` (speakers of a session or restricted talk, or of a talk
-    where it is on). Returns how many of the talk's current files are not watermarked (and so, when on,
-    no longer served to anyone but the speakers). Raises DomainError otherwise.
+    where it is on). Turning it on applies at once and returns how many of the talk's current files
+    are not watermarked (and so no longer served to anyone but the speakers). Turning it off lets
+    unwatermarked files out, so it waits for the other speakers' consent: returns that request.
+    Raises DomainError otherwise.
     """
     if not policy.can_require_stamped(actor, proposal):
         raise DomainError("Only the speakers of a session or restricted talk may choose to take only "
                           "watermarked files.")
+    from . import consent
+
+    consent.lock_talk(proposal)
+    if not on and proposal.only_stamped:
+        awaited = policy.consent_awaited_from(actor, proposal)
+        if awaited or not policy.is_speaker(actor, proposal):
+            return consent.ask(actor, proposal, awaited, WideningKind.ANY_FILE,
+                               "any file type, files that cannot be watermarked served as they are")
+    return apply_only_stamped(actor, proposal, on)
+
+
+def apply_only_stamped(actor: User | None, proposal: Proposal, on: bool) -> int:
+    """Set whether the talk takes only watermarked files, audited; returns how many of its files are
+    not watermarked. A waiting request to take any file again is set aside."""
+    from . import consent
+
     proposal.only_stamped = bool(on)
     unstamped = [m for m in db.session.scalars(sa.select(Material).where(
         Material.proposal_id == proposal.id, Material.deleted_at.is_(None))) if not m.stamped]
     audit.record(actor, proposal.event, "only watermarked files" if on else "any file type",
                  f"proposal {proposal.public_id}",
                  f"{len(unstamped)} file(s) not watermarked" + (" are no longer served" if on and unstamped else ""))
+    consent.supersede(actor, proposal, WideningKind.ANY_FILE)
+    policy.forget_memo()
     return len(unstamped)
 
 

@@ -15,10 +15,13 @@ from werkzeug.http import dump_options_header
 from .. import dates, policy
 from ..extensions import db
 from ..forms.materials import LeakFileForm, MaterialExpiryForm, MaterialUploadForm, OnlyStampedForm, TraceForm
-from ..models import Material, MaterialAccess, Proposal, utcnow
+from ..models import Material, MaterialAccess, Proposal, WideningRequest, utcnow
 from ..services import materials
 from ._helpers import PUBLIC_ID_MAX, attachment, client_ip, int_arg, load_event, load_proposal
 from .runner import done, page, run, write_on_read
+
+WAITS_FOR_CONSENT = ("This lets the file travel wider, so it waits for the consent of every speaker: they have been "
+                     "emailed, and it applies once they all accept.")
 
 bp = Blueprint("materials", __name__)
 LOG_PAGE = 50
@@ -171,7 +174,9 @@ def expiry(slug: str, public_id: str, material_public_id: str):
         abort(403)
     form = MaterialExpiryForm()
 
-    def said(_):
+    def said(result):
+        if isinstance(result, WideningRequest):
+            return done(WAITS_FOR_CONSENT, _panel_url(proposal))
         when = dates.to_utc(event, form.expires_at.data)
         if when is None:
             return done(f"“{material.filename}” stays open: no end of access.", _panel_url(proposal))
@@ -183,7 +188,8 @@ def expiry(slug: str, public_id: str, material_public_id: str):
 
     answer = run(lambda: materials.set_expiry(current_user, material, dates.to_utc(event, form.expires_at.data)),
                  said, form=form)
-    return answer or page("materials/expiry.html", form, event=event, proposal=proposal, material=material)
+    return answer or page("materials/expiry.html", form, event=event, proposal=proposal, material=material,
+                          waits=policy.widening_waits(current_user, proposal))
 
 
 @bp.post("/e/<slug>/proposals/<public_id>/materials/only-watermarked")
@@ -192,7 +198,9 @@ def only_stamped(slug: str, public_id: str):
     _event, proposal = load_proposal(slug, public_id, policy.can_require_stamped)
     form = OnlyStampedForm()
 
-    def said(unstamped: int):
+    def said(unstamped):
+        if isinstance(unstamped, WideningRequest):
+            return done(WAITS_FOR_CONSENT, _panel_url(proposal))
         if not form.only_stamped.data:
             return done("The talk takes any accepted file again; files that cannot be watermarked are served "
                         "as they are, marked so.", _panel_url(proposal))
