@@ -169,6 +169,41 @@ def test_publishing_numbers_releases_and_emails_the_changes_people_may_see(cast,
                              .order_by(AuditEntry.id.desc()).limit(1)) == "2 sessions, 2 changes"
 
 
+def test_a_move_people_were_emailed_about_is_not_told_them_again_by_the_digest(cast, sent):
+    first, second = cast.slots
+    open_talk = talk(cast, "Open talk", votes=[cast.fan])
+    schedule.place(cast.organizer, open_talk, cast.hall.id, first.id)
+    schedule.publish(cast.organizer, cast.event)
+    db.session.add(SignUp(proposal_id=open_talk.id, user_id=cast.outsider.id))
+    db.session.commit()
+    schedule.place(cast.organizer, open_talk, cast.small.id, second.id, confirmed=True)  # emails the sign-up
+    db.session.commit()
+    mail.send_due()
+    [moved] = [m for m in sent.to("outsider@example.org") if "moves" in m["Subject"]]
+    assert "Library" in moved["Subject"]
+    schedule.publish(cast.organizer, cast.event)
+    db.session.commit()
+    mail.send_due()
+    # The voter hears of it in the digest; whoever signed up was told already, in the same words.
+    [digest] = [m for m in sent.to("fan@example.org") if "Schedule changes" in m["Subject"]]
+    assert "Open talk — moved" in digest.get_body(("plain",)).get_content()
+    assert not [m for m in sent.to("outsider@example.org") if "Schedule changes" in m["Subject"]]
+    # Moved again: whoever signed up is emailed at once; someone who signs up after that move was never
+    # told, and the digest tells them (and only them).
+    schedule.place(cast.organizer, open_talk, cast.hall.id, first.id, confirmed=True)
+    late = make_participant(cast.event, "late@example.org")
+    db.session.add(SignUp(proposal_id=open_talk.id, user_id=late.id))
+    db.session.commit()
+    schedule.publish(cast.organizer, cast.event)
+    db.session.commit()
+    mail.send_due()
+    assert len([m for m in sent.to("outsider@example.org") if "moves" in m["Subject"]]) == 2
+    assert not [m for m in sent.to("outsider@example.org") if "Schedule changes" in m["Subject"]]
+    [digest] = [m for m in sent.to("late@example.org") if "Schedule changes" in m["Subject"]]
+    assert "Open talk — moved" in digest.get_body(("plain",)).get_content() and "Hall" in digest.get_body(
+        ("plain",)).get_content()
+
+
 def test_the_released_schedule_shows_placeholders_to_those_outside(cast):
     first, second = cast.slots
     open_talk = talk(cast, "Open talk")

@@ -24,6 +24,7 @@ from ..dates import datefmt, local, to_utc
 from ..extensions import db
 from ..models import (
     Event,
+    OutboxMessage,
     Placement,
     Proposal,
     ProposalSpeaker,
@@ -277,15 +278,21 @@ def _confirm_and_tell(proposal: Proposal, confirmed: bool, before: str, after: s
         _tell_signed_up(proposal, signed, before, after)
 
 
+def _moved_subject(proposal: Proposal, after: str | None) -> str:
+    """The subject of the email telling those signed up where a session goes (None: off the schedule)."""
+    text = f"“{proposal.title}” moves: {after}" if after else f"“{proposal.title}” is off the schedule"
+    return mail.clean_header(text[:200])
+
+
 def _tell_signed_up(proposal: Proposal, signed: list[SignUp], before: str, after: str | None) -> None:
     """Email everyone signed up for ``proposal`` (seat or waitlist) who may still see it: where it goes now
     (``after``), or that it is off the schedule (None)."""
     event = proposal.event
-    subject = (f"“{proposal.title}” moves: {after}" if after else f"“{proposal.title}” is off the schedule")
+    subject = _moved_subject(proposal, after)
     for signup in signed:
         if not policy.can_view_proposal(signup.user, proposal):  # revoked or excluded since: told nothing
             continue
-        mail.queue(signup.user.email, subject[:200], "session_moved", event=event, proposal=proposal,
+        mail.queue(signup.user.email, subject, "session_moved", event=event, proposal=proposal,
                    user=signup.user, seated=signup.status.seated, before=before, after=after)
 
 
@@ -684,7 +691,7 @@ def publish(actor: User, event: Event) -> ScheduleRelease:
     audit.record(actor, event, "publish schedule", f"release {release.number}",
                  f"{len(entries)} sessions, {len(changes)} changes")
     if previous is not None:  # the first release is announced by the event itself, not as changes
-        _email_changes(event, release, changes)
+        _email_changes(event, release, changes, previous.created_at)
     policy.forget_memo()
     # A session moved to a bigger room may have seats for its waitlist now.
     from .signups import fill_from_waitlist
@@ -695,10 +702,16 @@ def publish(actor: User, event: Event) -> ScheduleRelease:
     return release
 
 
-def _email_changes(event: Event, release: ScheduleRelease, changes: list[Change]) -> None:
+def _email_changes(event: Event, release: ScheduleRelease, changes: list[Change], since: datetime) -> None:
+    """Each person hears, in one email, the changes to sessions they signed up for, voted for or speak at,
+    as far as they may see them; but not what they were already emailed in the same words when the
+    session moved (``_tell_signed_up``, since the previous release at ``since``)."""
     ids = [c.proposal_id for c in changes]
     if not ids:
         return
+    told = set(db.session.execute(sa.select(OutboxMessage.to_email, OutboxMessage.subject).where(
+        OutboxMessage.event_id == event.id, OutboxMessage.template == "session_moved",
+        OutboxMessage.created_at >= since)).tuples())
     interested: dict[int, set[int]] = defaultdict(set)  # user id → changed proposals they care about
     for model in (SignUp, Vote, ProposalSpeaker):
         for proposal_id, user_id in db.session.execute(sa.select(model.proposal_id, model.user_id)
@@ -721,11 +734,13 @@ def _email_changes(event: Event, release: ScheduleRelease, changes: list[Change]
             if not policy.can_view_proposal(user, proposal):  # a revoked or excluded person hears nothing
                 continue
             entry = entries.get(change.proposal_id)
-            place_text = ""
+            place = None
             if entry is not None:
                 run = [slots[entry["slot"]], slots[entry.get("end_slot", entry["slot"])]]
-                place_text = f": {where(event, rooms[entry['room']], run)}"
-            lines.append(f"{proposal.title} — {change.kind}{place_text}")
+                place = where(event, rooms[entry["room"]], run)
+            if change.kind != "added" and (user.email, _moved_subject(proposal, place)) in told:
+                continue
+            lines.append(f"{proposal.title} — {change.kind}{f': {place}' if place else ''}")
         if lines:
             mail.queue(user.email, f"Schedule changes for {event.title}", "schedule_changed", event=event,
                        release=release, lines=lines)
