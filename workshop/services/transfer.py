@@ -5,7 +5,8 @@ list (with tags, notes, vouches and timestamps), the invite waves, the event's a
 (since version 2) its proposals: speakers, named lists, exclusions, tier history, votes, attendance,
 accepted extra terms, and each material's record and access log, and (since version 3) its whole
 schedule: rooms, slots and breaks, speakers' unavailability, the working schedule (placements with
-their spans and pins), every published release, and the sign-ups with their waitlists. A material's
+their spans and pins), every published release, and the sign-ups with their waitlists, and (since
+version 4) the event's own wording of the messages it sends (invitation, reminder...). A material's
 bytes are not in the file: they stay in storage under the recorded key, so copy the materials folder
 (or bucket) along.
 People are referred to by email, so that an import can match them to the accounts of the receiving
@@ -58,6 +59,7 @@ from ..models import (
     Material,
     MaterialAccess,
     MaterialState,
+    MessageText,
     PageView,
     Placement,
     Proposal,
@@ -82,14 +84,14 @@ from ..models import (
     utcnow,
 )
 from ..models.proposals import Attendance
-from . import accounts
+from . import accounts, texts
 from .errors import DomainError
 from .events import SLUG_RE
 from .schedule import MAX_SPAN
 
 FORMAT = "conclave-event"
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)  # version 1 files have no proposals, version 2 files no schedule
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)  # version 1 files have no proposals, version 2 no schedule, version 3 no texts
 REQUIRED_KEYS = ("event", "users", "organizers", "agreements", "acceptances", "candidates", "invite_waves", "audit")
 
 
@@ -210,6 +212,12 @@ def export_event(slug: str) -> dict[str, Any]:
     }
     data["proposals"] = _export_proposals(event, person)
     data["schedule"] = _export_schedule(event, person)
+    data["texts"] = [
+        {"kind": t.kind, "subject": t.subject, "body": t.body, "updated_at": _when(t.updated_at),
+         "updated_by": person(t.updated_by)}
+        for t in db.session.scalars(sa.select(MessageText).where(MessageText.event_id == event.id)
+                                    .options(selectinload(MessageText.updated_by)).order_by(MessageText.kind))
+    ]
     data["users"] = [{"email": email, "name": people[email]} for email in sorted(people)]
     return data
 
@@ -689,6 +697,14 @@ class SchedulePart(_Part):
 EMPTY_SCHEDULE = {"rooms": [], "slots": [], "unavailability": [], "placements": [], "releases": [], "signups": []}
 
 
+class TextPart(_Part):
+    kind: str
+    subject: str
+    body: str
+    updated_at: Moment
+    updated_by: OptionalEmail
+
+
 class EventFile(_Part):
     """An exported event, as ``export_event`` writes it."""
 
@@ -702,6 +718,7 @@ class EventFile(_Part):
     audit: list[AuditPart]
     proposals: list[ProposalPart] = []
     schedule: SchedulePart = SchedulePart.model_validate(EMPTY_SCHEDULE)
+    texts: list[TextPart] = []
 
 
 # What pydantic's own checks mean, in the words the rest of the file's messages use.
@@ -751,7 +768,7 @@ def read_file(data: Any) -> tuple[EventFile, dict[str, str]]:
         raise ValueError(f"This export has format version {data.get('version')!r}; this instance reads versions "
                          f"{', '.join(map(str, READABLE_VERSIONS))}.")
     required = REQUIRED_KEYS + (("proposals",) if data["version"] >= 2 else ()) + (
-        ("schedule",) if data["version"] >= 3 else ())
+        ("schedule",) if data["version"] >= 3 else ()) + (("texts",) if data["version"] >= 4 else ())
     missing = [key for key in required if key not in data]
     if missing:
         raise ValueError(f"The file is missing {', '.join(missing)}.")
@@ -760,6 +777,7 @@ def read_file(data: Any) -> tuple[EventFile, dict[str, str]]:
         file = EventFile.model_validate({
             **data, "proposals": data.get("proposals", []) if data["version"] >= 2 else [],
             "schedule": data.get("schedule", EMPTY_SCHEDULE) if data["version"] >= 3 else EMPTY_SCHEDULE,
+            "texts": data.get("texts", []) if data["version"] >= 4 else [],
         }, context=people)
     except ValidationError as error:
         raise ValueError(_explain(error.errors()[0])) from None
@@ -794,6 +812,17 @@ def _check_references(file: EventFile) -> None:
             if vouch.voucher in vouchers:
                 raise ValueError(f"candidates[{i}].vouches[{j}]: {vouch.voucher} vouches for {candidate.email} twice.")
             vouchers.add(vouch.voucher)
+    kinds: set[str] = set()
+    for i, text in enumerate(file.texts):
+        if text.kind in kinds:
+            raise ValueError(f"texts[{i}]: the {text.kind} message appears twice.")
+        kinds.add(text.kind)
+        if text.kind not in texts.KINDS:
+            raise ValueError(f"texts[{i}]: there is no {text.kind!r} message (known: {', '.join(texts.KINDS)}).")
+        try:
+            text.subject, text.body = texts.validate(texts.KINDS[text.kind], text.subject, text.body)
+        except DomainError as error:
+            raise ValueError(f"texts[{i}]: {error.message}") from None
     public_ids: set[str] = set()
     for i, proposal in enumerate(file.proposals):
         if not proposal.public_id or proposal.public_id in public_ids:
@@ -944,6 +973,8 @@ def import_event(data: dict) -> Event:
                                   target=entry.target, detail=entry.detail, created_at=entry.created_at))
     _write_proposals(event, file.proposals, user_id)
     _write_schedule(event, file.schedule, user_id)
+    db.session.add_all(MessageText(event_id=event.id, kind=t.kind, subject=t.subject, body=t.body,
+                                   updated_at=t.updated_at, updated_by_id=user_id(t.updated_by)) for t in file.texts)
     db.session.flush()
     return event
 
