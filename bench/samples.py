@@ -157,14 +157,20 @@ def deck(pages: int = 20, seed: int = 1) -> bytes:
     return out.getvalue()
 
 
-def ground_slide(level: int, seed: int = 1) -> bytes:
-    """One slide like the black one, on a flat grey ground of ``level`` (0–255) instead."""
+def slide(kind: str, number: int = 0, seed: int = 1) -> bytes:
+    """One slide of ``kind`` as page ``number`` of a deck would draw it (a photo slide's picture
+    depends on the number: 2 is the cat)."""
     out = io.BytesIO()
     c = canvas.Canvas(out, pagesize=SLIDE)
-    _slide(c, f"ground {int(level)}", 0, np.random.default_rng(seed))
+    _slide(c, kind, number, np.random.default_rng(seed))
     c.showPage()
     c.save()
     return out.getvalue()
+
+
+def ground_slide(level: int, seed: int = 1) -> bytes:
+    """One slide like the black one, on a flat grey ground of ``level`` (0–255) instead."""
+    return slide(f"ground {int(level)}", 0, seed)
 
 
 def deck_kinds(pages: int = 20) -> list[str]:

@@ -14,8 +14,12 @@ background (the image minus its blur), leaves out pixels where the page's own dr
 (text, edges) and weights the rest by how flat it is, and folds the image onto one lattice cell,
 averaging every copy it holds, so the page's content averages away while the mark adds up. The
 symbol is found in the cell by the modules every symbol shares (quiet zone, finder, timing),
-each module is sampled, and zxing-cpp reads the clean matrix. The scale is known for a rendered
-PDF and searched for in an image (the lattice's autocorrelation gives it). A result counts only
+each module is sampled, and zxing-cpp reads the clean matrix (each module also decided with its
+neighbours' spill taken out, as a JPEG's rounding of whole blocks leaves it). A cell is read in up to
+three ways (``READINGS``): the background a wide blur; the rows' and columns' means taken out too (a
+table's bands); a closer background (a photograph's own detail). The scale is known for a rendered
+PDF and searched for in an image (the lattice's autocorrelation gives it, with and without the rows'
+and columns' means). A result counts only
 after the symbol's own Reed-Solomon correction and with the right form and check: noise does
 not name anyone.
 """
@@ -268,12 +272,13 @@ def blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def _residual(grey: np.ndarray, flatten_lines: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _residual(grey: np.ndarray, flatten_lines: bool = False, background_modules: float = 1.5
+              ) -> tuple[np.ndarray, np.ndarray]:
     """The image minus its local background, and a weight that leaves out the page's strong strokes.
 
     The background is a blur that ignores the strokes (a normalised convolution), so that text
     leaves no halo of its own around it to fold into the result."""
-    sigma = 1.5 * FOLD_MODULE_PX
+    sigma = background_modules * FOLD_MODULE_PX
     weight = np.ones_like(grey, dtype=np.float32)
     residual = grey - blur(grey, sigma)
     for _ in range(2):
@@ -322,7 +327,7 @@ def _at_scale(grey: np.ndarray, module_px: float, target: float = FOLD_MODULE_PX
     return np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(size, Image.BILINEAR), np.float32)
 
 
-def _period_guesses(grey: np.ndarray, size: int = SIZE, count: int = 3) -> list[float]:
+def _period_guesses(grey: np.ndarray, size: int = SIZE, count: int = 3, flatten_lines: bool = False) -> list[float]:
     """Module sizes (px) at which the image repeats the way the mark's lattice does: peaks of the
     weighted residual's autocorrelation at the lattice's vectors (2 × size, 0), (size, ROW_STEP)
     and (0, 2 × ROW_STEP) modules, scanned over module sizes of 3 to 30 px."""
@@ -331,7 +336,7 @@ def _period_guesses(grey: np.ndarray, size: int = SIZE, count: int = 3) -> list[
         h, w = grey.shape
         grey = np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(
             (round(w / shrink), round(h / shrink)), Image.BOX), np.float32)
-    residual, weight = _residual(grey)
+    residual, weight = _residual(grey, flatten_lines)
     h, w = residual.shape
     shape = (2 * h, 2 * w)
     auto = np.fft.irfft2(np.abs(np.fft.rfft2(residual, s=shape)) ** 2, s=shape)
@@ -476,9 +481,26 @@ def _equalized(means: np.ndarray, ring: np.ndarray, middle: float, rounds: int =
     return ~light
 
 
-def _cell_at(grey: np.ndarray, module_px: float, size: int, flatten_lines: bool = False) -> np.ndarray:
-    residual, weight = _residual(_at_scale(grey, module_px), flatten_lines)
+# The ways a cell is read, tried in turn: the local background taken as a blur of 1.5 modules; the same
+# with each row's and column's mean taken out too (a table's bands, a chart's axes); a background of
+# 0.75 modules (a photograph's own detail, removed more closely, at the cost of some of the mark's).
+READINGS = ((False, 1.5), (True, 1.5), (False, 0.75))
+
+
+def _cell_at(grey: np.ndarray, module_px: float, size: int, reading: tuple[bool, float] = READINGS[0]) -> np.ndarray:
+    residual, weight = _residual(_at_scale(grey, module_px), *reading)
     return _fold(residual, weight, size)
+
+
+def _distinct(*lists: list[float]) -> list[float]:
+    """The scales of ``lists`` taken in turn (first of each, then second of each...), none within 3% of one
+    taken before."""
+    out: list[float] = []
+    for rank in range(max(map(len, lists), default=0)):
+        for scales in lists:
+            if rank < len(scales) and all(abs(scales[rank] / g - 1) > 0.03 for g in out):
+                out.append(scales[rank])
+    return out
 
 
 def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = SIZE,
@@ -490,19 +512,22 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
     if grey.shape[0] < 2 * size or grey.shape[1] < 2 * size:
         return set()
     if module_px:
-        for flatten_lines in (False, True):
-            found = _read_cell(_cell_at(grey, module_px, size, flatten_lines), size)[0]
+        for reading in READINGS:
+            found = _read_cell(_cell_at(grey, module_px, size, reading), size)[0]
             if found:
                 return found
         return set()
-    # Unknown scale: where the image repeats as the lattice does, then the usual screen scales.
-    guesses = _period_guesses(grey, size)
+    # Unknown scale: where the image repeats as the lattice does (with and without the rows' and columns'
+    # means, which a table's bands would otherwise lead astray), then the usual screen scales. Every
+    # scale is read the first way; the two likeliest the other ways too.
+    guesses = _distinct(_period_guesses(grey, size), _period_guesses(grey, size, flatten_lines=True))
     guesses += [m for m in (7.6, 10.3) if all(abs(m / g - 1) > 0.03 for g in guesses)]
-    attempts = [(guess, False) for guess in guesses] + [(guesses[0], True)]  # the likeliest scale, read again
-    for guess, flatten_lines in attempts:
+    attempts = [(guess, READINGS[0]) for guess in guesses]
+    attempts += [(guess, reading) for guess in guesses[:2] for reading in READINGS[1:]]
+    for guess, reading in attempts:
         if deadline is not None and time.monotonic() > deadline:
             break
-        residual, weight = _residual(_at_scale(grey, guess), flatten_lines)
+        residual, weight = _residual(_at_scale(grey, guess), *reading)
         # Slightly finer and coarser periods (the residual is resampled, not recomputed): each folded
         # cell is scored by how well the shared modules stand out in it, and only the best three are read.
         cells = [_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0), size)
