@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.dbfree  # nothing here touches the database: CI runs it once
+
 ROOT = Path(__file__).resolve().parent.parent
 PDFJS = ROOT / "static" / "vendor" / "pdfjs"
 

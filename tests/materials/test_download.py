@@ -370,3 +370,14 @@ def test_uploads_are_listed_in_upload_order_with_a_decision_each(app, talk):
     assert [m.filename for m in panel["materials"]] == ["a.pdf", "b.png"]
     assert {k: d.allowed for k, d in panel["material_decisions"].items()} == {first.id: True, second.id: True}
     assert not panel["can_upload"] and not panel["can_view_log"]
+
+
+def test_a_served_download_carries_the_mark_of_its_own_access_row(client, talk):
+    from bench import samples
+    from workshop.watermark import find_download_ids
+
+    material = talk.upload_ok(client, samples.deck(2))
+    response = download(client, talk.ada, material)
+    (row,) = accesses(material.id)
+    (found,) = find_download_ids(response.data)
+    assert found.download_id == row.download_id and "forensic mark" in found.how

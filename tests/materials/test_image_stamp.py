@@ -13,6 +13,8 @@ from bench import quality, samples
 from bench.trace import grey_rgb, jpeg_bytes, png
 from workshop.watermark import JPEG, PDF, PNG, StampError, can_stamp, find_download_ids, prepare, stamp
 
+pytestmark = pytest.mark.dbfree  # nothing here touches the database: CI runs it once
+
 DOWNLOAD_ID = "Im4geStampedOnce"
 LINES = ["Ada Lovelace", "ada@example.org", "2025-01-01 10:00 UTC", f"download id {DOWNLOAD_ID}"]
 

@@ -16,6 +16,8 @@ from tests.materials import pdfs
 from workshop import isolate
 from workshop.watermark import PDF, Limits, StampError, prepare, stamp
 
+pytestmark = pytest.mark.dbfree  # nothing here touches the database: CI runs it once
+
 LINES = ["Ada Lovelace", "ada@example.org", "2025-01-01 10:00 UTC", "download id AbCdEfGhIjKlMnOp"]
 
 

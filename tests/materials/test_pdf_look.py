@@ -13,6 +13,8 @@ from bench import quality, samples
 from workshop import forensic
 from workshop.watermark import PDF, prepare, stamp
 
+pytestmark = pytest.mark.dbfree  # nothing here touches the database: CI runs it once
+
 DOWNLOAD_ID = "Q2xvc2VseUhlbGQx"
 LINES = ["Ada Lovelace", "ada@example.org", "2025-01-01 10:00 UTC", f"download id {DOWNLOAD_ID}"]
 KINDS = samples.deck_kinds(10)  # each kind of slide once

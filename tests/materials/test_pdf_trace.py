@@ -13,11 +13,12 @@ from pypdf import PdfReader
 from bench import quality, samples
 from bench.trace import grey_rgb, jpeg_bytes, png, quarter, reprinted, strip_visible_line
 from tests.helpers import make_pdf
-from tests.materials.test_download import accesses, download
 from tests.materials.test_units import rotated_pdf
 from workshop import forensic
 from workshop.models.base import public_id
 from workshop.watermark import PDF, StampError, find_download_ids, prepare, render_page, stamp
+
+pytestmark = pytest.mark.dbfree  # files in, ids out: nothing here touches the database
 
 KINDS = samples.deck_kinds(10)
 IDS = ("Tr4ceMeBackPls01", "AnotherPerson_-2")
@@ -147,14 +148,6 @@ def test_a_damaged_or_altered_payload_is_never_read_as_an_id():
     changed_id[3] ^= 0x01  # another id, with the check of the first
     assert forensic.id_from_payload(bytes(changed_id)) is None
     assert forensic.symbol(download_id).shape == (forensic.SIZE, forensic.SIZE)
-
-
-def test_a_served_download_carries_the_mark_of_its_own_access_row(client, talk):
-    material = talk.upload_ok(client, samples.deck(2))
-    response = download(client, talk.ada, material)
-    (row,) = accesses(material.id)
-    (found,) = find_download_ids(response.data)
-    assert found.download_id == row.download_id and "forensic mark" in found.how
 
 
 def test_what_is_not_a_pdf_or_an_image_is_refused():

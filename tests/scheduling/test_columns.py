@@ -27,6 +27,8 @@ from workshop.scheduling.solver import schedule_placements
 
 from .test_solver import assert_valid, brute_force, random_problem
 
+pytestmark = pytest.mark.dbfree  # nothing here touches the database: CI runs it once
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

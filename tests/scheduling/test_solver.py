@@ -35,6 +35,8 @@ from workshop.scheduling.instance import build_instance
 from workshop.scheduling.search import Cooling, anneal, greedy
 from workshop.scheduling.solver import schedule_placements
 
+pytestmark = pytest.mark.dbfree  # nothing here touches the database: CI runs it once
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
