@@ -17,8 +17,10 @@ attacks each copy the way a leaker would and asks ``find_download_ids`` who it w
 For each attack it prints how often the right person is named, how often anyone else is (must
 be never), and the time a search took; beside it, the same for the stamping Conclave had before
 (``bench.stamp.legacy_stamp``: visible text only) on the first few people. Then the same for files
-that carry no mark (noise, unstamped pages), where nobody may be named; then the time per
-download of stamping the deck and a 30-page paper (median, the child process included).
+that carry no mark (noise, unstamped pages), where nobody may be named; then, for one slide on a
+flat ground of each grey level in ``--grounds`` (black, near black), the JPEG attacks for
+``--ground-people`` people each; then the time per download of stamping the deck and a 30-page
+paper (median, the child process included).
 """
 
 from __future__ import annotations
@@ -143,6 +145,8 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--baseline-people", type=int, default=5)
+    parser.add_argument("--grounds", default="0,3,8,15")
+    parser.add_argument("--ground-people", type=int, default=10)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     deck = samples.deck(20)
@@ -187,6 +191,21 @@ def main() -> None:
     noise = unmarked_files(rng, args.people)
     named = sum(len(watermark.find_download_ids(data, READ_LIMITS)) for data in noise)
     print(f"  {'no mark':11} {'':>13} {named:>12}            ({len(noise)} files: noise, unstamped pages)")
+    print(f"one slide on a flat ground, {args.ground_people} people each: right person (anyone else)")
+    for level in (int(v) for v in args.grounds.split(",") if v.strip()):
+        slide = watermark.prepare(samples.ground_slide(level), watermark.PDF).data
+        counts = defaultdict(lambda: [0, 0])
+        for person in range(args.ground_people):
+            download_id = public_id()
+            lines = lines_for(person, download_id)
+            stamped = watermark.stamp(slide, watermark.PDF, lines, download_id)
+            for name in ("jpeg60", "all"):
+                found = {row.download_id for row in watermark.find_download_ids(
+                    attacked(name, stamped, lines, 0, rng), READ_LIMITS)}
+                counts[name][0] += download_id in found
+                counts[name][1] += len(found - {download_id})
+        print(f"  grey {level:3}   " + "   ".join(f"{name} {right:>3} / {args.ground_people} ({wrong})"
+                                                for name, (right, wrong) in counts.items()))
     paper = watermark.prepare(samples.paper(30), watermark.PDF).data
     paper_times = []
     for _ in range(10):
