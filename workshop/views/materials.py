@@ -76,6 +76,7 @@ def materials_panel(user, proposal: Proposal) -> dict:
         "sees_preparation": policy.can_see_material_preparation(user, proposal),
         "any_processing": any(m.processing for m in items),
         "can_set_expiry": can_expire,
+        "expiry_waits": can_expire and policy.widening_waits(user, proposal),
         "expiry_forms": {m.id: MaterialExpiryForm(formdata=None, expires_at=dates.local_naive(event, m.expires_at))
                          for m in items} if can_expire else {},
         "can_require_stamped": policy.can_require_stamped(user, proposal),
