@@ -520,8 +520,8 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
     # Unknown scale: where the image repeats as the lattice does (with and without the rows' and columns'
     # means, which a table's bands would otherwise lead astray), then the usual screen scales. Every
     # scale is read the first way; the two likeliest the other ways too.
-    guesses = _distinct(_period_guesses(grey, size), _period_guesses(grey, size, flatten_lines=True))
-    guesses += [m for m in (7.6, 10.3) if all(abs(m / g - 1) > 0.03 for g in guesses)]
+    guesses = _distinct(_distinct(_period_guesses(grey, size), _period_guesses(grey, size, flatten_lines=True))
+                        + [7.6, 10.3])
     attempts = [(guess, READINGS[0]) for guess in guesses]
     attempts += [(guess, reading) for guess in guesses[:2] for reading in READINGS[1:]]
     for guess, reading in attempts:

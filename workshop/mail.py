@@ -125,39 +125,33 @@ def queue_link(to_email: str, subject: str, template: str, kind: MessageKind, *,
     return _add(message)
 
 
+def _queue_batch(kind: MessageKind, rows: list[dict], written: sa.Select) -> list[int]:
+    """Write ``rows`` as messages of ``kind`` in one batch, each written out when it is sent, and return
+    their ids (``written`` selects them). A plain batch insert, then one query for the ids: much faster on
+    PostgreSQL than RETURNING for thousands of rows."""
+    if not rows:
+        return []
+    db.session.execute(sa.insert(OutboxMessage), [
+        {**row, "kind": kind, "to_email": clean_header(row["to_email"], 254),
+         "subject": clean_header(row["subject"]), "body_text": "", "body_html": ""} for row in rows
+    ])
+    ids = db.session.scalars(written.order_by(OutboxMessage.id)).all()
+    db.session.info.setdefault(_NEW, []).extend(ids)
+    return list(ids)
+
+
 def queue_wave(wave_id: int, rows: list[dict]) -> list[int]:
     """``queue_link`` for each invitation of a wave (rows: to_email, subject, template, event_id,
     invitation_id), written in one batch. Returns the messages' ids."""
-    if not rows:
-        return []
-    # A plain batch insert, then one query for the ids: much faster on PostgreSQL than RETURNING
-    # for thousands of rows.
-    db.session.execute(sa.insert(OutboxMessage), [
-        {**row, "kind": MessageKind.INVITATION, "to_email": clean_header(row["to_email"], 254),
-         "subject": clean_header(row["subject"]), "body_text": "", "body_html": ""} for row in rows
-    ])
-    ids = db.session.scalars(
-        sa.select(OutboxMessage.id).join(Invitation, Invitation.id == OutboxMessage.invitation_id)
-        .where(Invitation.wave_id == wave_id).order_by(OutboxMessage.id)
-    ).all()
-    db.session.info.setdefault(_NEW, []).extend(ids)
-    return list(ids)
+    return _queue_batch(MessageKind.INVITATION, rows, sa.select(OutboxMessage.id).join(
+        Invitation, Invitation.id == OutboxMessage.invitation_id).where(Invitation.wave_id == wave_id))
 
 
 def queue_copies(event_message_id: int, rows: list[dict]) -> list[int]:
     """One message per recipient of an organizers' message (rows: to_email, subject, template, event_id,
     event_message_id, candidate_id), written in one batch; each is written out when it is sent."""
-    if not rows:
-        return []
-    db.session.execute(sa.insert(OutboxMessage), [
-        {**row, "kind": MessageKind.EVENT_MESSAGE, "to_email": clean_header(row["to_email"], 254),
-         "subject": clean_header(row["subject"]), "body_text": "", "body_html": ""} for row in rows
-    ])
-    ids = db.session.scalars(
-        sa.select(OutboxMessage.id).where(OutboxMessage.event_message_id == event_message_id).order_by(OutboxMessage.id)
-    ).all()
-    db.session.info.setdefault(_NEW, []).extend(ids)
-    return list(ids)
+    return _queue_batch(MessageKind.EVENT_MESSAGE, rows, sa.select(OutboxMessage.id).where(
+        OutboxMessage.event_message_id == event_message_id))
 
 
 def _add(message: OutboxMessage) -> OutboxMessage:

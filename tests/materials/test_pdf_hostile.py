@@ -21,21 +21,12 @@ pytestmark = pytest.mark.dbfree  # nothing here touches the database: CI runs it
 LINES = ["Ada Lovelace", "ada@example.org", "2025-01-01 10:00 UTC", "download id AbCdEfGhIjKlMnOp"]
 
 
-def everything(data: bytes) -> bytes:
-    """The file with every stream decoded, to search for what must have gone."""
-    pdf = pikepdf.open(io.BytesIO(data))
-    out = io.BytesIO()
-    pdf.save(out, stream_decode_level=pikepdf.StreamDecodeLevel.all, compress_streams=False,
-             object_stream_mode=pikepdf.ObjectStreamMode.disable)
-    return out.getvalue()
-
-
 def test_scripts_and_actions_are_removed_and_safe_links_kept():
     prepared = prepare(pdfs.with_scripts(), PDF)
     assert prepared.pages == 2
     assert "JavaScript" in prepared.removed and "an action run when the file opens" in prepared.removed
     for data in (prepared.data, stamp(prepared.data, PDF, LINES, None)):
-        raw = everything(data)
+        raw = pdfs.everything(data)
         for gone in (b"/JavaScript", b"/JS", b"/OpenAction", b"/Launch", b"calc.exe", b"javascript:", b"/SubmitForm",
                      b"/ImportData", b"/XFA", b"/AA", b"app.alert"):
             assert gone not in raw, gone
@@ -47,14 +38,14 @@ def test_scripts_and_actions_are_removed_and_safe_links_kept():
 
 
 def test_a_stored_file_that_was_never_prepared_is_still_defused_when_stamped():
-    raw = everything(stamp(pdfs.with_scripts(), PDF, LINES, None))
+    raw = pdfs.everything(stamp(pdfs.with_scripts(), PDF, LINES, None))
     assert b"app.alert" not in raw and b"/OpenAction" not in raw and b"calc.exe" not in raw
 
 
 def test_embedded_html_and_attachments_are_removed():
     prepared = prepare(pdfs.with_embedded_html(), PDF)
     assert "embedded files" in prepared.removed
-    raw = everything(prepared.data)
+    raw = pdfs.everything(prepared.data)
     assert b"<script>" not in raw and b"/EmbeddedFiles" not in raw and b"/FileAttachment" not in raw
     assert "Attached 1" in PdfReader(io.BytesIO(prepared.data)).pages[0].extract_text()
 

@@ -384,7 +384,7 @@ def set_expiry(actor: User, material: Material, expires_at: datetime | None,
         raise DomainError("Nothing changed: access to this file already ends then.", field="expires_at")
     if policy.expiry_change_widens(before, expires_at):
         awaited = policy.consent_awaited_from(actor, proposal)
-        if awaited or not policy.is_speaker(actor, proposal):
+        if awaited:
             return consent.ask(actor, proposal, awaited, WideningKind.EXPIRY,
                                f"“{material.filename}” open {_until(expires_at)} (was {_until(before)})",
                                material_id=material.id, expires_at=expires_at)
@@ -431,7 +431,7 @@ def set_only_stamped(actor: User, proposal: Proposal, on: bool) -> int | Widenin
     consent.lock_talk(proposal)
     if not on and proposal.only_stamped:
         awaited = policy.consent_awaited_from(actor, proposal)
-        if awaited or not policy.is_speaker(actor, proposal):
+        if awaited:
             return consent.ask(actor, proposal, awaited, WideningKind.ANY_FILE,
                                "any file type, files that cannot be watermarked served as they are")
     return apply_only_stamped(actor, proposal, on)

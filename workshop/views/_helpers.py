@@ -72,6 +72,12 @@ def event_proposal(event: Event, public_id: str | None) -> Proposal | None:
     return db.session.scalar(sa.select(Proposal).where(Proposal.event_id == event.id, Proposal.public_id == public_id))
 
 
+def waits_for_consent(what: str) -> str:
+    """What a person hears when their change waits as a request for the speakers' consent (services.consent)."""
+    return (f"This lets {what} travel wider, so it waits for the consent of every speaker: they have been emailed, "
+            "and it applies once they all accept.")
+
+
 def no_referrer(view: Callable) -> Callable:
     """For the pages a link with a token leads to: the answer carries ``Referrer-Policy: no-referrer``, so
     nothing the page loads or links to is told where the browser came from."""

@@ -17,11 +17,8 @@ from ..extensions import db
 from ..forms.materials import LeakFileForm, MaterialExpiryForm, MaterialUploadForm, OnlyStampedForm, TraceForm
 from ..models import Material, MaterialAccess, Proposal, WideningRequest, utcnow
 from ..services import materials
-from ._helpers import PUBLIC_ID_MAX, attachment, client_ip, int_arg, load_event, load_proposal
+from ._helpers import PUBLIC_ID_MAX, attachment, client_ip, int_arg, load_event, load_proposal, waits_for_consent
 from .runner import done, page, run, write_on_read
-
-WAITS_FOR_CONSENT = ("This lets the file travel wider, so it waits for the consent of every speaker: they have been "
-                     "emailed, and it applies once they all accept.")
 
 bp = Blueprint("materials", __name__)
 LOG_PAGE = 50
@@ -177,7 +174,7 @@ def expiry(slug: str, public_id: str, material_public_id: str):
 
     def said(result):
         if isinstance(result, WideningRequest):
-            return done(WAITS_FOR_CONSENT, _panel_url(proposal))
+            return done(waits_for_consent("the file"), _panel_url(proposal))
         when = dates.to_utc(event, form.expires_at.data)
         if when is None:
             return done(f"“{material.filename}” stays open: no end of access.", _panel_url(proposal))
@@ -201,7 +198,7 @@ def only_stamped(slug: str, public_id: str):
 
     def said(unstamped):
         if isinstance(unstamped, WideningRequest):
-            return done(WAITS_FOR_CONSENT, _panel_url(proposal))
+            return done(waits_for_consent("the file"), _panel_url(proposal))
         if not form.only_stamped.data:
             return done("The talk takes any accepted file again; files that cannot be watermarked are served "
                         "as they are, marked so.", _panel_url(proposal))

@@ -22,7 +22,7 @@ from ..models import (
     utcnow,
 )
 from ..services import consent, proposals
-from ._helpers import attachment, client_ip, int_arg, load_event, load_proposal, text_arg
+from ._helpers import attachment, client_ip, int_arg, load_event, load_proposal, text_arg, waits_for_consent
 from .runner import done, page, run
 
 bp = Blueprint("proposals", __name__, url_prefix="/e/<slug>/proposals")
@@ -135,8 +135,7 @@ def tier(slug: str, public_id: str):
 
 def _changed_message(result, applied: str) -> str:
     if isinstance(result, WideningRequest):
-        return ("This makes the talk travel wider, so it waits for the consent of every speaker: they have been "
-                "emailed, and it applies once they all accept.")
+        return waits_for_consent("the talk")
     return applied
 
 
