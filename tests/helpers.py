@@ -764,14 +764,28 @@ class BrowserErrors:
 
     page: object
     seen: list[str] = field(default_factory=list)
+    refusals: list[int] = field(default_factory=list)  # statuses the next documents are expected to answer
 
     def __post_init__(self) -> None:
         self.page.on("console", self._console)
         self.page.on("pageerror", self._exception)
 
+    def expect_refusal(self, status: int) -> None:
+        """The next document is answered ``status`` on purpose (a form shown again with its problems).
+
+        Chromium reports a 4xx document in the console, at a moment of its own choosing (sometimes after the
+        page has loaded): that one report is set aside whenever it comes, and nothing else is.
+        """
+        self.refusals.append(status)
+
     def _console(self, message) -> None:
-        if message.type == "error":
-            self.seen.append(f"console error on {self.page.url}: {message.text}")
+        if message.type != "error":
+            return
+        for status in self.refusals:
+            if f"the server responded with a status of {status} (" in message.text:
+                self.refusals.remove(status)
+                return
+        self.seen.append(f"console error on {self.page.url}: {message.text}")
 
     def _exception(self, error) -> None:
         self.seen.append(f"uncaught exception on {self.page.url}: {error}")

@@ -86,14 +86,11 @@ def submit_expecting(page, errors, button, status: int) -> None:
 
     Chromium reports any 4xx document in the console; only that one report, for this answer, is expected.
     """
+    errors.expect_refusal(status)
     with page.expect_response(lambda r: r.request.resource_type == "document") as answer:
         button.click()
     assert answer.value.status == status, answer.value.status
     page.wait_for_load_state("load")
-    report = f"console error on {page.url}: Failed to load resource: the server responded with a status of {status} "
-    expected = [seen for seen in errors.seen if seen.startswith(report)]
-    assert len(expected) == 1, errors.seen
-    errors.seen.remove(expected[0])
 
 
 def flash(page):
