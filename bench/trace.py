@@ -3,7 +3,9 @@
     .venv/bin/python -m bench.trace [--people 50] [--seed 1]
 
 Stamps the 20-page deck of ``bench.samples`` for each person (a fresh download id each), then
-attacks each copy the way a leaker would and asks ``find_download_ids`` who it was:
+attacks each copy the way a leaker would and asks who it was, as the trace page does: the mark read
+alone (``find_download_ids``), then, when that names nobody, read against the event's files
+(``find_against_originals``: a 30-page paper, then the deck):
 
 - stripped: the visible line removed from every page of the PDF (the text operators deleted);
 - reprinted: every page rasterized at 150 dpi and printed into a new PDF on Letter paper;
@@ -14,10 +16,11 @@ attacks each copy the way a leaker would and asks ``find_download_ids`` who it w
 - grey: the 100-dpi page in greyscale;
 - all: visible line stripped, 100 dpi, greyscale, a random quarter, JPEG at quality 60.
 
-For each attack it prints how often the right person is named, how often anyone else is (must
-be never), and the time a search took; beside it, the same for the stamping Conclave had before
-(``bench.stamp.legacy_stamp``: visible text only) on the first few people. Then the same for files
-that carry no mark (noise, unstamped pages), where nobody may be named; then, for one slide on a
+For each attack it prints how often the right person is named, how often the blind reading alone
+named them, how often anyone else is named (must be never), and the time a search took; beside
+it, the same for the stamping Conclave had before (``bench.stamp.legacy_stamp``: visible text
+only) on the first few people. Then the same for files that carry no mark (noise, unstamped
+pages, read against the event's files too), where nobody may be named; then, for one slide on a
 flat ground of each grey level in ``--grounds`` (black, near black), the JPEG attacks for
 ``--ground-people`` people each; then the time per download of stamping the deck and a 30-page
 paper (median, the child process included).
@@ -44,6 +47,17 @@ from workshop.models.base import public_id
 # measures what is found (and prints the time), so it allows far longer.
 READ_LIMITS = watermark.Limits(prepare_seconds=900.0)
 ATTACKS = ("stripped", "reprinted", "raster", "screenshot", "quarter", "jpeg60", "grey", "all")
+
+
+def named(leaked: bytes, download_id: str, originals=()) -> tuple[bool, int, bool]:
+    """Whether the trace of ``leaked`` names ``download_id`` (whole, or the mark's first characters of it),
+    how many other ids it names, and whether the blind reading alone named it. As on the trace page, the
+    leak is read against ``originals`` (prepared files, content types) when the blind reading names nobody."""
+    rows = watermark.find_download_ids(leaked, READ_LIMITS)
+    blind = any(row.matches(download_id) for row in rows)
+    if not rows and originals:
+        rows = watermark.find_against_originals(leaked, originals, READ_LIMITS)
+    return any(row.matches(download_id) for row in rows), sum(not row.matches(download_id) for row in rows), blind
 
 
 def lines_for(person: int, download_id: str) -> list[str]:
@@ -152,7 +166,11 @@ def main() -> None:
     deck = samples.deck(20)
     kinds = samples.deck_kinds(20)
     prepared = watermark.prepare(deck, watermark.PDF).data
+    paper = watermark.prepare(samples.paper(30), watermark.PDF).data
+    # The event's files a leak is compared with when its mark cannot be read alone: another file first.
+    originals = [(paper, watermark.PDF), (prepared, watermark.PDF)]
     right: dict[str, int] = defaultdict(int)
+    blind_right: dict[str, int] = defaultdict(int)
     wrong: dict[str, int] = defaultdict(int)
     seconds: dict[str, list[float]] = defaultdict(list)
     missed: dict[str, list[str]] = defaultdict(list)
@@ -167,11 +185,12 @@ def main() -> None:
         for name in ATTACKS:
             leaked = attacked(name, stamped, lines, page, rng)
             start = time.perf_counter()
-            found = {row.download_id for row in watermark.find_download_ids(leaked, READ_LIMITS)}
+            hit, others, blind = named(leaked, download_id, originals)
             seconds[name].append(time.perf_counter() - start)
-            right[name] += download_id in found
-            wrong[name] += len(found - {download_id})
-            if download_id not in found:
+            right[name] += hit
+            blind_right[name] += blind
+            wrong[name] += others
+            if not hit:
                 missed[name].append(kinds[page])
     before: dict[str, int] = defaultdict(int)
     for person in range(args.baseline_people):
@@ -179,18 +198,24 @@ def main() -> None:
         lines = lines_for(person, download_id)
         stamped = legacy_stamp(deck, lines, mark=f"{lines[0]} · {download_id}")
         for name in ATTACKS:
-            found = {row.download_id for row in watermark.find_download_ids(
-                attacked(name, stamped, lines, person % len(kinds), rng), READ_LIMITS)}
-            before[name] += download_id in found
+            before[name] += named(attacked(name, stamped, lines, person % len(kinds), rng), download_id)[2]
     print(f"{args.people} copies of a 20-page deck; image attacks use one page each, every kind in turn")
-    print(f"  {'attack':11} {'right person':>13} {'anyone else':>12} {'search':>9}   {'before':>8}   pages missed")
+    print("(right person: as the trace page names them, the leak read against the event's files when its mark")
+    print(" cannot be read alone; blind: the mark read alone)")
+    print(f"  {'attack':11} {'right person':>13} {'blind':>9} {'anyone else':>12} {'search':>9}   {'before':>8}"
+          "   pages missed")
     for name in ATTACKS:
         search = statistics.median(seconds[name])
-        print(f"  {name:11} {right[name]:>6} / {args.people:<4} {wrong[name]:>12} {search:8.2f}s"
-              f"   {before[name]:>2} / {args.baseline_people:<3}   {', '.join(sorted(set(missed[name]))) or '-'}")
+        print(f"  {name:11} {right[name]:>6} / {args.people:<4} {blind_right[name]:>4} / {args.people:<3}"
+              f" {wrong[name]:>12} {search:8.2f}s   {before[name]:>2} / {args.baseline_people:<3}"
+              f"   {', '.join(sorted(set(missed[name]))) or '-'}")
     noise = unmarked_files(rng, args.people)
-    named = sum(len(watermark.find_download_ids(data, READ_LIMITS)) for data in noise)
-    print(f"  {'no mark':11} {'':>13} {named:>12}            ({len(noise)} files: noise, unstamped pages)")
+    anyone = 0
+    for data in noise:
+        anyone += len(watermark.find_download_ids(data, READ_LIMITS) or watermark.find_against_originals(
+            data, originals, READ_LIMITS))
+    print(f"  {'no mark':11} {'':>13} {'':>9} {anyone:>12}            ({len(noise)} files: noise, unstamped pages"
+          ", read against the deck too)")
     print(f"one slide on a flat ground, {args.ground_people} people each: right person (anyone else)")
     for level in (int(v) for v in args.grounds.split(",") if v.strip()):
         slide = watermark.prepare(samples.ground_slide(level), watermark.PDF).data
@@ -200,13 +225,11 @@ def main() -> None:
             lines = lines_for(person, download_id)
             stamped = watermark.stamp(slide, watermark.PDF, lines, download_id)
             for name in ("jpeg60", "all"):
-                found = {row.download_id for row in watermark.find_download_ids(
-                    attacked(name, stamped, lines, 0, rng), READ_LIMITS)}
-                counts[name][0] += download_id in found
-                counts[name][1] += len(found - {download_id})
+                hit, others, _ = named(attacked(name, stamped, lines, 0, rng), download_id)
+                counts[name][0] += hit
+                counts[name][1] += others
         print(f"  grey {level:3}   " + "   ".join(f"{name} {right:>3} / {args.ground_people} ({wrong})"
                                                 for name, (right, wrong) in counts.items()))
-    paper = watermark.prepare(samples.paper(30), watermark.PDF).data
     paper_times = []
     for _ in range(10):
         download_id = public_id()

@@ -126,14 +126,16 @@ def register_cli(app: Flask) -> None:
     @click.option("--event", "slug", default=None, help="Name only downloads of this event's materials.")
     def trace_leak_command(path: str, slug: str | None) -> None:
         """Find whose copy a leaked PDF, PNG or JPEG was: one line per download id found,
-        "<download id> <name> <email> <material> <time>". An id that is not a download (of the
-        event given) is printed as "not from this event" or "not in the access log". Exits 1 when
-        the file names nobody. The trace is recorded in the audit log."""
+        "<download id> <name> <email> <material> <time>". When the file names nobody (of the event
+        given), its mark is read again against that event's files (every event's without --event).
+        An id that is not a download (of the event given) is printed as "not from this event" or
+        "not in the access log". Exits 1 when the file names nobody. The trace is recorded in the
+        audit log."""
         import sqlalchemy as sa
 
         from .models import Event
         from .services import audit, materials
-        from .watermark import StampError, find_download_ids, limits_from_config
+        from .watermark import StampError, limits_from_config
 
         event = None
         if slug:
@@ -144,7 +146,7 @@ def register_cli(app: Flask) -> None:
         if materials.leak_type(data) is None:
             raise click.ClickException("Conclave reads download ids from PDF, PNG and JPEG files.")
         try:
-            found = find_download_ids(data, limits_from_config(app.config))
+            found = materials.read_leak(event, data, limits_from_config(app.config))
         except StampError as error:
             raise click.ClickException(error.message) from error
         named = materials.accesses_by_download_id(event, [f.download_id for f in found])
@@ -155,12 +157,12 @@ def register_cli(app: Flask) -> None:
                 click.echo(f"{item.download_id} {'not from this event' if event else 'not in the access log'}")
                 continue
             person = access.user
-            click.echo(" ".join([item.download_id, person.display_name if person else "(public copy)",
+            click.echo(" ".join([access.download_id, person.display_name if person else "(public copy)",
                                  person.email if person else "-", access.material.filename,
                                  f"{access.created_at:%Y-%m-%dT%H:%M:%S}Z"]))
             audit.record(None, access.material.proposal.event, "leak traced",
                          f"material {access.material.public_id}",
-                         f"from the command line: {name} names download {item.download_id}")
+                         f"from the command line: {name} names download {access.download_id}")
         if not named:
             audit.record(None, event, "leak traced", "", f"from the command line: {name} names nobody"
                          + (f" ({len(found)} id(s) not from this event)" if found else ""))

@@ -1,19 +1,20 @@
 """The forensic mark: a download id drawn faintly into every served page, and read back from a leak.
 
-The mark is a Data Matrix symbol (written by zxing-cpp) of the download id's 96 bits and a 16-bit
-check, drawn as part of the page's own drawing: dark modules darken what is under them and light
-modules lighten it, both at a low opacity, so it shows on white, dark and photographic pages
-alike. Copies sit on a sheared lattice fixed in points from the page's visible top-left corner,
-so that every window of half the page's width and half its height holds at least one whole
-copy. Modules are 5.76 pt (8 px at 100 dpi, a JPEG block) unless the page is too small for that
-(5.45 pt on a 720 × 405 pt slide). Over a photograph the copies are drawn stronger, as far as
-the texture under them hides it (``busyness``, noted at prepare).
+The mark is a rectangular 12 × 26 Data Matrix symbol (written by zxing-cpp) of the download id's 96
+bits and a 10-bit check, drawn as part of the page's own drawing: dark modules darken what is under
+them and light modules lighten it, both at a low opacity, so it shows on white, dark and
+photographic pages alike. Copies are tiled edge to edge from the page's visible top-left corner, so
+that every window of half the page's width and half its height holds at least one whole copy.
+Modules are as big as that allows, up to 7.2 pt (10 px at 100 dpi): 6.92 pt on a 720 × 405 pt
+slide, 5.72 pt on A4. The bigger a module, the more of it outlives a JPEG's 8-pixel blocks and a
+photograph's fine texture. Over a photograph the copies are drawn stronger, as far as the texture
+under them hides it (``busyness``, noted at prepare).
 
 Reading (``find_ids_in_image``) does not rely on any one copy being clean: it removes the local
 background (the image minus its blur), leaves out pixels where the page's own drawing is strong
 (text, edges) and weights the rest by how flat it is, and folds the image onto one lattice cell,
 averaging every copy it holds, so the page's content averages away while the mark adds up. The
-symbol is found in the cell by the modules every symbol shares (quiet zone, finder, timing),
+symbol is found in the cell by the modules every symbol shares (finder, timing),
 each module is sampled, and zxing-cpp reads the clean matrix (each module also decided with its
 neighbours' spill taken out, as a JPEG's rounding of whole blocks leaves it). A cell is read in up to
 three ways (``READINGS``): the background a wide blur; the rows' and columns' means taken out too (a
@@ -39,10 +40,8 @@ from PIL import Image, ImageOps
 
 from .isolate import Refusal
 
-MODULE_PT = 5.76  # 8 px at 100 dpi
-QUIET = 1  # light modules around the symbol, part of each copy
-SIZE = 22  # modules across a copy: a 20 × 20 symbol and its quiet zone
-ROW_STEP = 12  # in modules: each row of copies sits this far below the previous one, shifted by a copy's width
+MODULE_PT = 6.48  # 9 px at 100 dpi, at most
+ROWS = COLS = 14  # modules of a copy: the symbol alone, copies touching (the reader needs no quiet zone)
 # Opacity of the dark and light modules, by what is under a copy (see ``busyness``): 0 plain, 1
 # textured, 2 very textured (texture hides the mark from the eye and from the reader alike), 3 black,
 # 4 near black.
@@ -54,14 +53,17 @@ ROW_STEP = 12  # in modules: each row of copies sits this far below the previous
 # ``BLACK_LIGHT_SIDE`` of a module across and dark ones do nothing: a block of black that holds most
 # of such a square is rounded up, not away. (Renderers draw an opacity of n/255 over black as n
 # grey levels; over a ground of g a little less, which pdfium rounds down: hence 2, not 1.)
-MARK_ALPHAS = ((0.02, 0.02), (0.03, 0.03), (0.045, 0.045), (0.0, 0.008), (0.02, 0.008))
+MARK_ALPHAS = ((0.017, 0.017), (0.03, 0.03), (0.045, 0.045), (0.0, 0.008), (0.02, 0.008))
 BUSY_LEVELS = (9.0, 18.0)  # local contrast (grey levels) from which a copy is drawn stronger
 BLACK_GROUND = 2.5  # median grey level under a plain copy below which it is drawn as level 3
 DARK_GROUND = 16.0  # ... and below which as level 4
-BLACK_LIGHT_SIDE = 0.58
+BLACK_LIGHT_SIDE = 0.5556  # 5 px of a 9-px module
+NEAR_BLACK_SIDE = 0.8889  # 8 px
+SQUARE_SIDES = {"3": BLACK_LIGHT_SIDE, "4": NEAR_BLACK_SIDE}  # levels whose modules are drawn as centred squares
 LEVEL_DIGITS = "01234"
 CHECK_DOMAIN = b"conclave forensic mark v1"
 FOLD_MODULE_PX = 8
+SAMPLE = int(__import__("os").environ.get("SAMPLE", 3))
 PEAKS = 5  # places in a folded cell tried for the symbol, best first
 # Finer and coarser periods tried around each guess of an image's scale: a JPEG's 8-pixel blocks pull
 # the lattice's autocorrelation peak towards them by up to a percent.
@@ -81,78 +83,74 @@ def is_markable(download_id: str) -> bool:
     return len(download_id) == 16 and base64.urlsafe_b64encode(body).decode() == download_id
 
 
-def _check(body: bytes) -> bytes:
-    return hashlib.sha256(CHECK_DOMAIN + body).digest()[:2]
+PREFIX_CHARS = 8  # the mark carries a download id's first 8 characters: 48 bits
+CHECK_BITS = 5
+DIGITS = 16  # 48 + 5 bits < 10 ** 16
 
 
-def payload(download_id: str) -> bytes:
-    """The bytes the symbol carries: the id's 96 bits and a 16-bit check, 7 bits to a byte with the
-    top bit set. Bytes that high are cheapest in Data Matrix's Base 256 mode, 16 of them take 18
-    codewords whatever the id, so every symbol is the same 18 × 18 square."""
+def _check(body: bytes) -> int:
+    return hashlib.sha256(CHECK_DOMAIN + body).digest()[0] >> (8 - CHECK_BITS)
+
+
+def payload(download_id: str) -> str:
+    """What the symbol carries: the first 48 bits of the download id (its first 8 characters) and a
+    5-bit check as one number of 16 decimal digits. Data Matrix packs two digits into a codeword, so
+    every id takes 8 codewords and every symbol is the same 14 × 14 square, the smallest that holds
+    them with 10 codewords of correction (it mends 5 of 18 codewords). 48 random bits tell apart
+    the downloads of any event; the trace looks up the rest."""
     if not is_markable(download_id):
         raise ValueError("A download id is 16 base64url characters.")
-    body = base64.urlsafe_b64decode(download_id.encode("ascii"))
-    bits = int.from_bytes(body + _check(body), "big")
-    return bytes(0x80 | ((bits >> (7 * (15 - i))) & 0x7F) for i in range(16))
+    body = base64.urlsafe_b64decode(download_id[:PREFIX_CHARS].encode("ascii"))
+    return str((int.from_bytes(body, "big") << CHECK_BITS) | _check(body)).zfill(DIGITS)
 
 
-def id_from_payload(data: bytes) -> str | None:
-    """The download id a decoded symbol carries, or None when its form or check is wrong."""
-    if len(data) != 16 or any(byte < 0x80 for byte in data):
+def id_from_payload(text: str) -> str | None:
+    """The download id's first 8 characters that a decoded symbol carries, or None when its form or
+    check is wrong."""
+    if len(text) != DIGITS or not text.isascii() or not text.isdigit():
         return None
-    bits = 0
-    for byte in data:
-        bits = (bits << 7) | (byte & 0x7F)
-    raw = bits.to_bytes(14, "big")
-    body, check = raw[:12], raw[12:]
-    if _check(body) != check:
+    number = int(text)
+    if number >> (48 + CHECK_BITS):
+        return None
+    body = (number >> CHECK_BITS).to_bytes(6, "big")
+    if _check(body) != number & ((1 << CHECK_BITS) - 1):
         return None
     return base64.urlsafe_b64encode(body).decode()
 
 
 def symbol(download_id: str) -> np.ndarray:
-    """The Data Matrix modules (True = dark) with the quiet zone, top row first: 20 × 20."""
+    """The Data Matrix modules (True = dark), top row first: 14 × 14."""
     code = zxingcpp.create_barcode(payload(download_id), zxingcpp.BarcodeFormat.DataMatrix)
-    modules = np.array(code.to_image(scale=1, add_quiet_zones=False)) < 128
-    return np.pad(modules, QUIET, constant_values=False)
+    return np.array(code.to_image(scale=1, add_quiet_zones=False)) < 128
 
 
 # --- drawing ------------------------------------------------------------------------------
 
 
-def geometry(seen_w: float, seen_h: float, size: int = SIZE) -> tuple[float, list[tuple[float, float]]]:
+def geometry(seen_w: float, seen_h: float) -> tuple[float, list[tuple[float, float]]]:
     """The module size (pt) and the copies' bottom-left corners (in modules, from the visible
     bottom-left) for a page seen as ``seen_w`` × ``seen_h``.
 
-    Rows ``ROW_STEP`` modules apart, copies ``2 × size`` apart in a row, each row shifted by
-    ``size``: a window of half the page's width and height always holds a whole copy when three
-    copies fit across half the width and a copy plus a row step down half the height."""
-    module = min(MODULE_PT, seen_w / 2 / (3 * size), seen_h / 2 / (size + ROW_STEP))
+    Copies touch, in rows and columns from the top-left corner: a window of half the page's width
+    and height always holds a whole copy when two copies fit across half the width and two down
+    half the height."""
+    module = min(MODULE_PT, seen_w / 2 / (2 * COLS), seen_h / 2 / (2 * ROWS))
     cols, rows = seen_w / module, seen_h / module
-    corners = []
-    row = 0
-    while rows - row * ROW_STEP > 0:
-        top = rows - row * ROW_STEP
-        x = (row * size) % (2 * size) - 2 * size
-        while x < cols:
-            if x + size > 0:
-                corners.append((x, top - size))
-            x += 2 * size
-        row += 1
-    return module, corners
+    return module, [(x, rows - (row + 1) * ROWS) for row in range(int(-(-rows // ROWS)))
+                    for x in range(0, int(-(-cols // COLS)) * COLS, COLS)]
 
 
 def _runs(modules: np.ndarray) -> bytes:
     """The dark modules as one path of horizontal runs, in module units, y up."""
-    size = modules.shape[0]
+    height, width = modules.shape
     parts = []
     for i, row in enumerate(modules):
-        y = size - 1 - i
+        y = height - 1 - i
         j = 0
-        while j < size:
+        while j < width:
             if row[j]:
                 k = j
-                while k < size and row[k]:
+                while k < width and row[k]:
                     k += 1
                 parts.append(b"%d %d %d 1 re" % (j, y, k - j))
                 j = k
@@ -163,9 +161,9 @@ def _runs(modules: np.ndarray) -> bytes:
 
 def _squares(modules: np.ndarray, side: float) -> bytes:
     """The marked modules as one path of squares ``side`` of a module across, centred, y up."""
-    size = modules.shape[0]
+    height = modules.shape[0]
     margin = (1 - side) / 2
-    return b"\n".join(b"%.2f %.2f %.2f %.2f re" % (j + margin, size - 1 - i + margin, side, side)
+    return b"\n".join(b"%.2f %.2f %.2f %.2f re" % (j + margin, height - 1 - i + margin, side, side)
                        for i, j in zip(*np.nonzero(modules), strict=True))
 
 
@@ -180,8 +178,8 @@ def busyness(grey: np.ndarray, px_per_pt: float) -> str:
     local = np.sqrt(np.maximum(blur(detail * detail, 1.5), 0))
     digits = []
     for x, y in corners:
-        left, top = int(max(0, x * module_px)), int(max(0, h - (y + SIZE) * module_px))
-        right, bottom = int(min(w, (x + SIZE) * module_px)), int(min(h, h - y * module_px))
+        left, top = int(max(0, x * module_px)), int(max(0, h - (y + ROWS) * module_px))
+        right, bottom = int(min(w, (x + COLS) * module_px)), int(min(h, h - y * module_px))
         area, shades = local[top:bottom, left:right], grey[top:bottom, left:right]
         if not area.size:
             digits.append("0")
@@ -209,7 +207,6 @@ def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, hei
     plus the dark runs paints the light modules with the same path text, which compresses to
     almost nothing."""
     modules = symbol(download_id)
-    size = modules.shape[0]
     if rotation == 90:
         seen_w, seen_h, to_user = height, width, b"0 1 -1 0 %.3f %.3f cm" % (left + width, bottom)
     elif rotation == 180:
@@ -225,15 +222,17 @@ def pdf_mark_ops(download_id: str, left: float, bottom: float, width: float, hei
     out = [b"q", to_user, b"%.4f 0 0 %.4f 0 0 cm" % (module, module)]
     for level in sorted(set(levels)):
         chosen = [corner for corner, mine in zip(corners, levels, strict=True) if mine == level]
+        side = SQUARE_SIDES.get(level)
         if MARK_ALPHAS[int(level)][0] > 0:
             out.append(b"/MarkDark%s gs 0 g" % level.encode())
-            out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, dark) for x, y in chosen]
+            shape = _squares(modules, side) if side else dark
+            out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, shape) for x, y in chosen]
         out.append(b"/MarkLight%s gs 1 g" % level.encode())
-        if level == "3":
-            light = _squares(~modules, BLACK_LIGHT_SIDE)
+        if side:
+            light = _squares(~modules, side)
             out += [b"q 1 0 0 1 %.3f %.3f cm\n%s f Q" % (x, y, light) for x, y in chosen]
         else:
-            out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, size, size, dark) for x, y in chosen]
+            out += [b"q 1 0 0 1 %.3f %.3f cm\n0 0 %d %d re\n%s f* Q" % (x, y, COLS, ROWS, dark) for x, y in chosen]
     out.append(b"Q")
     return b"\n".join(out) + b"\n"
 
@@ -302,9 +301,9 @@ def _residual(grey: np.ndarray, flatten_lines: bool = False, background_modules:
     return residual * weight, weight
 
 
-def _fold(residual: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
-    """Average the image onto one lattice cell (2 × size by 2 × ROW_STEP modules, both copies in it)."""
-    period_x, period_y = 2 * size * FOLD_MODULE_PX, 2 * ROW_STEP * FOLD_MODULE_PX
+def _fold(residual: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Average the image onto one copy's place (ROWS × COLS modules of ``FOLD_MODULE_PX``)."""
+    period_x, period_y = COLS * FOLD_MODULE_PX, ROWS * FOLD_MODULE_PX
     h, w = residual.shape
     rows, cols = -(-h // period_y), -(-w // period_x)
     padded = np.zeros((rows * period_y, cols * period_x), np.float32)
@@ -312,9 +311,7 @@ def _fold(residual: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
     padded[:h, :w], weights[:h, :w] = residual, weight
     total = padded.reshape(rows, period_y, cols, period_x).sum(axis=(0, 2))
     count = weights.reshape(rows, period_y, cols, period_x).sum(axis=(0, 2))
-    shifted_total = np.roll(total, (period_y // 2, period_x // 2), axis=(0, 1))
-    shifted_count = np.roll(count, (period_y // 2, period_x // 2), axis=(0, 1))
-    return (total + shifted_total) / np.maximum(count + shifted_count, 1)
+    return total / np.maximum(count, 1)
 
 
 def _at_scale(grey: np.ndarray, module_px: float, target: float = FOLD_MODULE_PX) -> np.ndarray:
@@ -327,10 +324,10 @@ def _at_scale(grey: np.ndarray, module_px: float, target: float = FOLD_MODULE_PX
     return np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(size, Image.BILINEAR), np.float32)
 
 
-def _period_guesses(grey: np.ndarray, size: int = SIZE, count: int = 3, flatten_lines: bool = False) -> list[float]:
-    """Module sizes (px) at which the image repeats the way the mark's lattice does: peaks of the
-    weighted residual's autocorrelation at the lattice's vectors (2 × size, 0), (size, ROW_STEP)
-    and (0, 2 × ROW_STEP) modules, scanned over module sizes of 3 to 30 px."""
+def _period_guesses(grey: np.ndarray, count: int = 3, flatten_lines: bool = False) -> list[float]:
+    """Module sizes (px) at which the image repeats the way the mark's tiling does: peaks of the
+    weighted residual's autocorrelation at the tiling's vectors (COLS, 0), (0, ROWS) and their
+    sum and difference, in modules, scanned over module sizes of 3 to 30 px."""
     shrink = max(1.0, max(grey.shape) / 1200)
     if shrink > 1:
         h, w = grey.shape
@@ -354,7 +351,7 @@ def _period_guesses(grey: np.ndarray, size: int = SIZE, count: int = 3, flatten_
         return total
 
     modules = np.exp(np.linspace(np.log(3 / shrink), np.log(30 / shrink), 1200))
-    vectors = [(0, 2 * size), (ROW_STEP, size), (ROW_STEP, -size), (2 * ROW_STEP, 0)]
+    vectors = [(0, COLS), (ROWS, 0), (ROWS, COLS), (ROWS, -COLS)]
     fits = []
     for dy, dx in vectors:
         usable = (np.abs(dy * modules) < h * 0.8) & (np.abs(dx * modules) < w * 0.8)
@@ -373,13 +370,13 @@ def _period_guesses(grey: np.ndarray, size: int = SIZE, count: int = 3, flatten_
 
 
 @cache
-def _ring(size: int = SIZE) -> np.ndarray:
-    """+1 (light) / -1 (dark) on the modules every symbol of this size shares: the quiet zone, the
-    solid L of the finder and the alternating timing edges; 0 on the data modules."""
+def _ring() -> np.ndarray:
+    """+1 (light) / -1 (dark) on the modules every symbol shares: the solid L of the finder and the
+    alternating timing edges; 0 on the data modules."""
     sample = symbol("A" * 16)
-    ring = np.zeros((size, size), np.float32)
-    edge = np.zeros((size, size), bool)
-    edge[:2, :] = edge[-2:, :] = edge[:, :2] = edge[:, -2:] = True
+    ring = np.zeros((ROWS, COLS), np.float32)
+    edge = np.zeros((ROWS, COLS), bool)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
     ring[edge] = np.where(sample[edge], -1.0, 1.0)
     return ring
 
@@ -390,18 +387,22 @@ def _pure(modules: np.ndarray) -> np.ndarray:
     return np.kron(image, np.ones((6, 6), np.uint8))
 
 
-def _read_cell(cell: np.ndarray, size: int) -> tuple[set[str], float]:
+def _template(turn: int) -> np.ndarray:
+    """The ring as a folded cell shows it, upright (turn 0) or upside down (2)."""
+    return np.kron(np.rot90(_ring(), turn), np.ones((FOLD_MODULE_PX, FOLD_MODULE_PX), np.float32))
+
+
+def _read_cell(cell: np.ndarray) -> tuple[set[str], float]:
     """Find the symbol in a folded cell by correlating it with the ring every symbol shares, sample
-    each module's centre and hand the clean matrix to zxing. Returns the ids and the best score."""
+    each module's centre and hand the clean matrix to zxing. Returns the ids and the best score.
+    The cell is one copy's place, so the symbol may straddle its edges: indices wrap around."""
     px = FOLD_MODULE_PX
     found: set[str] = set()
     best_score = 0.0
     spectrum = np.fft.rfft2(cell)
     for turn in range(4):
-        ring = np.rot90(_ring(size), turn)
-        template = np.zeros_like(cell)
-        block = np.kron(ring, np.ones((px, px), np.float32))
-        template[: block.shape[0], : block.shape[1]] = block
+        ring = np.rot90(_ring(), turn)
+        template = _template(turn)
         score = np.fft.irfft2(spectrum * np.conj(np.fft.rfft2(template)), s=cell.shape)
         norm = float(np.sqrt((cell**2).sum() * (template**2).sum())) + 1e-9
         tried: list[tuple[int, int]] = []
@@ -413,8 +414,8 @@ def _read_cell(cell: np.ndarray, size: int) -> tuple[set[str], float]:
             if len(tried) > PEAKS:
                 break
             best_score = max(best_score, float(score[dy, dx]) / norm)
-            rows = (dy + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[0]
-            cols = (dx + np.arange(size)[:, None] * px + px // 2 + np.arange(-3, 3)[None, :]) % cell.shape[1]
+            rows = (dy + np.arange(ROWS)[:, None] * px + px // 2 + np.arange(-SAMPLE, SAMPLE)[None, :]) % cell.shape[0]
+            cols = (dx + np.arange(COLS)[:, None] * px + px // 2 + np.arange(-SAMPLE, SAMPLE)[None, :]) % cell.shape[1]
             means = cell[rows[:, None, :, None], cols[None, :, None, :]].mean(axis=(2, 3))
             found = _decode_modules(means, ring, turn, score[dy, dx] / norm >= LIKELY)
             if found:
@@ -449,7 +450,7 @@ def _decode_modules(means: np.ndarray, ring: np.ndarray, turn: int, likely: bool
         picture = _pure(np.rot90(modules.reshape(means.shape), -turn))
         for result in zxingcpp.read_barcodes(picture, formats=zxingcpp.BarcodeFormat.DataMatrix, is_pure=True,
                                              try_rotate=False, try_downscale=False, try_invert=False):
-            download_id = id_from_payload(result.bytes)
+            download_id = id_from_payload(result.text)
             if download_id:
                 return {download_id}
     return set()
@@ -487,9 +488,9 @@ def _equalized(means: np.ndarray, ring: np.ndarray, middle: float, rounds: int =
 READINGS = ((False, 1.5), (True, 1.5), (False, 0.75))
 
 
-def _cell_at(grey: np.ndarray, module_px: float, size: int, reading: tuple[bool, float] = READINGS[0]) -> np.ndarray:
+def _cell_at(grey: np.ndarray, module_px: float, reading: tuple[bool, float] = READINGS[0]) -> np.ndarray:
     residual, weight = _residual(_at_scale(grey, module_px), *reading)
-    return _fold(residual, weight, size)
+    return _fold(residual, weight)
 
 
 def _distinct(*lists: list[float]) -> list[float]:
@@ -503,24 +504,24 @@ def _distinct(*lists: list[float]) -> list[float]:
     return out
 
 
-def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: int = SIZE,
-                      deadline: float | None = None) -> set[str]:
-    """Every download id whose mark this greyscale image holds. ``module_px``: the module size when
+def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, deadline: float | None = None) -> set[str]:
+    """The first 8 characters of every download id whose mark this greyscale image holds (the mark
+    carries no more; the access log has the rest). ``module_px``: the module size when
     known (a page rendered at a known dpi); otherwise it is searched for, scale after scale until
     ``deadline`` (``time.monotonic()``), when given, has passed."""
     grey = np.asarray(grey, np.float32)
-    if grey.shape[0] < 2 * size or grey.shape[1] < 2 * size:
+    if grey.shape[0] < 2 * ROWS or grey.shape[1] < 2 * COLS:
         return set()
     if module_px:
         for reading in READINGS:
-            found = _read_cell(_cell_at(grey, module_px, size, reading), size)[0]
+            found = _read_cell(_cell_at(grey, module_px, reading))[0]
             if found:
                 return found
         return set()
     # Unknown scale: where the image repeats as the lattice does (with and without the rows' and columns'
     # means, which a table's bands would otherwise lead astray), then the usual screen scales. Every
     # scale is read the first way; the two likeliest the other ways too.
-    guesses = _distinct(_distinct(_period_guesses(grey, size), _period_guesses(grey, size, flatten_lines=True))
+    guesses = _distinct(_distinct(_period_guesses(grey), _period_guesses(grey, flatten_lines=True))
                         + [7.6, 10.3])
     attempts = [(guess, READINGS[0]) for guess in guesses]
     attempts += [(guess, reading) for guess in guesses[:2] for reading in READINGS[1:]]
@@ -530,24 +531,22 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, size: in
         residual, weight = _residual(_at_scale(grey, guess), *reading)
         # Slightly finer and coarser periods (the residual is resampled, not recomputed): each folded
         # cell is scored by how well the shared modules stand out in it, and only the best three are read.
-        cells = [_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0), size)
+        cells = [_fold(_at_scale(residual, 1 + step, 1.0), _at_scale(weight, 1 + step, 1.0))
                  for step in SCALE_STEPS]
-        scores = [_ring_score(cell, size) for cell in cells]
+        scores = [_ring_score(cell) for cell in cells]
         for index in sorted(range(len(cells)), key=lambda i: -scores[i])[:3]:
-            found, _ = _read_cell(cells[index], size)
+            found, _ = _read_cell(cells[index])
             if found:
                 return found
     return set()
 
 
-def _ring_score(cell: np.ndarray, size: int) -> float:
+def _ring_score(cell: np.ndarray) -> float:
     """How strongly the ring every symbol shares stands out in a folded cell (normalised correlation)."""
     spectrum = np.fft.rfft2(cell)
     best = 0.0
     for turn in range(4):
-        template = np.zeros_like(cell)
-        block = np.kron(np.rot90(_ring(size), turn), np.ones((FOLD_MODULE_PX, FOLD_MODULE_PX), np.float32))
-        template[: block.shape[0], : block.shape[1]] = block
+        template = _template(turn)
         score = np.fft.irfft2(spectrum * np.conj(np.fft.rfft2(template)), s=cell.shape)
         norm = float(np.sqrt((cell**2).sum() * (template**2).sum())) + 1e-9
         best = max(best, float(score.max()) / norm)
@@ -571,6 +570,21 @@ READ_DPI = 100
 MAX_IMAGE_PIXELS = 80_000_000
 
 
+def _merged(found: dict) -> list[dict]:
+    """The rows found, a mark's 8 characters folded into the whole id the visible text gave for them."""
+    whole = {download_id[:PREFIX_CHARS]: entry for download_id, entry in found.items()
+             if len(download_id) > PREFIX_CHARS}
+    rows = []
+    for download_id, entry in found.items():
+        into = whole.get(download_id) if len(download_id) == PREFIX_CHARS else None
+        if into is None:
+            rows.append(entry)
+            continue
+        into["how"] += [how for how in entry["how"] if how not in into["how"]]
+        into["pages"] = sorted(set(into["pages"]) | set(entry["pages"]))
+    return rows
+
+
 def _note(found: dict, download_id: str, how: str, page: int | None) -> None:
     entry = found.setdefault(download_id, {"download_id": download_id, "how": [], "pages": []})
     if how not in entry["how"]:
@@ -580,9 +594,10 @@ def _note(found: dict, download_id: str, how: str, page: int | None) -> None:
 
 
 def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
-    """Ids in a leaked PDF: in its text, and in the mark of each page rendered at 100 dpi (at the
-    scale the page size implies; then, when no page gave one, with the scale searched for, as after
-    a reprint to another paper size)."""
+    """Ids in a leaked PDF: whole ones in its text, and the first 8 characters of ones in the mark of
+    each page rendered at 100 dpi (at the scale the page size implies; then, when no page gave one,
+    with the scale searched for, as after a reprint to another paper size). A mark whose 8
+    characters begin a whole id found in the text is reported with it."""
     import pypdfium2
 
     deadline = time.monotonic() + seconds * 0.8
@@ -616,11 +631,11 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
                     _note(found, download_id, "forensic mark", index + 1)
     finally:
         document.close()
-    return list(found.values())
+    return _merged(found)
 
 
 def find_in_image(data: bytes, seconds: float) -> list[dict]:
-    """Ids in a leaked PNG or JPEG: the mark, at a scale searched for."""
+    """The first 8 characters of the ids in a leaked PNG or JPEG: the mark, at a scale searched for."""
     deadline = time.monotonic() + seconds * 0.8
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:

@@ -89,32 +89,36 @@ def _mark(rgb: np.ndarray, download_id: str) -> np.ndarray:
         (max(1, round(width * look_scale)), max(1, round(height * look_scale))), Image.BOX), np.float32)
     levels = forensic.busyness(small, look_scale / PT_PER_PX)
     modules = forensic.symbol(download_id)
-    size = modules.shape[0]
     dark = np.zeros((height, width), np.float32)
     light = np.zeros((height, width), np.float32)
-    side = max(1, round(size * module_px))
+    across, down = max(1, round(forensic.COLS * module_px)), max(1, round(forensic.ROWS * module_px))
     cell = np.asarray(Image.fromarray(np.where(modules, 255, 0).astype(np.uint8)).resize(
-        (side, side), Image.NEAREST), np.float32) / 255
+        (across, down), Image.NEAREST), np.float32) / 255
     # On a black ground (level 3) the light modules are smaller squares, as in a PDF. Near black
     # (level 4) a PDF renderer adds or takes away a whole grey level (see ``forensic.MARK_ALPHAS``);
     # here that is done directly, since blending in floating point would take away nothing.
     shift = np.zeros((height, width), np.float32)
-    within = (np.arange(side) + 0.5) / module_px % 1
-    centred = np.abs(within - 0.5) <= forensic.BLACK_LIGHT_SIDE / 2
-    dark_ground_light = (1 - cell) * (centred[:, None] & centred[None, :])
+    def centred(pixels: int, side: float) -> np.ndarray:
+        return np.abs((np.arange(pixels) + 0.5) / module_px % 1 - 0.5) <= side / 2
+
+    def squares(side: float) -> np.ndarray:
+        return centred(down, side)[:, None] & centred(across, side)[None, :]
+
+    black_light = (1 - cell) * squares(forensic.BLACK_LIGHT_SIDE)
+    near_black = squares(forensic.NEAR_BLACK_SIDE)
     for (x, y), level in zip(corners, levels, strict=True):
         dark_alpha, light_alpha = forensic.MARK_ALPHAS[int(level)]
-        left, top = round(x * module_px), round(height - (y + size) * module_px)
+        left, top = round(x * module_px), round(height - (y + forensic.ROWS) * module_px)
         xs, ys = max(0, -left), max(0, -top)
         xe, ye = min(cell.shape[1], width - left), min(cell.shape[0], height - top)
         if xe <= xs or ye <= ys:
             continue
         block = cell[ys:ye, xs:xe]
         if level == "4":
-            shift[top + ys:top + ye, left + xs:left + xe] = 1 - 2 * block
+            shift[top + ys:top + ye, left + xs:left + xe] = (1 - 2 * block) * near_black[ys:ye, xs:xe]
             continue
         dark[top + ys:top + ye, left + xs:left + xe] = block * dark_alpha
-        light_block = dark_ground_light[ys:ye, xs:xe] if level == "3" else 1 - block
+        light_block = black_light[ys:ye, xs:xe] if level == "3" else 1 - block
         light[top + ys:top + ye, left + xs:left + xe] = light_block * light_alpha
     out = rgb * (1 - dark[..., None])
     return np.clip(out + light[..., None] * (255 - out) + shift[..., None], 0, 255)

@@ -8,6 +8,8 @@ What the services call:
   with the visible stamp (``lines``) and the forensic mark of ``download_id`` on every page.
 - ``render_page(prepared, page_number, lines, download_id, dpi)``: one page, stamped, as PNG.
 - ``find_download_ids(data)``: every download id a leaked PDF, PNG or JPEG still carries.
+- ``find_against_originals(data, originals)``: the mark read with each original taken away, where
+  the blind reading sees none (a corner of a photograph).
 - ``can_stamp(content_type)``: whether files of that type are stamped at all.
 
 Every call runs in a child process with a time and memory budget (``isolate``): a hostile file
@@ -16,10 +18,12 @@ costs a ``StampError`` with a message a speaker can act on, never the calling wo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import isolate, pdfsafe
+from .forensic import PREFIX_CHARS as MARK_CHARS
 from .pdfsafe import Limits, drawable
 
 PDF = "application/pdf"
@@ -27,8 +31,9 @@ PNG = "image/png"
 JPEG = "image/jpeg"
 STAMPABLE = (PDF, PNG, JPEG)
 
-__all__ = ["JPEG", "PDF", "PNG", "Found", "Limits", "PreparedFile", "StampError", "can_stamp", "check_pdf", "drawable",
-           "find_download_ids", "limits_from_config", "prepare", "render_page", "stamp", "stamp_pdf"]
+__all__ = ["AGAINST_ORIGINAL", "JPEG", "PDF", "PNG", "Found", "Limits", "PreparedFile", "StampError", "can_stamp",
+           "check_pdf", "drawable", "find_against_originals", "find_download_ids", "limits_from_config", "prepare",
+           "render_page", "stamp", "stamp_pdf"]
 
 
 class StampError(Exception):
@@ -124,11 +129,18 @@ def render_page(prepared: bytes, page_number: int, lines: list[str], download_id
 @dataclass(frozen=True)
 class Found:
     """A download id found in a leaked file: how (``visible text``, ``forensic mark``) and on which
-    pages of a PDF (from 1; empty for an image)."""
+    pages of a PDF (from 1; empty for an image). The forensic mark carries a download id's first
+    ``MARK_CHARS`` characters (48 random bits), so where only the mark was found ``download_id``
+    is those characters and the access log completes it (``matches``)."""
 
     download_id: str
     how: tuple[str, ...]
     pages: tuple[int, ...] = ()
+
+    def matches(self, download_id: str) -> bool:
+        """Whether this is ``download_id``, whole or its beginning as the mark carries it."""
+        return download_id == self.download_id or (
+            len(self.download_id) == MARK_CHARS and download_id[:MARK_CHARS] == self.download_id)
 
 
 def find_download_ids(data: bytes, limits: Limits | None = None) -> list[Found]:
@@ -151,6 +163,32 @@ def find_download_ids(data: bytes, limits: Limits | None = None) -> list[Found]:
     else:
         raise StampError("Conclave reads download ids from PDF, PNG and JPEG files.")
     return [Found(row["download_id"], tuple(row["how"]), tuple(row["pages"])) for row in rows]
+
+
+AGAINST_ORIGINAL = "forensic mark, against the original"
+
+
+def find_against_originals(data: bytes, originals: Iterable[tuple[bytes, str]], limits: Limits | None = None
+                           ) -> list[Found]:
+    """The forensic mark of a leaked PDF, PNG or JPEG read against each of ``originals`` (prepared copies
+    and their content types, taken one at a time) in turn, until one names an id or the time allowed
+    for a file is spent (``informed``: where the blind reading of ``find_download_ids`` sees nothing,
+    as in a quarter of a photograph). Raises StampError for a leak that cannot be read."""
+    from . import informed
+
+    limits = limits or Limits()
+    deadline = time.monotonic() + limits.prepare_seconds
+    for original, content_type in originals:
+        left = deadline - time.monotonic()
+        if left < 1:
+            break
+        if content_type not in (PDF, PNG, JPEG):
+            continue
+        rows = _isolated(informed.find_against_original, (data, original, content_type, left, limits.max_pages),
+                         left, limits, "This file")
+        if rows:
+            return [Found(row["download_id"], (AGAINST_ORIGINAL,), tuple(row["pages"])) for row in rows]
+    return []
 
 
 # --- the names the services used before ``prepare`` and ``stamp`` ---------------------------

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from tests.helpers import attend, counting, login_as, make_pdf, make_talk
+from tests.helpers import attend, counting, login_as, make_event, make_pdf, make_talk
 from workshop.extensions import db
 from workshop.models import (
     Material,
@@ -374,10 +374,20 @@ def test_uploads_are_listed_in_upload_order_with_a_decision_each(app, talk):
 
 def test_a_served_download_carries_the_mark_of_its_own_access_row(client, talk):
     from bench import samples
+    from bench.trace import strip_visible_line
+    from workshop.services import materials as materials_service
     from workshop.watermark import find_download_ids
 
     material = talk.upload_ok(client, samples.deck(2))
     response = download(client, talk.ada, material)
     (row,) = accesses(material.id)
     (found,) = find_download_ids(response.data)
-    assert found.download_id == row.download_id and "forensic mark" in found.how
+    assert found.download_id == row.download_id and "forensic mark" in found.how  # with the visible line
+    stripped = strip_visible_line(response.data, [row.download_id])
+    (marked,) = find_download_ids(stripped)
+    assert marked.how == ("forensic mark",) and marked.download_id == row.download_id[:8]
+    # The access log completes the mark's 48 bits, in this event only, and exactly (SQLite's LIKE ignores case).
+    assert materials_service.accesses_by_download_id(talk.event, [marked.download_id]) == {marked.download_id: row}
+    assert materials_service.accesses_by_download_id(talk.event, [marked.download_id.swapcase()]) == {}
+    elsewhere = make_event("elsewhere", organizers=[talk.organizer])
+    assert materials_service.accesses_by_download_id(elsewhere, [marked.download_id]) == {}

@@ -10,8 +10,19 @@ import pytest
 from PIL import Image
 
 from bench import quality, samples
-from bench.trace import grey_rgb, jpeg_bytes, png
-from workshop.watermark import JPEG, PDF, PNG, StampError, can_stamp, find_download_ids, prepare, stamp
+from bench.trace import grey_rgb, jpeg_bytes, png, quarter
+from workshop.watermark import (
+    AGAINST_ORIGINAL,
+    JPEG,
+    PDF,
+    PNG,
+    StampError,
+    can_stamp,
+    find_against_originals,
+    find_download_ids,
+    prepare,
+    stamp,
+)
 
 pytestmark = pytest.mark.dbfree  # nothing here touches the database: CI runs it once
 
@@ -85,14 +96,14 @@ def test_a_stamped_image_keeps_its_look_and_names_its_person(kind):
     assert quality.ssim_outside_stamp(before, after, dpi=100 * height / 562) >= 0.97
     strip = np.abs(quality.grey(after)[-height // 30:] - quality.grey(before)[-height // 30:])
     assert (strip > 40).mean() > 0.005, "the visible line is there"
-    assert [found.download_id for found in find_download_ids(stamped)] == [DOWNLOAD_ID]
+    assert [found.download_id for found in find_download_ids(stamped)] == [DOWNLOAD_ID[:8]]
 
 
 def test_a_quarter_of_a_stamped_slide_image_in_grey_jpeg_still_names_its_person():
     stamped = decoded(stamp(prepare(slide_png(), PNG).data, PNG, LINES, DOWNLOAD_ID))
     h, w = stamped.shape[:2]
     leaked = jpeg_bytes(grey_rgb(stamped[h // 4:h // 4 + h // 2, w // 3:w // 3 + w // 2]), 60)
-    assert [found.download_id for found in find_download_ids(leaked)] == [DOWNLOAD_ID]
+    assert [found.download_id for found in find_download_ids(leaked)] == [DOWNLOAD_ID[:8]]
 
 
 def test_transparency_is_kept():
@@ -113,4 +124,12 @@ def test_a_black_or_near_black_slide_image_keeps_its_look_and_survives_jpeg(leve
     prepared = prepare(original, PNG).data
     before, after = decoded(prepared), decoded(stamp(prepared, PNG, LINES, DOWNLOAD_ID))
     assert quality.ssim_outside_stamp(before, after, dpi=144) >= 0.97
-    assert [found.download_id for found in find_download_ids(jpeg_bytes(after, 60))] == [DOWNLOAD_ID]
+    assert [found.download_id for found in find_download_ids(jpeg_bytes(after, 60))] == [DOWNLOAD_ID[:8]]
+
+
+def test_a_quarter_of_a_photograph_image_is_read_against_its_original():
+    original = prepare(photo_jpeg(), JPEG).data
+    served = decoded(stamp(original, JPEG, LINES, DOWNLOAD_ID))
+    leak = jpeg_bytes(quarter(grey_rgb(served), np.random.default_rng(2)), 60)
+    (found,) = find_against_originals(leak, [(prepare(slide_png(), PNG).data, PNG), (original, JPEG)])
+    assert found.download_id == DOWNLOAD_ID[:8] and found.how == (AGAINST_ORIGINAL,) and found.pages == ()

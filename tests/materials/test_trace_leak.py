@@ -87,6 +87,36 @@ def test_a_screenshot_of_one_page_names_the_person(client, talk):
     assert "Bob Brown" in page and "bob@example.org" in page and access.download_id in page
 
 
+def test_a_leak_whose_mark_cannot_be_read_alone_is_compared_with_the_events_files(client, talk, monkeypatch):
+    """A corner of a photograph, greyed and saved as JPEG: compared with this event's files (never another
+    event's), the mark names the person; the page says it was read against the original."""
+    from bench import samples
+    from bench.trace import grey_rgb, jpeg_bytes, quarter
+
+    photo = talk.upload_ok(client, samples.slide("photo", 2), "cat.pdf")
+    talk.upload_ok(client, make_pdf("Another deck", pages=2), "other.pdf")
+    leaked, access = stripped_copy(client, talk.ada, photo)
+    corner = jpeg_bytes(quarter(grey_rgb(quality.render(leaked, 100)[0]), np.random.default_rng(1)), 60)
+    compared = []
+    real = materials.find_against_originals
+
+    def watched(data, originals, limits):
+        def counted():
+            for original in originals:
+                compared.append(original[1])
+                yield original
+        return real(data, counted(), limits)
+
+    monkeypatch.setattr(materials, "find_download_ids", lambda data, limits: [])  # as when the blind reading fails
+    monkeypatch.setattr(materials, "find_against_originals", watched)
+    login_as(client, talk.organizer)
+    page = trace_page(client, hand_in(client, corner, "corner.jpg"))
+    assert "Ada Lovelace" in page and access.download_id in page and "cat.pdf" in page
+    assert "forensic mark, against the original" in page
+    assert audit_details("leak traced") == [f"corner.jpg: names download(s) {access.download_id}"]
+    assert compared == ["application/pdf", "application/pdf"]  # the newest first: other.pdf, then cat.pdf
+
+
 def test_a_copy_of_another_events_material_names_nobody_here(client, talk):
     other_organizer = make_user("else@example.org", "Elsa Elsewhere")
     elsewhere = make_event("elsewhere", organizers=[other_organizer])

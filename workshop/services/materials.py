@@ -47,7 +47,18 @@ from ..models import (
 )
 from ..policy import Decision, Reason
 from ..storage import StorageError, get_storage, new_key
-from ..watermark import StampError, can_stamp, find_download_ids, limits_from_config, prepare, stamp
+from ..watermark import (
+    MARK_CHARS,
+    STAMPABLE,
+    Found,
+    StampError,
+    can_stamp,
+    find_against_originals,
+    find_download_ids,
+    limits_from_config,
+    prepare,
+    stamp,
+)
 from . import audit, jobs
 from .errors import DomainError
 
@@ -599,20 +610,34 @@ def leak_type(data: bytes) -> str | None:
 
 def accesses_by_download_id(event: Event | None, download_ids) -> dict[str, MaterialAccess]:
     """The access rows behind ``download_ids``, among ``event``'s materials only (every event's when None:
-    the command line). One query."""
+    the command line), keyed by the id as given. An id of ``MARK_CHARS`` characters is the beginning of
+    one, as the forensic mark carries it: it names the one download that begins so, and nobody when
+    none does or (48 random bits apart, never in practice) several do. One query."""
     download_ids = {d for d in download_ids if DOWNLOAD_ID_RE.fullmatch(d or "")}
     if not download_ids:
         return {}
+    prefixes = {d for d in download_ids if len(d) == MARK_CHARS}
+    wanted = MaterialAccess.download_id.in_(download_ids - prefixes)
+    if prefixes:
+        wanted = sa.or_(wanted, *(MaterialAccess.download_id.startswith(p, autoescape=True) for p in prefixes))
     statement = (sa.select(MaterialAccess)
                  .join(Material, MaterialAccess.material_id == Material.id)
                  .join(Proposal, Material.proposal_id == Proposal.id)
-                 .where(MaterialAccess.download_id.in_(download_ids))
+                 .where(wanted)
                  .options(selectinload(MaterialAccess.user),
                           selectinload(MaterialAccess.material).selectinload(Material.proposal)
                           .selectinload(Proposal.event)))
     if event is not None:
         statement = statement.where(Proposal.event_id == event.id)
-    return {access.download_id: access for access in db.session.scalars(statement)}
+    found: dict[str, MaterialAccess] = {}
+    begun: dict[str, list[MaterialAccess]] = {}
+    for access in db.session.scalars(statement):
+        if access.download_id in download_ids:
+            found[access.download_id] = access
+        if access.download_id[:MARK_CHARS] in prefixes:  # LIKE ignores case in SQLite: compared here
+            begun.setdefault(access.download_id[:MARK_CHARS], []).append(access)
+    found.update((prefix, accesses[0]) for prefix, accesses in begun.items() if len(accesses) == 1)
+    return found
 
 
 def start_leak_trace(actor: User, event: Event, filename: str | None, stream: BinaryIO) -> Job:
@@ -657,13 +682,18 @@ def _trace_leak_job(run: jobs.JobRun) -> dict:
     except StorageError:
         return {"error": "The file handed in is no longer stored; hand it in again.", "found": []}
     try:
-        found = find_download_ids(data, limits_from_config(current_app.config))
+        found = read_leak(event, data, limits_from_config(current_app.config),
+                          lambda: run.progress(0, 1, "comparing it with the event's files"))
     except StampError as error:
         result = {"error": error.message, "found": []}
     else:
         result = {"found": [{"download_id": f.download_id, "how": list(f.how), "pages": list(f.pages)}
                             for f in found]}
     named = accesses_by_download_id(event, [row["download_id"] for row in result["found"]])
+    for row in result["found"]:  # a mark's first characters, completed from the access log
+        if row["download_id"] in named:
+            row["download_id"] = named[row["download_id"]].download_id
+    named = {access.download_id: access for access in named.values()}
     ours = [row["download_id"] for row in result["found"] if row["download_id"] in named]
     others = len(result["found"]) - len(ours)
     outcome = (f"names download(s) {', '.join(ours)}" if ours else "names nobody of this event")
@@ -673,6 +703,37 @@ def _trace_leak_job(run: jobs.JobRun) -> dict:
                  + (f" ({result['error']})" if result.get("error") else ""))
     db.session.info.setdefault(_TO_DELETE, []).append(params["key"])  # gone once the outcome is committed
     return result
+
+
+def read_leak(event: Event | None, data: bytes, limits, comparing=lambda: None) -> list[Found]:
+    """Every download id a leaked file carries (``find_download_ids``), and, when none is a download of
+    ``event``'s materials (of any event's when None), the mark read against the event's own files
+    (``find_against_originals``; ``comparing`` is called first). An id found both ways is listed once.
+    Raises StampError for a file that cannot be read."""
+    found = find_download_ids(data, limits)
+    if accesses_by_download_id(event, [f.download_id for f in found]):
+        return found
+    comparing()
+    seen = {f.download_id for f in found}
+    return found + [f for f in find_against_originals(data, originals(event), limits) if f.download_id not in seen]
+
+
+def originals(event: Event | None):
+    """The prepared copies of ``event``'s stamped materials (every event's when None), newest first, one
+    at a time, with their content types: what a leak is compared with when its mark cannot be read alone.
+    A file the storage cannot give is passed over."""
+    statement = (sa.select(Material.storage_key, Material.content_type)
+                 .join(Proposal, Material.proposal_id == Proposal.id)
+                 .where(Material.state == MaterialState.READY, Material.deleted_at.is_(None),
+                        Material.content_type.in_(STAMPABLE))
+                 .order_by(Material.id.desc()))
+    if event is not None:
+        statement = statement.where(Proposal.event_id == event.id)
+    for key, content_type in db.session.execute(statement).all():
+        try:
+            yield get_storage().get(key), content_type
+        except StorageError:
+            current_app.logger.warning("a prepared material could not be read to trace a leak")
 
 
 def load_leak_trace(event: Event, job_public_id: str) -> Job | None:
