@@ -1,14 +1,14 @@
 """The forensic mark: a download id drawn faintly into every served page, and read back from a leak.
 
-The mark is a rectangular 12 × 26 Data Matrix symbol (written by zxing-cpp) of the download id's 96
-bits and a 10-bit check, drawn as part of the page's own drawing: dark modules darken what is under
-them and light modules lighten it, both at a low opacity, so it shows on white, dark and
-photographic pages alike. Copies are tiled edge to edge from the page's visible top-left corner, so
-that every window of half the page's width and half its height holds at least one whole copy.
-Modules are as big as that allows, up to 7.2 pt (10 px at 100 dpi): 6.92 pt on a 720 × 405 pt
-slide, 5.72 pt on A4. The bigger a module, the more of it outlives a JPEG's 8-pixel blocks and a
-photograph's fine texture. Over a photograph the copies are drawn stronger, as far as the texture
-under them hides it (``busyness``, noted at prepare).
+The mark is a 14 × 14 Data Matrix symbol (written by zxing-cpp) of the download id's first 48 bits
+(its first 8 characters; the access log has the rest) and a 5-bit check, drawn as part of the
+page's own drawing: dark modules darken what is under them and light modules lighten it, both at a
+low opacity, so it shows on white, dark and photographic pages alike. Copies are tiled edge to
+edge from the page's visible top-left corner, so that every window of half the page's width and
+half its height holds at least one whole copy: a quarter of a slide holds about nine. Modules are
+6.48 pt (9 px at 100 dpi: out of step with a JPEG's 8-pixel blocks, so that no copy loses the same
+modules to them as the next) unless the page is too small for that. Over a photograph the copies
+are drawn stronger, as far as the texture under them hides it (``busyness``, noted at prepare).
 
 Reading (``find_ids_in_image``) does not rely on any one copy being clean: it removes the local
 background (the image minus its blur), leaves out pixels where the page's own drawing is strong
@@ -20,9 +20,10 @@ neighbours' spill taken out, as a JPEG's rounding of whole blocks leaves it). A 
 three ways (``READINGS``): the background a wide blur; the rows' and columns' means taken out too (a
 table's bands); a closer background (a photograph's own detail). The scale is known for a rendered
 PDF and searched for in an image (the lattice's autocorrelation gives it, with and without the rows'
-and columns' means). A result counts only
-after the symbol's own Reed-Solomon correction and with the right form and check: noise does
-not name anyone.
+and columns' means). A result counts only after the symbol's own Reed-Solomon correction (five of
+its 18 codewords mended) and with the right form and check: noise does not name anyone. Where this
+blind reading sees nothing (a quarter of a photograph), ``informed`` reads the leak again with its
+original taken away.
 """
 
 from __future__ import annotations
@@ -47,23 +48,26 @@ ROWS = COLS = 14  # modules of a copy: the symbol alone, copies touching (the re
 # 4 near black.
 # On a dark ground SSIM's luminance term punishes a shift of a grey level or two, and JPEG at
 # quality 60 rounds each 8 × 8 block's mean to steps of 1.6 grey levels, so a mark of one level
-# vanishes. Near black (level 4), light modules add and dark ones take away a level over whole
-# modules: two levels between them outlive that rounding. On black (level 3) nothing can be taken
-# away and every level added is costly, so light modules add two levels over a centred square
-# ``BLACK_LIGHT_SIDE`` of a module across and dark ones do nothing: a block of black that holds most
-# of such a square is rounded up, not away. (Renderers draw an opacity of n/255 over black as n
-# grey levels; over a ground of g a little less, which pdfium rounds down: hence 2, not 1.)
+# vanishes. Near black (level 4), light modules add and dark ones take away a level over a centred
+# square ``NEAR_BLACK_SIDE`` (of a module, across and down): two levels between them outlive that
+# rounding. On black (level 3) nothing can be taken away and every level added is costly, so light
+# modules add two levels over a centred rectangle ``BLACK_LIGHT_SIDE`` and dark ones do nothing: a
+# block of black that holds most of one is rounded up, not away (5 × 5 px is read a little more
+# often after JPEG but takes black pages' SSIM below 0.97; 4 × 4 px of three levels costs more and
+# is read less). (Renderers draw an opacity of n/255 over
+# black as n grey levels; over a ground of g a little less, which pdfium rounds down: hence 2, not
+# 1.) The sides are whole pixels at 100 dpi, where the edges stay sharp.
 MARK_ALPHAS = ((0.017, 0.017), (0.03, 0.03), (0.045, 0.045), (0.0, 0.008), (0.02, 0.008))
 BUSY_LEVELS = (9.0, 18.0)  # local contrast (grey levels) from which a copy is drawn stronger
 BLACK_GROUND = 2.5  # median grey level under a plain copy below which it is drawn as level 3
 DARK_GROUND = 16.0  # ... and below which as level 4
-BLACK_LIGHT_SIDE = 0.5556  # 5 px of a 9-px module
-NEAR_BLACK_SIDE = 0.8889  # 8 px
+BLACK_LIGHT_SIDE = (6 / 9, 4 / 9)  # 6 × 4 px of a 9-px module
+NEAR_BLACK_SIDE = (8 / 9, 8 / 9)  # 8 × 8 px
 SQUARE_SIDES = {"3": BLACK_LIGHT_SIDE, "4": NEAR_BLACK_SIDE}  # levels whose modules are drawn as centred squares
 LEVEL_DIGITS = "01234"
-CHECK_DOMAIN = b"conclave forensic mark v1"
+CHECK_DOMAIN = b"conclave forensic mark v2"
 FOLD_MODULE_PX = 8
-SAMPLE = int(__import__("os").environ.get("SAMPLE", 3))
+SAMPLE = 3  # a module is sampled over the 6 × 6 pixels at its centre (of 8 × 8 in a folded cell)
 PEAKS = 5  # places in a folded cell tried for the symbol, best first
 # Finer and coarser periods tried around each guess of an image's scale: a JPEG's 8-pixel blocks pull
 # the lattice's autocorrelation peak towards them by up to a percent.
@@ -159,21 +163,21 @@ def _runs(modules: np.ndarray) -> bytes:
     return b"\n".join(parts)
 
 
-def _squares(modules: np.ndarray, side: float) -> bytes:
-    """The marked modules as one path of squares ``side`` of a module across, centred, y up."""
+def _squares(modules: np.ndarray, side: tuple[float, float]) -> bytes:
+    """The marked modules as one path of rectangles ``side`` (across, down) of a module, centred, y up."""
     height = modules.shape[0]
-    margin = (1 - side) / 2
-    return b"\n".join(b"%.2f %.2f %.2f %.2f re" % (j + margin, height - 1 - i + margin, side, side)
+    across, down = side
+    return b"\n".join(b"%.4f %.4f %.4f %.4f re" % (j + (1 - across) / 2, height - 1 - i + (1 - down) / 2, across, down)
                        for i, j in zip(*np.nonzero(modules), strict=True))
 
 
-def busyness(grey: np.ndarray, px_per_pt: float) -> str:
-    """One digit per copy of the mark (in ``geometry``'s order) saying how textured the page is
-    under it: 0 plain, 1 textured, 2 very, 3 plain and black, 4 plain and near black. ``grey``: the
-    page rendered upright at ``px_per_pt``."""
+def busyness(grey: np.ndarray, seen_w: float, seen_h: float) -> str:
+    """One digit per copy of the mark (in ``geometry``'s order for a page seen as ``seen_w`` × ``seen_h``
+    pt) saying how textured the page is under it: 0 plain, 1 textured, 2 very, 3 plain and black, 4 plain
+    and near black. ``grey``: the page rendered upright (at any scale)."""
     h, w = grey.shape
-    _, corners = geometry(w / px_per_pt, h / px_per_pt)
-    module_px = geometry(w / px_per_pt, h / px_per_pt)[0] * px_per_pt
+    module, corners = geometry(seen_w, seen_h)
+    module_px = module * w / seen_w
     detail = grey - blur(grey, 2.0)
     local = np.sqrt(np.maximum(blur(detail * detail, 1.5), 0))
     digits = []
@@ -518,9 +522,15 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, deadline
             if found:
                 return found
         return set()
-    # Unknown scale: where the image repeats as the lattice does (with and without the rows' and columns'
-    # means, which a table's bands would otherwise lead astray), then the usual screen scales. Every
-    # scale is read the first way; the two likeliest the other ways too.
+    return _search(grey, deadline)[0]
+
+
+def _search(grey: np.ndarray, deadline: float | None) -> tuple[set[str], float]:
+    """``find_ids_in_image`` at an unknown scale: the ids and the module size (px) they were read at.
+
+    Where the image repeats as the lattice does (with and without the rows' and columns' means, which a
+    table's bands would otherwise lead astray), then the usual screen scales. Every scale is read the
+    first way; the two likeliest the other ways too."""
     guesses = _distinct(_distinct(_period_guesses(grey), _period_guesses(grey, flatten_lines=True))
                         + [7.6, 10.3])
     attempts = [(guess, READINGS[0]) for guess in guesses]
@@ -537,8 +547,8 @@ def find_ids_in_image(grey: np.ndarray, module_px: float | None = None, deadline
         for index in sorted(range(len(cells)), key=lambda i: -scores[i])[:3]:
             found, _ = _read_cell(cells[index])
             if found:
-                return found
-    return set()
+                return found, guess * (1 + SCALE_STEPS[index])
+    return set(), 0.0
 
 
 def _ring_score(cell: np.ndarray) -> float:
@@ -567,6 +577,7 @@ def open_image(data: bytes) -> Image.Image:
 
 VISIBLE_ID = re.compile(r"download\s*id\s*([A-Za-z0-9_-]{16})(?![A-Za-z0-9_-])", re.IGNORECASE)
 READ_DPI = 100
+SEARCHED_PAGES = 5  # pages of a PDF searched at every scale while none has shown a mark
 MAX_IMAGE_PIXELS = 80_000_000
 
 
@@ -595,9 +606,10 @@ def _note(found: dict, download_id: str, how: str, page: int | None) -> None:
 
 def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
     """Ids in a leaked PDF: whole ones in its text, and the first 8 characters of ones in the mark of
-    each page rendered at 100 dpi (at the scale the page size implies; then, when no page gave one,
-    with the scale searched for, as after a reprint to another paper size). A mark whose 8
-    characters begin a whole id found in the text is reported with it."""
+    each page rendered at 100 dpi, at the scale the page size implies. While no page has shown a mark,
+    the first pages are also searched at every scale (as after a reprint to another paper size), and
+    the scale a search finds is used for the pages after it. A mark whose 8 characters begin a whole
+    id found in the text is reported with it."""
     import pypdfium2
 
     deadline = time.monotonic() + seconds * 0.8
@@ -608,7 +620,7 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
         raise Refusal("This PDF is damaged and cannot be read.") from error
     try:
         count = min(len(document), max_pages)
-        greys = []
+        scale, searched, marked = 1.0, 0, False  # scale: the mark's size against what the page size implies
         for index in range(count):
             page = document[index]
             text = page.get_textpage().get_text_range()
@@ -620,15 +632,15 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
             width, height = page.get_size()  # as shown, rotation applied
             module_pt, _ = geometry(width, height)
             grey = grey_of(page.render(scale=READ_DPI / 72, may_draw_forms=False).to_pil())
-            greys.append((index, grey))
-            for download_id in find_ids_in_image(grey, module_pt * READ_DPI / 72):
+            implied = module_pt * READ_DPI / 72
+            ids = find_ids_in_image(grey, implied * scale)
+            if not ids and not marked and searched < SEARCHED_PAGES:
+                searched += 1
+                ids, module_px = _search(grey, deadline)
+                scale = module_px / implied if ids else scale
+            marked = marked or bool(ids)
+            for download_id in ids:
                 _note(found, download_id, "forensic mark", index + 1)
-        if not any("forensic mark" in entry["how"] for entry in found.values()):
-            for index, grey in greys[:5]:
-                if time.monotonic() > deadline:
-                    break
-                for download_id in find_ids_in_image(grey, deadline=deadline):
-                    _note(found, download_id, "forensic mark", index + 1)
     finally:
         document.close()
     return _merged(found)

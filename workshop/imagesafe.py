@@ -87,7 +87,7 @@ def _mark(rgb: np.ndarray, download_id: str) -> np.ndarray:
     look_scale = 36 / 100  # the resolution ``pdfsafe`` looks at a PDF page with, for the same levels
     small = np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(
         (max(1, round(width * look_scale)), max(1, round(height * look_scale))), Image.BOX), np.float32)
-    levels = forensic.busyness(small, look_scale / PT_PER_PX)
+    levels = forensic.busyness(small, width * PT_PER_PX, height * PT_PER_PX)
     modules = forensic.symbol(download_id)
     dark = np.zeros((height, width), np.float32)
     light = np.zeros((height, width), np.float32)
@@ -101,8 +101,8 @@ def _mark(rgb: np.ndarray, download_id: str) -> np.ndarray:
     def centred(pixels: int, side: float) -> np.ndarray:
         return np.abs((np.arange(pixels) + 0.5) / module_px % 1 - 0.5) <= side / 2
 
-    def squares(side: float) -> np.ndarray:
-        return centred(down, side)[:, None] & centred(across, side)[None, :]
+    def squares(side: tuple[float, float]) -> np.ndarray:
+        return centred(down, side[1])[:, None] & centred(across, side[0])[None, :]
 
     black_light = (1 - cell) * squares(forensic.BLACK_LIGHT_SIDE)
     near_black = squares(forensic.NEAR_BLACK_SIDE)

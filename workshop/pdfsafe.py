@@ -396,11 +396,12 @@ def _note_looks(pdf: pikepdf.Pdf, data: bytes, dpi: float = LOOK_DPI, busy: bool
             key = (drawn if len(contents) == 1 and drawn and _is_form_call(page.obj) else contents,
                    _box(page.obj), _rotation(page.obj))
             if key not in looks:
-                image = document[index].render(scale=dpi / 72, grayscale=True, may_draw_forms=False).to_numpy()
+                shown = document[index]
+                image = shown.render(scale=dpi / 72, grayscale=True, may_draw_forms=False).to_numpy()
                 grey = (image[..., 0] if image.ndim == 3 else image).astype(np.float32)
                 strip = grey[-max(2, grey.shape[0] // 20):, :]  # rendered upright: the visible bottom
                 tone = Decimal(f"{float(np.median(strip)) / 255:.3f}")
-                looks[key] = (tone, pikepdf.String(forensic.busyness(grey, dpi / 72)) if busy else None)
+                looks[key] = (tone, pikepdf.String(forensic.busyness(grey, *shown.get_size())) if busy else None)
             page.obj[TONE_KEY] = looks[key][0]
             if busy:
                 page.obj[LEVELS_KEY] = looks[key][1]
