@@ -26,6 +26,9 @@ from PIL import Image, ImageOps
 from . import forensic
 from .isolate import Refusal
 
+# One thread: the child's memory budget counts every thread's stack, and a trace is one job among others.
+cv2.setNumThreads(1)
+
 FEATURES = 3000  # ORB keypoints per picture
 MIN_INLIERS = 25  # features that must agree on one transform before a page counts as the leak's
 MAX_TURN = 0.02  # radians: a leak turned by more is turned back with a resampling of its own
@@ -149,8 +152,13 @@ def _read_against(leak: np.ndarray, original: _Original, deadline: float) -> set
         seen = leak
         if abs(turn) > MAX_TURN:  # turn the leak back first: the mark's lattice must be upright to fold
             h, w = leak.shape
-            back = cv2.getRotationMatrix2D((w / 2, h / 2), -np.degrees(turn), 1.0)
-            seen = cv2.warpAffine(leak, back, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            back = cv2.getRotationMatrix2D((w / 2, h / 2), np.degrees(turn), 1.0)
+            across = round(h * abs(back[0, 1]) + w * abs(back[0, 0]))  # the turned picture's whole extent
+            down = round(h * abs(back[0, 0]) + w * abs(back[0, 1]))
+            back[0, 2] += (across - w) / 2
+            back[1, 2] += (down - h) / 2
+            seen = cv2.warpAffine(leak, back, (across, down), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.median(leak)))
             matrix = np.vstack([back, [0, 0, 1]])[:2] @ np.vstack([matrix, [0, 0, 1]])
         page, module_px = original.at_scale(index, scale)
         shift = (float(matrix[0, 2]), float(matrix[1, 2]))

@@ -114,7 +114,8 @@ def test_a_finely_textured_photograph_names_the_person_whole_and_after_jpeg():
 def test_a_quarter_of_a_photograph_is_read_against_its_original():
     """Fur all over: a quarter's few copies of the mark drown in it, and the blind reading seldom names
     anyone. With the original page taken away the mark stands out: every attack at once names the person,
-    as does a screenshot at another scale. Another original names nobody, and is passed over."""
+    as does a screenshot at another scale or a turned copy. Another original names nobody, and is passed
+    over."""
     original = prepare(samples.slide("photo", 2), PDF).data
     other = prepare(samples.deck(3), PDF).data
     rng = np.random.default_rng(12)
@@ -128,6 +129,12 @@ def test_a_quarter_of_a_photograph_is_read_against_its_original():
     screen = png(quarter(quality.render(served, 72 * 1366 / 720)[0], rng))
     (found,) = find_against_originals(screen, [(original, PDF)])
     assert found.matches(download_id)
+    # A photo of a screen is seldom straight: a corner turned a little, or a quarter turn, is turned back.
+    corner = Image.fromarray(quarter(quality.render(served)[0], rng))
+    for angle in (4, 90):
+        turned = np.asarray(corner.rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor=(255, 255, 255)))
+        (found,) = find_against_originals(jpeg_bytes(turned, 60), [(original, PDF)])
+        assert found.matches(download_id)
     # A leaked PDF is compared page by page, and names its page.
     (found,) = find_against_originals(reprinted(served), [(original, PDF)])
     assert found.matches(download_id) and found.pages == (1,)
