@@ -54,16 +54,16 @@ ROWS = COLS = 14  # modules of a copy: the symbol alone, copies touching (the re
 # modules add two levels over a centred rectangle ``BLACK_LIGHT_SIDE`` and dark ones do nothing: a
 # block of black that holds most of one is rounded up, not away (5 × 5 px is read a little more
 # often after JPEG but takes black pages' SSIM below 0.97; 4 × 4 px of three levels costs more and
-# is read less). (Renderers draw an opacity of n/255 over
-# black as n grey levels; over a ground of g a little less, which pdfium rounds down: hence 2, not
-# 1.) The sides are whole pixels at 100 dpi, where the edges stay sharp.
+# is read less). Renderers draw an opacity of n/255 over black as n grey levels; over a ground of g
+# a little less, which pdfium rounds down: hence 2, not 1. The sides are whole pixels at 100 dpi,
+# where the edges stay sharp.
 MARK_ALPHAS = ((0.017, 0.017), (0.03, 0.03), (0.045, 0.045), (0.0, 0.008), (0.02, 0.008))
 BUSY_LEVELS = (9.0, 18.0)  # local contrast (grey levels) from which a copy is drawn stronger
 BLACK_GROUND = 2.5  # median grey level under a plain copy below which it is drawn as level 3
 DARK_GROUND = 16.0  # ... and below which as level 4
 BLACK_LIGHT_SIDE = (6 / 9, 4 / 9)  # 6 × 4 px of a 9-px module
 NEAR_BLACK_SIDE = (8 / 9, 8 / 9)  # 8 × 8 px
-SQUARE_SIDES = {"3": BLACK_LIGHT_SIDE, "4": NEAR_BLACK_SIDE}  # levels whose modules are drawn as centred squares
+SQUARE_SIDES = {"3": BLACK_LIGHT_SIDE, "4": NEAR_BLACK_SIDE}  # levels drawn as centred rectangles
 LEVEL_DIGITS = "01234"
 CHECK_DOMAIN = b"conclave forensic mark v2"
 FOLD_MODULE_PX = 8
@@ -392,7 +392,7 @@ def _pure(modules: np.ndarray) -> np.ndarray:
 
 
 def _template(turn: int) -> np.ndarray:
-    """The ring as a folded cell shows it, upright (turn 0) or upside down (2)."""
+    """The ring as a folded cell shows it, turned by ``turn`` quarter turns (a leak may be turned)."""
     return np.kron(np.rot90(_ring(), turn), np.ones((FOLD_MODULE_PX, FOLD_MODULE_PX), np.float32))
 
 
