@@ -146,13 +146,13 @@ def register_cli(app: Flask) -> None:
         if materials.leak_type(data) is None:
             raise click.ClickException("Conclave reads download ids from PDF, PNG and JPEG files.")
         try:
-            found = materials.read_leak(event, data, limits_from_config(app.config))
+            found = materials.traced_ids(event, materials.read_leak(event, data, limits_from_config(app.config)))
         except StampError as error:
             raise click.ClickException(error.message) from error
-        named = materials.accesses_by_download_id(event, [f.download_id for f in found])
+        named = [item.access for item in found if item.access is not None]
         name = Path(path).name
         for item in found:
-            access = named.get(item.download_id)
+            access = item.access
             if access is None:
                 click.echo(f"{item.download_id} {'not from this event' if event else 'not in the access log'}")
                 continue

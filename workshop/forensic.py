@@ -71,6 +71,9 @@ SAMPLE = 3  # a module is sampled over the 6 × 6 pixels at its centre (of 8 × 
 PEAKS = 5  # places in a folded cell tried for the symbol, best first
 # Finer and coarser periods tried around each guess of an image's scale: a JPEG's 8-pixel blocks pull
 # the lattice's autocorrelation peak towards them by up to a percent.
+# Where the lattice's own repetition says nothing, the scales leaks are most often at: a page at 100 dpi,
+# and a slide shown 1366 pixels wide.
+SCREEN_DPIS = (100, 72 * 1366 / 720)
 SCALE_STEPS = (0.0, -0.005, 0.005, -0.0025, 0.0025, -0.0075, 0.0075, -0.01, 0.01)
 LIKELY = 0.15  # correlation with the shared modules above which doubtful modules are tried flipped
 
@@ -532,7 +535,7 @@ def _search(grey: np.ndarray, deadline: float | None) -> tuple[set[str], float]:
     table's bands would otherwise lead astray), then the usual screen scales. Every scale is read the
     first way; the two likeliest the other ways too."""
     guesses = _distinct(_distinct(_period_guesses(grey), _period_guesses(grey, flatten_lines=True))
-                        + [7.6, 10.3])
+                        + [MODULE_PT * dpi / 72 for dpi in SCREEN_DPIS])
     attempts = [(guess, READINGS[0]) for guess in guesses]
     attempts += [(guess, reading) for guess in guesses[:2] for reading in READINGS[1:]]
     for guess, reading in attempts:
@@ -581,21 +584,6 @@ SEARCHED_PAGES = 5  # pages of a PDF searched at every scale while none has show
 MAX_IMAGE_PIXELS = 80_000_000
 
 
-def _merged(found: dict) -> list[dict]:
-    """The rows found, a mark's 8 characters folded into the whole id the visible text gave for them."""
-    whole = {download_id[:PREFIX_CHARS]: entry for download_id, entry in found.items()
-             if len(download_id) > PREFIX_CHARS}
-    rows = []
-    for download_id, entry in found.items():
-        into = whole.get(download_id) if len(download_id) == PREFIX_CHARS else None
-        if into is None:
-            rows.append(entry)
-            continue
-        into["how"] += [how for how in entry["how"] if how not in into["how"]]
-        into["pages"] = sorted(set(into["pages"]) | set(entry["pages"]))
-    return rows
-
-
 def _note(found: dict, download_id: str, how: str, page: int | None) -> None:
     entry = found.setdefault(download_id, {"download_id": download_id, "how": [], "pages": []})
     if how not in entry["how"]:
@@ -608,8 +596,8 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
     """Ids in a leaked PDF: whole ones in its text, and the first 8 characters of ones in the mark of
     each page rendered at 100 dpi, at the scale the page size implies. While no page has shown a mark,
     the first pages are also searched at every scale (as after a reprint to another paper size), and
-    the scale a search finds is used for the pages after it. A mark whose 8 characters begin a whole
-    id found in the text is reported with it."""
+    the scale a search finds is used for the pages after it. The mark's 8 characters are reported on
+    their own even where they begin an id in the text: the text may have been altered."""
     import pypdfium2
 
     deadline = time.monotonic() + seconds * 0.8
@@ -643,7 +631,7 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
                 _note(found, download_id, "forensic mark", index + 1)
     finally:
         document.close()
-    return _merged(found)
+    return list(found.values())
 
 
 def find_in_image(data: bytes, seconds: float) -> list[dict]:

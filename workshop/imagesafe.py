@@ -3,7 +3,7 @@
 ``prepare`` decodes the upload within a pixel limit (a decompression bomb is refused), turns it
 upright from its EXIF orientation and re-encodes it without metadata (no camera, no GPS
 position). ``stamp`` draws the forensic mark, with the same symbol, lattice and strengths as on
-a PDF page, taking the image as a page at 100 dpi (modules of 8 px on an image at least as large
+a PDF page, taking the image as a page at 100 dpi (modules of 9 px on an image at least as large
 as a slide at 100 dpi, smaller on a smaller image), and the visible line at the foot, sized to
 the image, in a grey chosen against what is under it.
 """

@@ -31,20 +31,26 @@ cv2.setNumThreads(1)
 
 FEATURES = 3000  # ORB keypoints per picture
 MIN_INLIERS = 25  # features that must agree on one transform before a page counts as the leak's
-MAX_TURN = 0.02  # radians: a leak turned by more is turned back with a resampling of its own
+MAX_DRIFT = 1.0  # pixels: a leak turned so that its far side drifts by more is turned back first
 LEAK_PAGES = 5  # pages of a leaked PDF compared
 SETTLE = 2  # pixels either way the fitted placement is tried around
 SAME_SCALE = 0.005  # a fitted scale this close to 1 is taken as 1 (a crop, not a resize)
 ORIGINAL_DPI = 100
+MIN_SIDE = 32  # pixels: a picture smaller than this either way has no features to match
+MAX_LEAK_PIXELS = 4_000_000  # a larger leak (a phone's photo of a screen) is matched and read shrunk to this
+SCALES = (0.1, 10.0)  # a fitted scale outside these is a wrong match
 
 
 def _u8(grey: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
 
 
-def _features(grey: np.ndarray):
-    orb = cv2.ORB_create(nfeatures=FEATURES)
-    return orb.detectAndCompute(_u8(grey), None)
+def _features(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """ORB keypoints (their positions only) and descriptors; none for a picture too small to hold any."""
+    if min(grey.shape) < MIN_SIDE:
+        return np.zeros((0, 2), np.float32), None
+    points, descriptors = cv2.ORB_create(nfeatures=FEATURES).detectAndCompute(_u8(grey), None)
+    return np.float32([point.pt for point in points]).reshape(-1, 2), descriptors
 
 
 def _transform(leak_features, page_features) -> np.ndarray | None:
@@ -57,8 +63,8 @@ def _transform(leak_features, page_features) -> np.ndarray | None:
     good = [pair[0] for pair in pairs if len(pair) == 2 and pair[0].distance < 0.8 * pair[1].distance]
     if len(good) < MIN_INLIERS:
         return None
-    source = np.float32([page_points[m.trainIdx].pt for m in good])
-    target = np.float32([leak_points[m.queryIdx].pt for m in good])
+    source = page_points[[m.trainIdx for m in good]]
+    target = leak_points[[m.queryIdx for m in good]]
     matrix, inliers = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=2.0)
     if matrix is None or inliers is None or int(inliers.sum()) < MIN_INLIERS:
         return None
@@ -149,9 +155,11 @@ def _read_against(leak: np.ndarray, original: _Original, deadline: float) -> set
             continue
         scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
         turn = float(np.arctan2(matrix[1, 0], matrix[0, 0]))
+        if not SCALES[0] <= scale <= SCALES[1]:
+            continue
         seen = leak
-        if abs(turn) > MAX_TURN:  # turn the leak back first: the mark's lattice must be upright to fold
-            h, w = leak.shape
+        h, w = leak.shape
+        if abs(turn) * max(h, w) > MAX_DRIFT:  # turn the leak back first: the mark's lattice must be upright
             back = cv2.getRotationMatrix2D((w / 2, h / 2), np.degrees(turn), 1.0)
             across = round(h * abs(back[0, 1]) + w * abs(back[0, 0]))  # the turned picture's whole extent
             down = round(h * abs(back[0, 0]) + w * abs(back[0, 1]))
@@ -169,6 +177,15 @@ def _read_against(leak: np.ndarray, original: _Original, deadline: float) -> set
         if found:
             return found
     return set()
+
+
+def _shrunk(grey: np.ndarray) -> np.ndarray:
+    h, w = grey.shape
+    if h * w <= MAX_LEAK_PIXELS:
+        return grey
+    factor = (MAX_LEAK_PIXELS / (h * w)) ** 0.5
+    return np.asarray(Image.fromarray(grey, "F").resize((max(1, round(w * factor)), max(1, round(h * factor))),
+                                                        Image.BOX), np.float32)
 
 
 def _leak_pictures(data: bytes, max_pages: int):
@@ -201,7 +218,7 @@ def find_against_original(data: bytes, original: bytes, content_type: str, secon
         for page, picture in _leak_pictures(data, max_pages):
             if time.monotonic() > deadline:
                 break
-            for download_id in _read_against(picture, source, deadline):
+            for download_id in _read_against(_shrunk(picture), source, deadline):
                 forensic._note(found, download_id, "forensic mark", page)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise Refusal("This file cannot be read.") from error

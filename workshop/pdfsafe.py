@@ -378,6 +378,16 @@ def _rotation(page: Dictionary) -> int:
 LOOK_DPI = 36
 
 
+def _stale_levels(page: Dictionary) -> bool:
+    """Whether the page's noted strengths were counted for another layout of the mark (one digit a copy)."""
+    levels = page.get(LEVELS_KEY)
+    if not isinstance(levels, pikepdf.String):
+        return False
+    _, _, width, height = _box(page)
+    seen = (height, width) if _rotation(page) in (90, 270) else (width, height)
+    return len(bytes(levels)) != len(forensic.geometry(*seen)[1])
+
+
 def _note_looks(pdf: pikepdf.Pdf, data: bytes, dpi: float = LOOK_DPI, busy: bool = True) -> None:
     """Note on each page how light its bottom margin is, so the stamp's text can contrast with it,
     and how busy the page is under each copy of the mark, so the mark can be stronger where a
@@ -636,6 +646,8 @@ def stamp(data: bytes, limits: Limits, lines: list[str], download_id: str | None
                 for stream in _content_streams(page.obj):
                     stream.read_bytes()
             _note_looks(pdf, data, dpi=12, busy=False)
+        elif any(_stale_levels(page.obj) for page in pdf.pages):
+            _note_looks(pdf, data)  # prepared for another layout of the mark: its strengths are noted again
         stamper = _Stamper(pdf, lines, download_id)
         for page in pdf.pages:
             stamper.stamp(page.obj)

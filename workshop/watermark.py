@@ -7,7 +7,8 @@ What the services call:
 - ``stamp(prepared, content_type, lines, download_id)`` at each download: the copy to serve,
   with the visible stamp (``lines``) and the forensic mark of ``download_id`` on every page.
 - ``render_page(prepared, page_number, lines, download_id, dpi)``: one page, stamped, as PNG.
-- ``find_download_ids(data)``: every download id a leaked PDF, PNG or JPEG still carries.
+- ``find_download_ids(data)``: every download id (or, from the mark, its first 8 characters) a
+  leaked PDF, PNG or JPEG still carries.
 - ``find_against_originals(data, originals)``: the mark read with each original taken away, where
   the blind reading sees none (a corner of a photograph).
 - ``can_stamp(content_type)``: whether files of that type are stamped at all.
@@ -18,6 +19,7 @@ costs a ``StampError`` with a message a speaker can act on, never the calling wo
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ PDF = "application/pdf"
 PNG = "image/png"
 JPEG = "image/jpeg"
 STAMPABLE = (PDF, PNG, JPEG)
+logger = logging.getLogger(__name__)
 
 __all__ = ["AGAINST_ORIGINAL", "JPEG", "PDF", "PNG", "Found", "Limits", "PreparedFile", "StampError", "can_stamp",
            "check_pdf", "drawable", "find_against_originals", "find_download_ids", "limits_from_config", "prepare",
@@ -148,7 +151,8 @@ def find_download_ids(data: bytes, limits: Limits | None = None) -> list[Found]:
 
     A PDF's text is searched for the visible line, and each page is rendered and searched for the
     forensic mark; an image is searched for the mark. An id is only reported when the mark's
-    error correction and check byte agree (or the visible line names it): never a guess.
+    error correction and check agree (or the visible line names it): never a guess. The mark gives
+    an id's first ``MARK_CHARS`` characters, the visible line a whole id, each on a row of its own.
     Raises StampError for a file that is none of these or cannot be read.
     """
     from . import forensic
@@ -173,7 +177,9 @@ def find_against_originals(data: bytes, originals: Iterable[tuple[bytes, str]], 
     """The forensic mark of a leaked PDF, PNG or JPEG read against each of ``originals`` (prepared copies
     and their content types, taken one at a time) in turn, until one names an id or the time allowed
     for a file is spent (``informed``: where the blind reading of ``find_download_ids`` sees nothing,
-    as in a quarter of a photograph). Raises StampError for a leak that cannot be read."""
+    as in a quarter of a photograph). One original takes at most a quarter of that time, so that a
+    long one leaves time for the next. An original that cannot be compared (damaged, too big for the
+    budget) is passed over and logged: it says nothing about the leak."""
     from . import informed
 
     limits = limits or Limits()
@@ -182,10 +188,15 @@ def find_against_originals(data: bytes, originals: Iterable[tuple[bytes, str]], 
         left = deadline - time.monotonic()
         if left < 1:
             break
-        if content_type not in (PDF, PNG, JPEG):
+        if content_type not in STAMPABLE:
             continue
-        rows = _isolated(informed.find_against_original, (data, original, content_type, left, limits.max_pages),
-                         left, limits, "This file")
+        seconds = min(left, max(limits.prepare_seconds / 4, 1.0))
+        try:
+            rows = _isolated(informed.find_against_original,
+                             (data, original, content_type, seconds, limits.max_pages), seconds, limits, "This file")
+        except StampError as error:
+            logger.warning("a leak could not be compared with an original: %s", error.message)
+            continue
         if rows:
             return [Found(row["download_id"], (AGAINST_ORIGINAL,), tuple(row["pages"])) for row in rows]
     return []

@@ -15,6 +15,7 @@ from tests.helpers import blank_png, login_as, make_event, make_participant, mak
 from workshop.extensions import db
 from workshop.models import AuditEntry, Job, JobStatus, MaterialAccess
 from workshop.services import materials
+from workshop.watermark import Found
 
 RESULT = re.compile(r"/e/retreat/manage/trace/([\w-]+)$")
 
@@ -95,6 +96,7 @@ def test_a_leak_whose_mark_cannot_be_read_alone_is_compared_with_the_events_file
 
     photo = talk.upload_ok(client, samples.slide("photo", 2), "cat.pdf")
     talk.upload_ok(client, make_pdf("Another deck", pages=2), "other.pdf")
+    monkeypatch.setattr(materials, "public_id", lambda: "Cat0CornerOfPage")  # the same mark every run
     leaked, access = stripped_copy(client, talk.ada, photo)
     corner = jpeg_bytes(quarter(grey_rgb(quality.render(leaked, 100)[0]), np.random.default_rng(1)), 60)
     compared = []
@@ -115,6 +117,40 @@ def test_a_leak_whose_mark_cannot_be_read_alone_is_compared_with_the_events_file
     assert "forensic mark, against the original" in page
     assert audit_details("leak traced") == [f"corner.jpg: names download(s) {access.download_id}"]
     assert compared == ["application/pdf", "application/pdf"]  # the newest first: other.pdf, then cat.pdf
+
+
+def test_a_mark_and_a_visible_line_are_one_row_and_an_altered_line_hides_nobody(client, talk):
+    """The mark carries 8 characters; the access log completes them. A visible line whose end was altered
+    names nobody, and does not stop the mark from naming the person."""
+    material = talk.upload_ok(client, make_pdf("Unpublished result", pages=2))
+    _, access = served_copy(client, talk.ada, material)
+    whole, mark = access.download_id, access.download_id[:8]
+    both = materials.traced_ids(talk.event, [Found(whole, ("visible text",), (1, 2)),
+                                             Found(mark, ("forensic mark",), (2, 3))])
+    assert both == [materials.TracedId(whole, ("visible text", "forensic mark"), (1, 2, 3), access)]
+    altered = mark + ("A" if whole[8] != "A" else "B") + whole[9:]
+    rows = materials.traced_ids(talk.event, [Found(altered, ("visible text",), (1,)),
+                                             Found(mark, ("forensic mark",), (1,))])
+    assert rows == [materials.TracedId(altered, ("visible text",), (1,), None),
+                    materials.TracedId(whole, ("forensic mark",), (1,), access)]
+
+
+def test_a_marks_8_characters_are_looked_up_by_an_index(client, talk):
+    """A trace completes the mark's 8 characters through an index on them, not by reading the whole log."""
+    material = talk.upload_ok(client, make_pdf("Unpublished result"))
+    _, access = served_copy(client, talk.ada, material)
+    statement = (sa.select(MaterialAccess.id)
+                 .where(sa.func.substr(MaterialAccess.download_id, 1, 8).in_([access.download_id[:8]])))
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # a handful of rows would be read whole
+        plan = " ".join(db.session.scalars(sa.text("EXPLAIN " + str(statement.compile(
+            db.engine, compile_kwargs={"literal_binds": True})))))
+    else:
+        plan = " ".join(str(row) for row in db.session.execute(sa.text("EXPLAIN QUERY PLAN " + str(
+            statement.compile(db.engine, compile_kwargs={"literal_binds": True})))))
+    assert "ix_material_accesses_download_prefix" in plan, plan
+    db.session.rollback()
+    assert materials.accesses_by_download_id(talk.event, [access.download_id[:8]]) == {access.download_id[:8]: access}
 
 
 def test_a_copy_of_another_events_material_names_nobody_here(client, talk):

@@ -618,8 +618,8 @@ def accesses_by_download_id(event: Event | None, download_ids) -> dict[str, Mate
         return {}
     prefixes = {d for d in download_ids if len(d) == MARK_CHARS}
     wanted = MaterialAccess.download_id.in_(download_ids - prefixes)
-    if prefixes:
-        wanted = sa.or_(wanted, *(MaterialAccess.download_id.startswith(p, autoescape=True) for p in prefixes))
+    if prefixes:  # = compares case and all (LIKE would not, in SQLite), on the index of the first 8 characters
+        wanted = sa.or_(wanted, sa.func.substr(MaterialAccess.download_id, 1, MARK_CHARS).in_(prefixes))
     statement = (sa.select(MaterialAccess)
                  .join(Material, MaterialAccess.material_id == Material.id)
                  .join(Proposal, Material.proposal_id == Proposal.id)
@@ -634,7 +634,7 @@ def accesses_by_download_id(event: Event | None, download_ids) -> dict[str, Mate
     for access in db.session.scalars(statement):
         if access.download_id in download_ids:
             found[access.download_id] = access
-        if access.download_id[:MARK_CHARS] in prefixes:  # LIKE ignores case in SQLite: compared here
+        if access.download_id[:MARK_CHARS] in prefixes:
             begun.setdefault(access.download_id[:MARK_CHARS], []).append(access)
     found.update((prefix, accesses[0]) for prefix, accesses in begun.items() if len(accesses) == 1)
     return found
@@ -682,20 +682,15 @@ def _trace_leak_job(run: jobs.JobRun) -> dict:
     except StorageError:
         return {"error": "The file handed in is no longer stored; hand it in again.", "found": []}
     try:
-        found = read_leak(event, data, limits_from_config(current_app.config),
-                          lambda: run.progress(0, 1, "comparing it with the event's files"))
+        traced = traced_ids(event, read_leak(event, data, limits_from_config(current_app.config),
+                                             lambda: run.progress(0, 1, "comparing it with the event's files")))
     except StampError as error:
-        result = {"error": error.message, "found": []}
+        result, traced = {"error": error.message, "found": []}, []
     else:
-        result = {"found": [{"download_id": f.download_id, "how": list(f.how), "pages": list(f.pages)}
-                            for f in found]}
-    named = accesses_by_download_id(event, [row["download_id"] for row in result["found"]])
-    for row in result["found"]:  # a mark's first characters, completed from the access log
-        if row["download_id"] in named:
-            row["download_id"] = named[row["download_id"]].download_id
-    named = {access.download_id: access for access in named.values()}
-    ours = [row["download_id"] for row in result["found"] if row["download_id"] in named]
-    others = len(result["found"]) - len(ours)
+        result = {"found": [{"download_id": t.download_id, "how": list(t.how), "pages": list(t.pages)}
+                            for t in traced]}
+    ours = [t.download_id for t in traced if t.access is not None]
+    others = len(traced) - len(ours)
     outcome = (f"names download(s) {', '.join(ours)}" if ours else "names nobody of this event")
     audit.record(job.started_by, event, "leak traced", "",
                  f"{params.get('filename', 'file')}: {outcome}"
@@ -708,14 +703,34 @@ def _trace_leak_job(run: jobs.JobRun) -> dict:
 def read_leak(event: Event | None, data: bytes, limits, comparing=lambda: None) -> list[Found]:
     """Every download id a leaked file carries (``find_download_ids``), and, when none is a download of
     ``event``'s materials (of any event's when None), the mark read against the event's own files
-    (``find_against_originals``; ``comparing`` is called first). An id found both ways is listed once.
-    Raises StampError for a file that cannot be read."""
+    (``find_against_originals``; ``comparing`` is called first). Raises StampError for a file that
+    cannot be read."""
     found = find_download_ids(data, limits)
     if accesses_by_download_id(event, [f.download_id for f in found]):
         return found
     comparing()
-    seen = {f.download_id for f in found}
-    return found + [f for f in find_against_originals(data, originals(event), limits) if f.download_id not in seen]
+    return found + find_against_originals(data, originals(event), limits)
+
+
+def traced_ids(event: Event | None, found: list[Found]) -> list[TracedId]:
+    """What ``read_leak`` found, each id with ``event``'s access row behind it (any event's when None) or
+    None. A mark's 8 characters are completed to the download's whole id, and what turns out to be one
+    download (its visible line and its mark) is one row; so is a mark of nobody here with the visible
+    id it begins. One query."""
+    named = accesses_by_download_id(event, [f.download_id for f in found])
+    unknown = {f.download_id for f in found if f.download_id not in named and len(f.download_id) > MARK_CHARS}
+    rows: dict[str, TracedId] = {}
+    for item in found:
+        access = named.get(item.download_id)
+        key = access.download_id if access is not None else next(
+            (whole for whole in sorted(unknown) if whole[:MARK_CHARS] == item.download_id), item.download_id)
+        before = rows.get(key)
+        if before is None:
+            rows[key] = TracedId(key, item.how, item.pages, access)
+        else:
+            rows[key] = TracedId(key, before.how + tuple(h for h in item.how if h not in before.how),
+                                 tuple(sorted(set(before.pages) | set(item.pages))), before.access or access)
+    return list(rows.values())
 
 
 def originals(event: Event | None):
