@@ -63,7 +63,7 @@ def test_a_copy_names_its_person_by_its_text_and_its_mark():
     """Both, each on its own row: the visible line may have been altered (the trace merges them once the
     access log says they are one download)."""
     for download_id in IDS:
-        text, mark = sorted(find_download_ids(copies()[download_id]), key=lambda found: found.how)
+        mark, text = sorted(find_download_ids(copies()[download_id]), key=lambda found: found.how)
         assert (mark.download_id, mark.how, mark.pages) == (download_id[:8], ("forensic mark",), tuple(range(1, 11)))
         assert (text.download_id, text.how, text.pages) == (download_id, ("visible text",), tuple(range(1, 11)))
 
