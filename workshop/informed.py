@@ -29,8 +29,12 @@ from .isolate import Refusal
 # One thread: the child's memory budget counts every thread's stack, and a trace is one job among others.
 cv2.setNumThreads(1)
 
-FEATURES = 3000  # ORB keypoints per picture
-MIN_INLIERS = 25  # features that must agree on one transform before a page counts as the leak's
+FEATURES = 4000  # ORB keypoints in a picture of the leak ...
+PAGE_FEATURES = 10000  # ... and in a whole page of an original, of which a quarter may be all the leak shows
+MATCH_RATIO = 0.85  # a feature's best match must be this much closer than its second best
+# Features that must agree on one transform before a page counts as the leak's. A wrong match costs
+# only time: the difference it leaves holds no mark that passes the symbol's correction and check.
+MIN_INLIERS = 15
 MAX_DRIFT = 1.0  # pixels: a leak turned so that its far side drifts by more is turned back first
 LEAK_PAGES = 5  # pages of a leaked PDF compared
 SETTLE = 2  # pixels either way the fitted placement is tried around
@@ -45,11 +49,11 @@ def _u8(grey: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
 
 
-def _features(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def _features(grey: np.ndarray, count: int = FEATURES) -> tuple[np.ndarray, np.ndarray | None]:
     """ORB keypoints (their positions only) and descriptors; none for a picture too small to hold any."""
     if min(grey.shape) < MIN_SIDE:
         return np.zeros((0, 2), np.float32), None
-    points, descriptors = cv2.ORB_create(nfeatures=FEATURES).detectAndCompute(_u8(grey), None)
+    points, descriptors = cv2.ORB_create(nfeatures=count).detectAndCompute(_u8(grey), None)
     return np.float32([point.pt for point in points]).reshape(-1, 2), descriptors
 
 
@@ -60,7 +64,7 @@ def _transform(leak_features, page_features) -> np.ndarray | None:
             or len(page_points) < MIN_INLIERS:
         return None
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(leak_descriptors, page_descriptors, k=2)
-    good = [pair[0] for pair in pairs if len(pair) == 2 and pair[0].distance < 0.8 * pair[1].distance]
+    good = [pair[0] for pair in pairs if len(pair) == 2 and pair[0].distance < MATCH_RATIO * pair[1].distance]
     if len(good) < MIN_INLIERS:
         return None
     source = page_points[[m.trainIdx for m in good]]
@@ -117,7 +121,7 @@ class _Original:
 
     def page_features(self, index: int):
         while len(self.features) <= index:
-            self.features.append(_features(self.at_scale(len(self.features), 1.0)[0]))
+            self.features.append(_features(self.at_scale(len(self.features), 1.0)[0], PAGE_FEATURES))
         return self.features[index]
 
     def at_scale(self, index: int, scale: float) -> tuple[np.ndarray, float]:
