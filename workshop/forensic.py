@@ -584,7 +584,22 @@ SEARCHED_PAGES = 5  # pages of a PDF searched at every scale while none has show
 MAX_IMAGE_PIXELS = 80_000_000
 
 
-def _note(found: dict, download_id: str, how: str, page: int | None) -> None:
+def page_grey(page, dpi: float = READ_DPI) -> np.ndarray:
+    """A pypdfium2 page rendered upright at ``dpi``, in grey."""
+    return grey_of(page.render(scale=dpi / 72, may_draw_forms=False).to_pil())
+
+
+def leaked_image_grey(data: bytes) -> np.ndarray:
+    """A leaked PNG or JPEG upright (its EXIF orientation), in grey, within the pixel limit. Raises Refusal."""
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        return grey_of(ImageOps.exif_transpose(open_image(data)))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise Refusal("This image cannot be read.") from error
+
+
+def note(found: dict, download_id: str, how: str, page: int | None) -> None:
+    """Add ``download_id`` found ``how`` (on ``page``) to ``found``, one entry per id."""
     entry = found.setdefault(download_id, {"download_id": download_id, "how": [], "pages": []})
     if how not in entry["how"]:
         entry["how"].append(how)
@@ -614,12 +629,12 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
             text = page.get_textpage().get_text_range()
             for match in VISIBLE_ID.finditer(text):
                 if is_markable(match.group(1)):
-                    _note(found, match.group(1), "visible text", index + 1)
+                    note(found, match.group(1), "visible text", index + 1)
             if time.monotonic() > deadline:
                 continue
             width, height = page.get_size()  # as shown, rotation applied
             module_pt, _ = geometry(width, height)
-            grey = grey_of(page.render(scale=READ_DPI / 72, may_draw_forms=False).to_pil())
+            grey = page_grey(page)
             implied = module_pt * READ_DPI / 72
             ids = find_ids_in_image(grey, implied * scale)
             if not ids and not marked and searched < SEARCHED_PAGES:
@@ -628,7 +643,7 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
                 scale = module_px / implied if ids else scale
             marked = marked or bool(ids)
             for download_id in ids:
-                _note(found, download_id, "forensic mark", index + 1)
+                note(found, download_id, "forensic mark", index + 1)
     finally:
         document.close()
     return list(found.values())
@@ -637,13 +652,8 @@ def find_in_pdf(data: bytes, seconds: float, max_pages: int) -> list[dict]:
 def find_in_image(data: bytes, seconds: float) -> list[dict]:
     """The first 8 characters of the ids in a leaked PNG or JPEG: the mark, at a scale searched for."""
     deadline = time.monotonic() + seconds * 0.8
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-    try:
-        image = open_image(data)
-        image = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise Refusal("This image cannot be read.") from error
+    grey = leaked_image_grey(data)
     found: dict = {}
-    for download_id in find_ids_in_image(grey_of(image), deadline=deadline):
-        _note(found, download_id, "forensic mark", None)
+    for download_id in find_ids_in_image(grey, deadline=deadline):
+        note(found, download_id, "forensic mark", None)
     return list(found.values())

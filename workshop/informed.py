@@ -18,16 +18,25 @@ the symbol's own error correction and check: a wrong match names nobody.
 from __future__ import annotations
 
 import time
+from functools import cache
 
-import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import forensic
 from .isolate import Refusal
 
-# One thread: the child's memory budget counts every thread's stack, and a trace is one job among others.
-cv2.setNumThreads(1)
+
+@cache
+def _cv():
+    """OpenCV, imported in the child process that compares (``watermark`` only names this module to it):
+    the web and task workers never load it. One thread: the child's memory budget counts every
+    thread's stack, and a trace is one job among others."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
+
 
 FEATURES = 4000  # ORB keypoints in a picture of the leak ...
 PAGE_FEATURES = 10000  # ... and in a whole page of an original, of which a quarter may be all the leak shows
@@ -53,7 +62,7 @@ def _features(grey: np.ndarray, count: int = FEATURES) -> tuple[np.ndarray, np.n
     """ORB keypoints (their positions only) and descriptors; none for a picture too small to hold any."""
     if min(grey.shape) < MIN_SIDE:
         return np.zeros((0, 2), np.float32), None
-    points, descriptors = cv2.ORB_create(nfeatures=count).detectAndCompute(_u8(grey), None)
+    points, descriptors = _cv().ORB_create(nfeatures=count).detectAndCompute(_u8(grey), None)
     return np.float32([point.pt for point in points]).reshape(-1, 2), descriptors
 
 
@@ -63,13 +72,14 @@ def _transform(leak_features, page_features) -> np.ndarray | None:
     if leak_descriptors is None or page_descriptors is None or len(leak_points) < MIN_INLIERS \
             or len(page_points) < MIN_INLIERS:
         return None
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(leak_descriptors, page_descriptors, k=2)
+    cv = _cv()
+    pairs = cv.BFMatcher(cv.NORM_HAMMING).knnMatch(leak_descriptors, page_descriptors, k=2)
     good = [pair[0] for pair in pairs if len(pair) == 2 and pair[0].distance < MATCH_RATIO * pair[1].distance]
     if len(good) < MIN_INLIERS:
         return None
     source = page_points[[m.trainIdx for m in good]]
     target = leak_points[[m.queryIdx for m in good]]
-    matrix, inliers = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+    matrix, inliers = cv.estimateAffinePartial2D(source, target, method=cv.RANSAC, ransacReprojThreshold=2.0)
     if matrix is None or inliers is None or int(inliers.sum()) < MIN_INLIERS:
         return None
     return matrix
@@ -116,7 +126,7 @@ class _Original:
             self.pdf = pypdfium2.PdfDocument(data)
             self.count = min(len(self.pdf), max_pages)
         else:
-            self.image = forensic.grey_of(ImageOps.exif_transpose(forensic.open_image(data)))
+            self.image = forensic.leaked_image_grey(data)
             self.count = 1
 
     def page_features(self, index: int):
@@ -133,7 +143,7 @@ class _Original:
             page = self.pdf[index]
             width, height = page.get_size()
             dpi = ORIGINAL_DPI * scale
-            grey = forensic.grey_of(page.render(scale=dpi / 72, may_draw_forms=False).to_pil())
+            grey = forensic.page_grey(page, dpi)
             return grey, forensic.geometry(width, height)[0] * dpi / 72
         from .imagesafe import PT_PER_PX
 
@@ -164,13 +174,14 @@ def _read_against(leak: np.ndarray, original: _Original, deadline: float) -> set
         seen = leak
         h, w = leak.shape
         if abs(turn) * max(h, w) > MAX_DRIFT:  # turn the leak back first: the mark's lattice must be upright
-            back = cv2.getRotationMatrix2D((w / 2, h / 2), np.degrees(turn), 1.0)
+            cv = _cv()
+            back = cv.getRotationMatrix2D((w / 2, h / 2), np.degrees(turn), 1.0)
             across = round(h * abs(back[0, 1]) + w * abs(back[0, 0]))  # the turned picture's whole extent
             down = round(h * abs(back[0, 0]) + w * abs(back[0, 1]))
             back[0, 2] += (across - w) / 2
             back[1, 2] += (down - h) / 2
-            seen = cv2.warpAffine(leak, back, (across, down), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.median(leak)))
+            seen = cv.warpAffine(leak, back, (across, down), flags=cv.INTER_LINEAR,
+                                 borderMode=cv.BORDER_CONSTANT, borderValue=float(np.median(leak)))
             matrix = np.vstack([back, [0, 0, 1]])[:2] @ np.vstack([matrix, [0, 0, 1]])
         page, module_px = original.at_scale(index, scale)
         shift = (float(matrix[0, 2]), float(matrix[1, 2]))
@@ -199,13 +210,11 @@ def _leak_pictures(data: bytes, max_pages: int):
         document = pypdfium2.PdfDocument(data)
         try:
             for index in range(min(len(document), max_pages, LEAK_PAGES)):
-                yield index + 1, forensic.grey_of(document[index].render(scale=forensic.READ_DPI / 72,
-                                                                          may_draw_forms=False).to_pil())
+                yield index + 1, forensic.page_grey(document[index])
         finally:
             document.close()
     else:
-        Image.MAX_IMAGE_PIXELS = forensic.MAX_IMAGE_PIXELS
-        yield None, forensic.grey_of(ImageOps.exif_transpose(forensic.open_image(data)))
+        yield None, forensic.leaked_image_grey(data)
 
 
 def find_against_original(data: bytes, original: bytes, content_type: str, seconds: float,
@@ -223,7 +232,7 @@ def find_against_original(data: bytes, original: bytes, content_type: str, secon
             if time.monotonic() > deadline:
                 break
             for download_id in _read_against(_shrunk(picture), source, deadline):
-                forensic._note(found, download_id, "forensic mark", page)
+                forensic.note(found, download_id, "forensic mark", page)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise Refusal("This file cannot be read.") from error
     finally:

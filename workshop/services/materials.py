@@ -759,10 +759,8 @@ def load_leak_trace(event: Event, job_public_id: str) -> Job | None:
 
 def leak_trace_outcome(event: Event, job: Job) -> list[TracedId]:
     """What a finished trace found, each id with this event's access row behind it (or None)."""
-    rows = (job.result or {}).get("found", [])
-    named = accesses_by_download_id(event, [row["download_id"] for row in rows])
-    return [TracedId(row["download_id"], tuple(row.get("how", ())), tuple(row.get("pages", ())),
-                     named.get(row["download_id"])) for row in rows]
+    return traced_ids(event, [Found(row["download_id"], tuple(row.get("how", ())), tuple(row.get("pages", ())))
+                              for row in (job.result or {}).get("found", [])])
 
 
 def recent_leak_traces(event: Event, limit: int = 5) -> list[Job]:
